@@ -1,0 +1,443 @@
+"""One typed configuration for every entry point, model, dataset and baseline.
+
+Option names follow the published ``config.py`` wherever one exists, so that a
+published ``config.pkl`` maps one to one. Values come from, in order: the
+defaults below, a YAML file (``--config FILE``), and ``--<option> VALUE``
+overrides. Every option is typed; a wrong type or an unknown name is an error
+that names the option, raised before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+SYNTHETIC_VARIABLES = [f"var_0{i}" for i in range(1, 7)]
+ERA5_LAND_VARIABLES = ["d2m", "t2m", "fal", "sp", "e", "tp", "skt", "stl1", "swvl1"]
+CERRA_VARIABLES = [
+    "al", "hcc", "lcc", "liqvsm", "mcc", "msl", "r2", "si10", "skt",
+    "sot", "sp", "sr", "t2m", "tcc", "tciwv", "tp", "vsw", "wdir10",
+]
+REGIONS = ["AFR-11", "CAS-11", "EAS-11", "EUR-11", "NAM-11", "SAM-11"]
+
+
+def _years(first: int, last: int) -> list[str]:
+    return [str(y) for y in range(first, last + 1)]
+
+
+def _choices(*values: str) -> dict:
+    return {"choices": values}
+
+
+@dataclass
+class Config:
+    """Resolved configuration. ``metadata['choices']`` restricts string options."""
+
+    # ---- run -------------------------------------------------------------------
+    name: str = "test"
+    dir_log: str = "./log"
+    phase: str = field(default="train", metadata=_choices("train", "val", "test"))
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = field(default="none", metadata=_choices("none", "bf16", "fp16"))
+    resume: bool = False  # continue <dir_log>/<name>/last.pth
+    overwrite: bool = False  # allow training into an existing run folder (never silently)
+    checkpoint: Optional[str] = None  # test scripts: checkpoint to evaluate
+    split: str = field(default="test", metadata=_choices("train", "val", "test"))
+    save_predictions: bool = False
+    gpu_id: str = "0"  # published option; use CUDA_VISIBLE_DEVICES / torchrun instead
+
+    # ---- data (common) --------------------------------------------------------
+    dataset: str = field(default="synthetic", metadata=_choices("synthetic", "ERA5_Land", "CERRA"))
+    variables: list[str] = field(default_factory=lambda: list(SYNTHETIC_VARIABLES))
+    variables_static: list[str] = field(default_factory=lambda: ["latitude", "longitude"])
+    in_channels: int = 1
+    in_channels_dynamic: int = 6
+    delta_t: int = 8
+    x_min: int = 0
+    x_max: int = 200
+    y_min: int = 0
+    y_max: int = 200
+    window_size: int = 1  # spatial coarsening factor (real data)
+    is_norm: bool = True
+    is_clima_scale: bool = True
+    is_aug: bool = True
+    is_shuffle: bool = False  # published option (unused by the published loader)
+    nan_fill: float = 0.0
+    clip_value: float = 10.0
+
+    # ---- synthetic data ------------------------------------------------------
+    root_synthetic: str = "./data/synthetic/small"
+    times_train: tuple[int, int] = (1, 1768)
+    times_val: tuple[int, int] = (1769, 2080)
+    times_test: tuple[int, int] = (2081, 2392)
+
+    # ---- real data ---------------------------------------------------------------
+    region: str = field(default="EUR-11", metadata=_choices(*REGIONS))
+    root_ERA5_Land: str = "../ERA5-Land"
+    root_NOAA: str = "../NOAA_CORDEX"
+    root_CERRA: str = "../CERRA"
+    root_NOAA_CERRA: str = "../NOAA_CERRA"
+    years_train: list[str] = field(default_factory=lambda: _years(1984, 2017))
+    years_val: list[str] = field(default_factory=lambda: _years(2018, 2020))
+    years_test: list[str] = field(default_factory=lambda: _years(2021, 2024))
+    threshold: float = 26.0  # VHI below this = extreme drought
+    threshold_anomaly: float = 35.0  # VHI below this in any window week = anomaly-loss mask
+    alpha: float = 0.5  # VHI = alpha VCI + (1 - alpha) TCI
+
+    # ---- model: encoder ----------------------------------------------------------
+    encoder: str = field(default="Swin_3D", metadata=_choices("CNN_3D", "Swin_3D", "Mamba"))
+    en_embed_dim: list[int] = field(default_factory=lambda: [16, 16])
+    en_depths: list[int] = field(default_factory=lambda: [2, 1])
+    en_n_heads: list[int] = field(default_factory=lambda: [2, 2])
+    en_window_size: list[tuple[int, int, int]] = field(default_factory=lambda: [(2, 4, 4), (8, 1, 1)])
+    en_patch_size: tuple[int, int, int] = (1, 1, 1)
+    en_patch_norm: bool = False
+    en_mlp_ratio: float = 4.0
+    en_qkv_bias: bool = True
+    en_qk_scale: Optional[float] = None
+    en_drop_rate: float = 0.0
+    en_attn_drop_rate: float = 0.0
+    en_drop_path_rate: float = 0.0
+    en_use_checkpoint: bool = False
+    en_de_pretrained: Optional[str] = None
+    d_state: list[int] = field(default_factory=lambda: [1, 1])
+    d_conv: list[int] = field(default_factory=lambda: [3, 3])
+    expand: list[int] = field(default_factory=lambda: [1, 1])
+    dt_min: float = 0.01
+    dt_max: float = 0.1
+    mamba_impl: str = field(default="auto", metadata=_choices("auto", "torch", "kernel"))
+    init: str = field(default="corrected", metadata=_choices("corrected", "published"))
+
+    # ---- model: quantizer ----------------------------------------------------------
+    codebook: str = field(default="LFQ", metadata=_choices("LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ"))
+    codebook_size: int = 2
+    codebook_dim: int = 16
+    lambda_commitment: float = 3.0
+    lambda_entropy: float = 0.1
+    diversity_gamma: float = 0.1
+    lambda_ortho: float = 10.0
+
+    # ---- model: classifier ---------------------------------------------------------
+    classifier: str = field(default="CNN_3D", metadata=_choices("CNN_3D"))
+    cls_dim: int = 16
+    cls_drop_rate: float = 0.0
+
+    # ---- losses ----------------------------------------------------------------
+    lambda_anomaly: float = 100.0
+    extreme_threshold: Optional[float] = None  # None: 0.5 synthetic, 0.35 real data
+
+    # ---- optimisation ------------------------------------------------------------
+    n_epochs: int = 100
+    batch_size: int = 1
+    optimizer: str = field(default="Adam", metadata=_choices("Adam", "AdamW", "SGD"))
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    lr_warmup: float = 1e-6
+    lr_warmup_epochs: int = 2
+    lr_scheduler: str = field(default="cosine", metadata=_choices("cosine", "step", "constant"))
+    lr_decay_rate: float = 0.9
+    lr_decay_step: int = 20
+    weight_decay: float = 3e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    max_train_batches: int = 0  # 0 = whole epoch; >0 caps batches per epoch (quick runs)
+    max_eval_batches: int = 0
+
+    # ---- data loading --------------------------------------------------------------
+    n_workers: int = 0
+    pin_memory: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, tuple):
+                v = list(v)
+            elif isinstance(v, list):
+                v = [list(i) if isinstance(i, tuple) else i for i in v]
+            out[f.name] = v
+        return out
+
+    def validate(self) -> Config:
+        """Consistency checks that need no data files; raise ValueError naming the option."""
+        if self.in_channels_dynamic != len(self.variables):
+            raise ValueError(
+                f"option 'in_channels_dynamic' is {self.in_channels_dynamic} but 'variables' lists "
+                f"{len(self.variables)} variables ({' '.join(self.variables)}); they must match"
+            )
+        if len(set(self.variables)) != len(self.variables):
+            raise ValueError(f"option 'variables' lists a variable twice: {self.variables}")
+        if self.delta_t not in (2, 4, 8, 16, 32):
+            raise ValueError(f"option 'delta_t' is {self.delta_t}; the classifier takes 2, 4, 8, 16 or 32")
+        for lo, hi, what in ((self.x_min, self.x_max, "x"), (self.y_min, self.y_max, "y")):
+            if not 0 <= lo < hi:
+                raise ValueError(f"options '{what}_min'/'{what}_max' = {lo}/{hi}: need 0 <= {what}_min < {what}_max")
+        for opt in ("times_train", "times_val", "times_test"):
+            t0, t1 = getattr(self, opt)
+            if t0 > t1 or t0 < 1:
+                raise ValueError(f"option '{opt}' = ({t0}, {t1}): need 1 <= start <= end (1-based, inclusive)")
+        n_stage = len(self.en_embed_dim)
+        for opt in ("en_depths", "en_n_heads", "en_window_size", "d_state", "d_conv", "expand"):
+            if len(getattr(self, opt)) != n_stage:
+                raise ValueError(
+                    f"option '{opt}' has {len(getattr(self, opt))} entries but 'en_embed_dim' has {n_stage} stages"
+                )
+        if self.batch_size < 1 or self.n_epochs < 1:
+            raise ValueError("options 'batch_size' and 'n_epochs' must be >= 1")
+        if self.window_size < 1:
+            raise ValueError(f"option 'window_size' is {self.window_size}; must be >= 1")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.dir_log) / self.name
+
+    @property
+    def pred_threshold(self) -> float:
+        if self.extreme_threshold is not None:
+            return self.extreme_threshold
+        return 0.5 if self.dataset == "synthetic" else 0.35
+
+
+# --------------------------------------------------------------------------------------
+# typing helpers: one coercion routine for YAML values, Python overrides and CLI strings
+# --------------------------------------------------------------------------------------
+
+_TYPE_HINTS: dict[str, Any] = typing.get_type_hints(Config)
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(Config)}
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off"}
+_NONE = {"none", "null", "~", ""}
+
+
+class ConfigError(ValueError):
+    """A configuration value or name is wrong; the message names the option."""
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _scalar(name: str, tp: Any, value: Any) -> Any:
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ConfigError(f"option '{name}': expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"option '{name}': expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"option '{name}': expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"option '{name}': expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"option '{name}': expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"option '{name}': expected a string, got {value!r}")
+    raise ConfigError(f"option '{name}': unsupported type {tp}")
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert ``value`` to the declared type of option ``name`` or raise ConfigError."""
+    if name not in FIELDS:
+        raise ConfigError(f"unknown option '{name}'{_suggest(name)}")
+    tp, optional = _unwrap_optional(_TYPE_HINTS[name])
+    if value is None or (optional and isinstance(value, str) and value.lower() in _NONE):
+        if optional:
+            return None
+        raise ConfigError(f"option '{name}' cannot be empty (null)")
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if isinstance(value, str):
+            value = value.split()
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        if typing.get_origin(inner) is tuple:  # list of fixed-size tuples, e.g. en_window_size
+            k = len(typing.get_args(inner))
+            flat = list(value)
+            if flat and all(not isinstance(v, (list, tuple)) for v in flat):
+                if len(flat) % k:
+                    raise ConfigError(f"option '{name}': expected groups of {k} integers, got {len(flat)} values")
+                flat = [flat[i : i + k] for i in range(0, len(flat), k)]
+            return [tuple(_tuple(name, inner, v)) for v in flat]
+        return [_scalar(name, inner, v) for v in value]
+    if origin is tuple:
+        if isinstance(value, str):
+            value = value.split()
+        return _tuple(name, tp, value)
+    if "choices" in FIELDS[name].metadata:
+        value = _scalar(name, tp, value)
+        choices = FIELDS[name].metadata["choices"]
+        if value not in choices:
+            raise ConfigError(f"option '{name}': {value!r} is not one of {', '.join(choices)}")
+        return value
+    return _scalar(name, tp, value)
+
+
+def _tuple(name: str, tp: Any, value: Any) -> tuple:
+    args = typing.get_args(tp)
+    if not isinstance(value, (list, tuple)) or len(value) != len(args):
+        raise ConfigError(f"option '{name}': expected {len(args)} values, got {value!r}")
+    return tuple(_scalar(name, a, v) for a, v in zip(args, value))
+
+
+def _suggest(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, FIELDS, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _read_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.suffix == ".pkl":
+        from utils.published import read_published_config  # published argparse.Namespace pickles
+
+        return read_published_config(path)
+    with open(path) as fh:
+        try:
+            data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of option: value")
+    if "base" in data:  # a preset may build on another file, relative to itself
+        base = _read_file(path.parent / data.pop("base"))
+        base.update(data)
+        data = base
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults <- YAML/pkl file <- overrides; every value type-checked; returns a validated Config."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        for key, val in _read_file(path).items():
+            if key not in FIELDS:
+                raise ConfigError(f"config file {path}: unknown option '{key}'{_suggest(key)}")
+            values[key] = coerce(key, val)
+    for key, val in (overrides or {}).items():
+        values[key] = coerce(key, val)
+    cfg = Config(**values)
+    try:
+        return cfg.validate()
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False, default_flow_style=None)
+    return path
+
+
+def build_parser(description: str | None = None, defaults_file: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with ``--config`` and one ``--<option>`` per Config field (all typed)."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        usage="%(prog)s [--config FILE] [--<option> VALUE ...]   (--help lists every option)",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--config", default=defaults_file, help="YAML preset (configs/*.yaml) or published config.pkl")
+    defaults = Config()
+    for f in fields(Config):
+        tp, optional = _unwrap_optional(_TYPE_HINTS[f.name])
+        origin = typing.get_origin(tp)
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": f.name}
+        shown = getattr(defaults, f.name)
+        if origin in (list, tuple):
+            kwargs["nargs"] = "+"
+            kwargs["metavar"] = "V"
+        elif tp is bool:
+            kwargs["metavar"] = "true|false"
+        elif "choices" in f.metadata:
+            kwargs["metavar"] = "{" + ",".join(f.metadata["choices"]) + "}"
+        kwargs["help"] = f"(default: {shown})"
+        parser.add_argument(f"--{f.name}", **kwargs)
+    return parser
+
+
+def parse_config(
+    argv: list[str] | None = None,
+    description: str | None = None,
+    defaults_file: str | None = None,
+    fixed: dict[str, Any] | None = None,
+) -> Config:
+    """Entry-point helper: parse the command line into a validated Config, exit 2 with a clear message on error.
+
+    ``defaults_file`` is the preset used when no ``--config`` is given; ``fixed`` are values the
+    entry point imposes (e.g. ``dataset``) unless the command line sets them.
+    """
+    parser = build_parser(description, defaults_file)
+    args = vars(parser.parse_args(sys.argv[1:] if argv is None else argv))
+    path = args.pop("config")
+    overrides = dict(fixed or {})
+    for key, val in args.items():
+        if isinstance(val, list) and len(val) == 1 and not _is_sequence(key):
+            val = val[0]
+        overrides[key] = val
+    try:
+        file_values = {}
+        if path is not None:
+            file_values = {k: coerce(k, v) for k, v in _read_file(path).items() if _known(path, k)}
+        merged = {**file_values, **{k: coerce(k, v) for k, v in overrides.items()}}
+        cfg = Config(**merged)
+        return cfg.validate()
+    except ValueError as err:
+        parser.error(str(err))
+        raise  # unreachable: parser.error exits
+
+
+def _is_sequence(name: str) -> bool:
+    tp, _ = _unwrap_optional(_TYPE_HINTS[name])
+    return typing.get_origin(tp) in (list, tuple)
+
+
+def _known(path: str, key: str) -> bool:
+    if key not in FIELDS:
+        raise ConfigError(f"config file {path}: unknown option '{key}'{_suggest(key)}")
+    return True
+
+
+if __name__ == "__main__":  # print the resolved configuration: python config.py --config ... --lr 1e-4
+    yaml.safe_dump(parse_config().to_dict(), sys.stdout, sort_keys=False, default_flow_style=None)
