@@ -1,0 +1,198 @@
+"""Read the authors' published ``config.pkl`` files without trusting them.
+
+Each released model ships its configuration as a pickled ``argparse.Namespace``.
+``pickle.load`` would run whatever callable the file names, so a downloaded file
+is read with a restricted unpickler: the only global it may name is
+``argparse.Namespace`` (and, for old pickle protocols, the ``copyreg`` helper that
+rebuilds it); every other global is refused, by name, before anything is called.
+Values must be plain builtins (None, bool, int, float, str, list, tuple, dict, set).
+
+The published option names are this project's ``config.py`` names, so the mapping
+is mostly one to one; types are converted (tuples, lists of tuples, years as
+strings), options without effect here are kept and reported, options this project
+does not know are dropped and reported. ``dataset`` (not a published option) is
+inferred from the variable names, see :func:`infer_dataset`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+from config import ConfigError
+
+# Published options that ``config.py`` keeps for compatibility but that change nothing here.
+NO_EFFECT = {
+    "gpu_id": "devices come from CUDA_VISIBLE_DEVICES / torchrun / --device",
+    "is_shuffle": "unused by the published loader as well",
+}
+# Published name -> our name, where they differ (none known so far; kept as the one place to add them).
+RENAMED: dict[str, str] = {}
+
+_PLAIN = (type(None), bool, int, float, complex, str, bytes)
+_BUILTINS = {
+    "set": set, "frozenset": frozenset, "list": list, "dict": dict, "tuple": tuple, "bytearray": bytearray,
+}
+
+
+class PublishedConfigError(ConfigError):
+    """The file is not a published configuration this project can read safely."""
+
+
+def _reconstruct(cls: Any, base: Any, state: Any) -> Any:
+    """Protocol 0/1 form of ``Namespace()``: allow only that exact call."""
+    if cls is not argparse.Namespace or base is not object or state is not None:
+        raise PublishedConfigError(f"refused copyreg._reconstructor({cls!r}, {base!r}, {state!r})")
+    return argparse.Namespace()
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Resolve only the globals a pickled Namespace of plain values needs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("argparse", "Namespace"):
+            return argparse.Namespace
+        if module in ("builtins", "__builtin__") and name in _BUILTINS:
+            return _BUILTINS[name]
+        if (module, name) in (("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor")):
+            return _reconstruct
+        if module in ("builtins", "__builtin__") and name == "object":
+            return object  # only reachable as _reconstruct's ``base`` argument, which is checked
+        raise PublishedConfigError(
+            f"refused global '{module}.{name}': a published config may only hold argparse.Namespace "
+            "and plain values (the file is not a published config, or it was tampered with)"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise PublishedConfigError("refused a persistent id: a published config holds plain values only")
+
+
+def _check_plain(value: Any, where: str, seen: set[int] | None = None) -> None:
+    """Walk containers once each (``seen``): shared references must not make the walk exponential."""
+    if isinstance(value, _PLAIN):
+        return
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]", seen)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_plain(k, f"{where} key", seen)
+            _check_plain(v, f"{where}[{k!r}]", seen)
+        return
+    raise PublishedConfigError(f"option '{where}' holds a {type(value).__name__}; expected plain values")
+
+
+def load_namespace(path: str | Path) -> dict[str, Any]:
+    """Safely unpickle a published config and return its options (published names, raw values)."""
+    path = Path(path)
+    data = path.read_bytes()
+    if data.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+        raise PublishedConfigError(f"{path} is an HTML page (a failed download?), not a pickled config")
+    try:
+        obj = _SafeUnpickler(io.BytesIO(data)).load()
+    except PublishedConfigError as err:
+        raise PublishedConfigError(f"{path}: {err}") from None
+    except Exception as err:  # truncated or not a pickle at all
+        raise PublishedConfigError(f"{path} is not a readable pickle: {type(err).__name__}: {err}") from None
+    if isinstance(obj, argparse.Namespace):
+        options = dict(vars(obj))
+    elif isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+        options = dict(obj)
+    else:
+        raise PublishedConfigError(f"{path} holds a {type(obj).__name__}, expected an argparse.Namespace")
+    try:
+        seen: set[int] = set()
+        for key, val in options.items():
+            _check_plain(val, key, seen)
+    except RecursionError:
+        raise PublishedConfigError(f"{path}: values nested too deeply for a config") from None
+    return options
+
+
+def infer_dataset(options: dict[str, Any]) -> str | None:
+    """Guess ``dataset`` from the variable names (published configs do not store it).
+
+    Synthetic variables are ``var_01``..; ERA5-Land and CERRA share some names (t2m, sp, tp,
+    skt), so a list of only shared names is ambiguous and gives None (the test scripts set
+    ``dataset`` themselves anyway).
+    """
+    from config import CERRA_VARIABLES, ERA5_LAND_VARIABLES, SYNTHETIC_VARIABLES
+
+    if isinstance(options.get("dataset"), str):
+        return options["dataset"]
+    names = set(options.get("variables") or [])
+    if not names:
+        return None
+    hits = [
+        ds
+        for ds, known in (("synthetic", SYNTHETIC_VARIABLES), ("ERA5_Land", ERA5_LAND_VARIABLES),
+                          ("CERRA", CERRA_VARIABLES))
+        if names <= set(known)
+    ]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _convert(name: str, value: Any) -> Any:
+    """Published value -> a value ``config.coerce`` accepts (raises ConfigError naming the option)."""
+    from config import coerce
+
+    if name == "gpu_id" and isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    elif name.startswith("years_") and isinstance(value, (list, tuple)):
+        value = [str(v) for v in value]
+    elif isinstance(value, (set, frozenset)):
+        value = sorted(value)
+    return coerce(name, value)
+
+
+def read_published_config(path: str | Path, quiet: bool = False) -> dict[str, Any]:
+    """Published ``config.pkl`` -> ``{our option: typed value}`` accepted by ``config.load_config``.
+
+    Options with no effect here are kept and listed on stderr; unknown options are dropped and
+    listed on stderr (``quiet`` silences both).
+    """
+    from config import FIELDS
+
+    path = Path(path)
+    options = load_namespace(path)
+    out: dict[str, Any] = {}
+    unknown: list[str] = []
+    for pub_name, value in options.items():
+        name = RENAMED.get(pub_name, pub_name)
+        if name not in FIELDS:
+            unknown.append(pub_name)
+            continue
+        try:
+            out[name] = _convert(name, value)
+        except ConfigError as err:
+            raise ConfigError(f"published config {path}: {err}") from None
+    dataset = infer_dataset(options)
+    if dataset is not None:
+        out["dataset"] = dataset
+    if not quiet:
+        kept = [n for n in NO_EFFECT if n in out]
+        if kept:
+            why = "; ".join(f"{n}: {NO_EFFECT[n]}" for n in kept)
+            print(f"warning: {path}: published options kept but without effect here: {why}", file=sys.stderr)
+        if unknown:
+            print(
+                f"warning: {path}: published options unknown to this project, dropped: "
+                + ", ".join(sorted(unknown)),
+                file=sys.stderr,
+            )
+        if dataset is None:
+            print(
+                f"warning: {path}: cannot tell the dataset from 'variables'; the entry point sets it",
+                file=sys.stderr,
+            )
+    return out
+
