@@ -1,0 +1,1 @@
+"""Shared engine, metrics, logging, DDP helpers and prediction writers (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,240 @@
+"""Engine on a stand-in model and an in-memory dataset that obey the contracts (docs/ARCHITECTURE.md).
+
+``TinyModel`` / ``CubeDataset`` are also imported by tests/test_ddp.py's torchrun workers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from config import Config, save_config
+from utils import engine
+from utils.logging import RunFolderError
+from utils.metrics import DriverCollector, ExtremeCollector, driver_scores
+from utils.predictions import PredictionCollector
+
+
+@dataclass
+class TinyOut:
+    logits: torch.Tensor
+    anomaly: torch.Tensor
+    h: torch.Tensor
+
+
+class Interrupted(RuntimeError):
+    """Raised by TinyModel to simulate a killed run."""
+
+
+class TinyModel(nn.Module):
+    """Per-variable 1x1x1 conv -> flags (h > 0) and a 1x1 extreme head; BCE on both."""
+
+    def __init__(self, n_vars: int = 2, fail_at_epoch: int | None = None) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(n_vars, n_vars, 1, groups=n_vars)
+        self.head = nn.Conv2d(n_vars, 1, 1)
+        self.fail_at_epoch = fail_at_epoch
+
+    def forward(self, x: torch.Tensor) -> TinyOut:
+        h = self.conv(x[:, :, 0])  # [N, V, T, H, W]
+        return TinyOut(logits=self.head(h.mean(2)), anomaly=(h > 0).to(torch.uint8), h=h)
+
+    def compute_loss(self, out: TinyOut, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        ext = F.binary_cross_entropy_with_logits(out.logits[:, 0], batch["mask_extreme"])
+        drv = F.binary_cross_entropy_with_logits(out.h, batch["mask_anomaly"])
+        return ext + drv, {"extreme": float(ext.detach()), "driver": float(drv.detach())}
+
+    def fit_epoch_start(self, epoch: int) -> None:
+        if self.fail_at_epoch == epoch:
+            raise Interrupted(f"simulated kill at epoch {epoch}")
+
+
+class CubeDataset(Dataset):
+    """A tiny synthetic cube in the sample-dict format; drivers = input > 0.8 on variable 0 near extremes."""
+
+    def __init__(self, n_weeks: int = 12, t_first: int = 101, size: int = 4, delta_t: int = 4,
+                 seed: int = 0, train: bool = False) -> None:
+        g = np.random.default_rng(seed)
+        self.delta_t, self.train, self.t_first = delta_t, train, t_first
+        self.variables = ["var_01", "var_02"]
+        self.time_labels = np.arange(t_first, t_first + n_weeks)
+        self.values = g.normal(size=(2, n_weeks, size, size)).astype(np.float32)
+        self.extreme = (g.random((n_weeks, size, size)) < 0.2).astype(np.uint8)
+        self.extreme[g.random((n_weeks, size, size)) < 0.1] = 2  # halo class, not an extreme
+        self.drivers = np.zeros((2, n_weeks, size, size), dtype=np.uint8)
+        self.drivers[0] = (self.values[0] > 0.8) & (self.extreme == 1)
+
+    def __len__(self) -> int:
+        return len(self.time_labels) - self.delta_t + 1
+
+    def __getitem__(self, i: int) -> dict:
+        sl = slice(i, i + self.delta_t)
+        x = torch.from_numpy(self.values[:, sl][:, ::-1].copy())[:, None]  # newest-first
+        ext = torch.from_numpy(self.extreme[sl][::-1].copy())
+        anom = torch.from_numpy(self.drivers[:, sl][:, ::-1].copy()).float()
+        if self.train and torch.rand(()) < 0.5:  # RNG-consuming augmentation (resume must restore it)
+            x, ext, anom = x.flip(-1), ext.flip(-1), anom.flip(-1)
+        return {
+            "x": x,
+            "mask_extreme": (ext[0] == 1).float(),
+            "mask_extreme_loss": (ext > 0).any(0).float(),
+            "mask_anomaly": anom,
+            "timestep": torch.tensor(int(self.time_labels[i + self.delta_t - 1])),
+        }
+
+    def drivers_truth(self) -> np.ndarray:
+        return self.drivers
+
+    def extremes_truth(self) -> np.ndarray:
+        return self.extreme
+
+
+def tiny_config(tmp_path: Path, name: str = "run", **kw) -> Config:
+    base = dict(
+        name=name, dir_log=str(tmp_path), n_epochs=2, batch_size=2, variables=["var_01", "var_02"],
+        in_channels_dynamic=2, delta_t=4, lr=1e-2, lr_warmup_epochs=1, device="cpu", n_workers=0,
+    )
+    base.update(kw)
+    return Config(**base).validate()
+
+
+def synthetic_collectors(cfg: Config, save: bool = False):
+    def factory(ds):
+        drivers = DriverCollector(ds, cfg.delta_t)
+        cols = [ExtremeCollector(cfg.pred_threshold), drivers]
+        if save:
+            cols.append(PredictionCollector(ds, drivers, cfg.pred_threshold, y0=cfg.y_min, x0=cfg.x_min))
+        return cols
+
+    return factory
+
+
+def run_fit(cfg: Config, fail_at_epoch: int | None = None) -> dict:
+    torch.manual_seed(123)
+    model = TinyModel(fail_at_epoch=fail_at_epoch)
+    return engine.fit(cfg, model, CubeDataset(train=True), CubeDataset(seed=1), synthetic_collectors(cfg))
+
+
+def test_fit_writes_run_folder(tmp_path):
+    cfg = tiny_config(tmp_path)
+    out = run_fit(cfg)
+    run = tmp_path / "run"
+    for f in ("config.yaml", "train.log", "best_loss_model.pth", "best_F1_model.pth",
+              "best_driver_F1_model.pth", "last.pth"):
+        assert (run / f).is_file(), f
+    assert list(run.glob("events.out.tfevents.*"))
+    ckpt = engine.load_checkpoint_dict(run / "last.pth")
+    for key in ("epoch", "mean_loss_train", "mean_loss_validation", "model_state_dict",
+                "optimizer_state_dict", "scheduler_state_dict", "rng_state", "config", "best"):
+        assert key in ckpt, key
+    assert ckpt["epoch"] == 1 and ckpt["config"]["name"] == "run"
+    assert out["best"]["driver_F1"]["value"] is not None
+    assert "extremes" in out["val"] and "pooled" in out["val"]["drivers"]
+    assert "epoch 2/2" in (run / "train.log").read_text()
+    assert not list(run.glob(".*tmp*"))  # atomic writes leave no temporaries
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    run_fit(tiny_config(tmp_path, "ref", n_epochs=2))
+    cfg = tiny_config(tmp_path, "killed", n_epochs=2)
+    with pytest.raises(Interrupted):
+        run_fit(cfg, fail_at_epoch=1)
+    assert engine.load_checkpoint_dict(tmp_path / "killed" / "last.pth")["epoch"] == 0
+    with pytest.raises(RunFolderError, match="resume"):  # never silently restarted
+        run_fit(cfg)
+    torch.manual_seed(999)  # a differently initialised model: everything must come from last.pth
+    engine.fit(tiny_config(tmp_path, "killed", n_epochs=2, resume=True), TinyModel(),
+               CubeDataset(train=True), CubeDataset(seed=1), synthetic_collectors(cfg))
+    ref = engine.load_checkpoint_dict(tmp_path / "ref" / "last.pth")
+    got = engine.load_checkpoint_dict(tmp_path / "killed" / "last.pth")
+    assert got["epoch"] == ref["epoch"] == 1
+    for k, v in ref["model_state_dict"].items():
+        assert torch.equal(v, got["model_state_dict"][k]), k
+    assert got["mean_loss_train"] == ref["mean_loss_train"]
+    assert "resuming" in (tmp_path / "killed" / "train.log").read_text()
+
+
+def test_existing_run_folder_needs_resume_or_overwrite(tmp_path):
+    cfg = tiny_config(tmp_path, n_epochs=1)
+    run_fit(cfg)
+    with pytest.raises(RunFolderError, match="already holds a run"):
+        run_fit(cfg)
+    with pytest.raises(RunFolderError, match="does not exist"):
+        run_fit(tiny_config(tmp_path, "fresh", n_epochs=1, resume=True))
+    (tmp_path / "run" / "metrics_test.json").write_text("{}")
+    run_fit(tiny_config(tmp_path, n_epochs=1, overwrite=True))
+    assert not (tmp_path / "run" / "metrics_test.json").exists()  # stale test outputs went with the old run
+    assert len(list((tmp_path / "run").glob("events.out.tfevents.*"))) == 1
+
+
+def test_test_run_keeps_training_config(tmp_path):
+    cfg = tiny_config(tmp_path, n_epochs=1)
+    run_fit(cfg)
+    before = (tmp_path / "run" / "config.yaml").read_text()
+    test_cfg = tiny_config(tmp_path, n_epochs=1, split="val", batch_size=3)
+    path = engine.prepare_test_run(test_cfg)
+    assert path.name == "config_test_val.yaml" and path.is_file()
+    assert (tmp_path / "run" / "config.yaml").read_text() == before
+    assert engine.find_eval_checkpoint(test_cfg).name == "best_driver_F1_model.pth"
+
+
+def test_learning_rate_schedule():
+    cfg = Config(n_epochs=10, lr=1e-3, lr_warmup=1e-6, lr_warmup_epochs=2, lr_min=1e-5)
+    assert engine.learning_rate(cfg, 0) == pytest.approx(1e-6)
+    assert engine.learning_rate(cfg, 1) == pytest.approx((1e-6 + 1e-3) / 2)
+    assert engine.learning_rate(cfg, 2) == pytest.approx(1e-3)
+    assert engine.learning_rate(cfg, 6) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert engine.learning_rate(cfg, 10) == pytest.approx(1e-5)
+    step = Config(n_epochs=10, lr_scheduler="step", lr_decay_step=3, lr_decay_rate=0.5, lr_warmup_epochs=0)
+    assert engine.learning_rate(step, 7.5) == pytest.approx(step.lr * 0.25)
+
+
+def test_evaluate_predictions_round_trip(tmp_path):
+    import xarray as xr
+
+    cfg = tiny_config(tmp_path, batch_size=3)
+    torch.manual_seed(0)
+    model, ds = TinyModel(), CubeDataset(seed=1)
+    cols = synthetic_collectors(cfg, save=True)(ds)
+    res = engine.evaluate(cfg, model, ds, cols, run_dir=tmp_path, split="val")
+    assert res["n_samples"] == len(ds) and set(res["extremes"]) >= {"precision", "recall", "f1", "iou", "oa"}
+    with xr.open_dataset(tmp_path / "drivers_val.nc") as nc:
+        assert nc["driver"].dtype == np.uint8 and nc["driver"].dims == ("var", "time", "y", "x")
+        assert list(nc["var"].values) == ds.variables and list(nc["time"].values) == list(ds.time_labels)
+        again = driver_scores(nc["driver"].values, nc["driver_true"].values, list(nc["var"].values))
+        assert again == res["drivers"]
+        assert nc["coverage"].values.tolist() == [1, 2, 3, 4, 4, 4, 4, 4, 4, 3, 2, 1]
+        prob = nc["extreme_prob"].values
+        assert np.isnan(prob[:3]).all() and not np.isnan(prob[3:]).any()  # first T-1 weeks are never a target
+        assert nc["extreme_true"].values.max() == 1
+    json.dumps(res)  # JSON-serialisable (None for undefined per-variable scores)
+
+
+def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pth"
+    engine.save_checkpoint(path, {"epoch": 1})
+
+    def broken_save(obj, f):
+        Path(f).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        engine.save_checkpoint(path, {"epoch": 2})
+    assert engine.load_checkpoint_dict(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]
+
+
+def test_config_yaml_is_loadable(tmp_path):
+    cfg = tiny_config(tmp_path)
+    from config import load_config
+
+    assert load_config(save_config(cfg, tmp_path / "c.yaml")).to_dict() == cfg.to_dict()

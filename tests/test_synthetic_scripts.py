@@ -1,0 +1,85 @@
+"""End to end: generator ``tiny`` -> train_synthetic.py -> test_synthetic.py --save_predictions true.
+
+Runs the entry points in-process (``main(argv)``) on an 8x8 crop with a few batches,
+so it checks the wiring, files and round trip, not learning.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dataset.synthetic")
+pytest.importorskip("dataset.generate_synthetic")
+pytest.importorskip("models.build")
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    from dataset.generate_synthetic import generate
+
+    return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
+
+
+def _args(root, log, name, *extra):
+    return [
+        "--root_synthetic", str(root), "--times_train", "1", "104", "--times_val", "105", "130",
+        "--times_test", "131", "156", "--x_max", "8", "--y_max", "8", "--encoder", "CNN_3D",
+        "--n_epochs", "1", "--batch_size", "2", "--max_train_batches", "1", "--max_eval_batches", "2",
+        "--device", "cpu", "--dir_log", str(log), "--name", name, *extra,
+    ]
+
+
+def test_train_then_test_with_predictions(tiny_root, tmp_path, capsys):
+    import xarray as xr
+
+    import test_synthetic
+    import train_synthetic
+    from utils.metrics import driver_scores
+
+    assert train_synthetic.main(_args(tiny_root, tmp_path, "e2e")) == 0
+    run = tmp_path / "e2e"
+    for f in ("config.yaml", "train.log", "last.pth", "best_loss_model.pth", "best_F1_model.pth",
+              "best_driver_F1_model.pth"):
+        assert (run / f).is_file(), f
+    config_before = (run / "config.yaml").read_text()
+
+    assert test_synthetic.main(_args(tiny_root, tmp_path, "e2e", "--save_predictions", "true")) == 0
+    out = capsys.readouterr().out
+    assert "| Naive" in out and "IDE (CNN_3D)" in out
+    assert (run / "config.yaml").read_text() == config_before
+    assert (run / "config_test_test.yaml").is_file()
+
+    metrics = json.loads((run / "metrics_test.json").read_text())
+    assert set(metrics["extremes"]) >= {"precision", "recall", "f1", "iou", "oa"}
+    for part in (metrics["drivers"], metrics["naive"]):
+        assert set(part["pooled"]) >= {"precision", "recall", "f1", "iou", "oa"}
+        assert set(part["per_variable"]) == {f"var_0{i}" for i in range(1, 7)}
+    for v in metrics["drivers"]["per_variable"].values():
+        assert v["f1"] is None or 0.0 <= v["f1"] <= 1.0
+        assert 0.0 <= v["fpr"] <= 1.0
+    assert metrics["naive"]["pooled"]["f1"] > 0  # tiny has extremes in the test split
+
+    with xr.open_dataset(run / "drivers_test.nc") as nc:
+        assert nc["driver"].dtype == np.uint8 and nc["driver"].dims == ("var", "time", "y", "x")
+        assert list(nc["var"].values) == [f"var_0{i}" for i in range(1, 7)]
+        assert nc["time"].values[0] == 131 and nc["time"].values[-1] == 156
+        assert nc["extreme"].dims == ("time", "y", "x") and nc["extreme_prob"].dtype == np.float32
+        assert "latitude" in nc.coords and nc.sizes["y"] == 8
+        again = driver_scores(nc["driver"].values, nc["driver_true"].values, list(nc["var"].values))
+    assert json.loads(json.dumps(again)) == metrics["drivers"]
+
+
+def test_user_errors_exit_2(tiny_root, tmp_path, capsys):
+    import train_synthetic
+
+    with pytest.raises(SystemExit) as err:
+        train_synthetic.main(_args(tiny_root, tmp_path, "bad", "--variables", "var_01", "var_99",
+                                   "--in_channels_dynamic", "2"))
+    assert err.value.code == 2
+    assert "var_99" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        train_synthetic.main(_args(tiny_root, tmp_path, "bad", "--x_max", "64"))
+    assert err.value.code == 2 and "crop" in capsys.readouterr().err
