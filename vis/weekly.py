@@ -1,0 +1,284 @@
+"""Readers and the figure for weekly real-data files (ERA5-Land, CERRA, NOAA VHI).
+
+Weekly climate files ``<root>/<YYYY>/<YYYY><WWW>.nc`` hold one variable per short
+name with dims (statistic, rlat, rlon) or (statistic, y, x). NOAA files
+``<root>/<YYYY>/<...><YYYY><WWW>.VH.nc`` hold VCI, TCI, VHI, mask_cold_surface; a
+week may have several files (averaged with nanmean, like the label). Rows are
+stored south-to-north; figures are drawn north-up from the coordinates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from vis.common import (
+    cmap_of,
+    grid_figure,
+    image_origin,
+    outline,
+    parse_period,
+    save,
+    select_names,
+    show_field,
+    unit_of,
+    week_label,
+)
+
+WEEK_FILE = re.compile(r"^(\d{4})(\d{3})\.nc$")
+NOAA_FILE = re.compile(r"(\d{4})(\d{3})\.VH\.nc$")
+PATTERN_NAMES = {WEEK_FILE.pattern: "<YYYY><WWW>.nc", NOAA_FILE.pattern: "<...><YYYY><WWW>.VH.nc"}
+NOAA_VARS = ("VCI", "TCI", "VHI")
+
+
+# ------------------------------------------------------------------------------- discovery
+def list_weeks(root: Path, pattern: re.Pattern) -> dict[str, list[Path]]:
+    """YYYYWWW -> files under root/<YYYY>/ (several NOAA files per week possible)."""
+    if not root.is_dir():
+        raise SystemExit(f"--root {root} is not a folder")
+    weeks: dict[str, list[Path]] = {}
+    for year in sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit()):
+        for f in sorted(year.iterdir()):
+            m = pattern.search(f.name)
+            if m and m.group(1) == year.name:
+                weeks.setdefault(m.group(1) + m.group(2), []).append(f)
+    if not weeks:
+        layout = PATTERN_NAMES.get(pattern.pattern, pattern.pattern)
+        raise SystemExit(f"--root {root}: no weekly files <YYYY>/{layout} found")
+    return weeks
+
+
+def choose_weeks(
+    available: dict[str, list[Path]],
+    weeks: list[str] | None,
+    period: list[str] | None,
+    max_weeks: int,
+    root: Path,
+) -> list[str]:
+    """Requested weeks (must exist), or those in the period (at most max_weeks, evenly spread)."""
+    if weeks:
+        missing = [w for w in weeks if w not in available]
+        if missing:
+            raise SystemExit(
+                f"--weeks {' '.join(missing)}: no file under {root} "
+                f"(available {min(available)} .. {max(available)})"
+            )
+        return list(weeks)
+    keys = sorted(available)
+    if period:
+        lo, hi = parse_period(*period)
+        keys = [k for k in keys if lo <= int(k) <= hi]
+        if not keys:
+            raise SystemExit(f"--period {' '.join(period)}: no weekly file under {root} in that range")
+    if len(keys) > max_weeks:
+        keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_weeks).round().astype(int)]
+    return keys
+
+
+# --------------------------------------------------------------------------------- reading
+def spatial_dims(da: xr.DataArray, path: Path) -> tuple[str, str]:
+    for ydim, xdim in (("rlat", "rlon"), ("y", "x"), ("lat", "lon"), ("latitude", "longitude")):
+        if ydim in da.dims and xdim in da.dims:
+            return ydim, xdim
+    raise SystemExit(f"{path}: variable '{da.name}' has dims {da.dims}; expected rlat/rlon or y/x")
+
+
+def geometry(ds: xr.Dataset, ydim: str, xdim: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """2-D lat/lon when the file has them, and the image origin that puts north up."""
+    lat = next((ds[n].values for n in ("lat", "latitude") if n in ds.variables and ds[n].ndim == 2), None)
+    lon = next((ds[n].values for n in ("lon", "longitude") if n in ds.variables and ds[n].ndim == 2), None)
+    if lat is None and ydim in ("lat", "latitude") and ydim in ds.coords:
+        lat, lon = np.meshgrid(ds[ydim].values, ds[xdim].values, indexing="ij")
+    if lat is not None and lon is not None:
+        return lat, lon, image_origin(lat)
+    yc = ds[ydim].values if ydim in ds.coords else None
+    origin = "lower" if yc is not None and yc.ndim == 1 and len(yc) > 1 and yc[-1] > yc[0] else "upper"
+    if yc is None and ydim in ("rlat", "y"):
+        origin = "lower"  # raw weekly files are stored south-to-north
+    return None, None, origin
+
+
+def climate_vars(ds: xr.Dataset) -> list[str]:
+    """Data variables of a weekly file, skipping coordinates stored as variables (lat/lon, bounds)."""
+    skip = {"lat", "lon", "latitude", "longitude", "rotated_pole", "crs"}
+    return [
+        str(v) for v in ds.data_vars if str(v) not in skip and ("statistic" in ds[v].dims or ds[v].ndim == 2)
+    ]
+
+
+def read_field(ds: xr.Dataset, name: str, statistic: str, path: Path) -> np.ndarray:
+    if name not in ds:
+        raise SystemExit(f"{path}: no variable '{name}' (has: {', '.join(map(str, ds.data_vars))})")
+    da = ds[name]
+    if "statistic" in da.dims:
+        stats = (
+            [s.decode() if isinstance(s, bytes) else str(s) for s in ds["statistic"].values]
+            if "statistic" in ds.coords
+            else ["mean", "std"][: da.sizes["statistic"]]
+        )
+        if statistic not in stats:
+            raise SystemExit(f"{path}: '{name}' has statistics {stats}, not '{statistic}'")
+        da = da.isel(statistic=stats.index(statistic))
+    ydim, xdim = spatial_dims(da, path)
+    return np.asarray(da.transpose(ydim, xdim).values, dtype=float)
+
+
+def read_noaa_week(files: list[Path], alpha: float = 0.5) -> dict[str, np.ndarray]:
+    """nanmean over a week's files of VCI, TCI, VHI (values outside 0..100 = missing) and cold mask.
+
+    VHI is recomputed as alpha VCI + (1 - alpha) TCI when both indices exist, like the label.
+    """
+    acc: dict[str, list[np.ndarray]] = {}
+    geo = None
+    for f in files:
+        with xr.open_dataset(f) as ds:
+            for name in NOAA_VARS + ("mask_cold_surface",):
+                if name in ds:
+                    da = ds[name]
+                    ydim, xdim = spatial_dims(da, f)
+                    acc.setdefault(name, []).append(np.asarray(da.transpose(ydim, xdim).values, float))
+            if geo is None:
+                ydim, xdim = spatial_dims(next(ds[n] for n in NOAA_VARS if n in ds), f)
+                geo = geometry(ds, ydim, xdim)
+    if not any(n in acc for n in NOAA_VARS):
+        raise SystemExit(f"{files[0]}: none of {', '.join(NOAA_VARS)} in the NOAA file")
+    out: dict[str, np.ndarray] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
+        for name, arrs in acc.items():
+            stack = np.stack(arrs)
+            if name in NOAA_VARS:
+                stack[(stack < 0) | (stack > 100)] = np.nan
+                out[name] = np.nanmean(stack, axis=0)
+            else:
+                out[name] = np.nanmax(np.nan_to_num(stack), axis=0) > 0
+    if "VCI" in out and "TCI" in out:
+        out["VHI"] = alpha * out["VCI"] + (1 - alpha) * out["TCI"]
+    out["_geometry"] = geo  # type: ignore[assignment]
+    return out
+
+
+def read_masks(path: Path | None) -> np.ndarray | None:
+    """(H, W) bool 'not land or no vegetation' from a NOAA masks file (lsm, mask_no_vegetation)."""
+    if path is None:
+        return None
+    if not path.is_file():
+        raise SystemExit(f"--masks {path} does not exist")
+    with xr.open_dataset(path) as ds:
+        bad = None
+        for name, is_bad in (("lsm", lambda a: a <= 0.5), ("mask_no_vegetation", lambda a: a > 0)):
+            if name in ds:
+                da = ds[name].squeeze()
+                ydim, xdim = spatial_dims(da, path)
+                m = is_bad(np.nan_to_num(np.asarray(da.transpose(ydim, xdim).values, float)))
+                bad = m if bad is None else bad | m
+    if bad is None:
+        raise SystemExit(f"--masks {path}: neither 'lsm' nor 'mask_no_vegetation' in the file")
+    return bad
+
+
+# -------------------------------------------------------------------------------- figures
+def plot_climate_week(
+    dataset: str,
+    week: str,
+    path: Path,
+    names: list[str] | None,
+    statistics: list[str],
+    out: Path,
+    drought: np.ndarray | None = None,
+) -> Path:
+    """Panels per variable and statistic of one weekly file; the drought mask outlined when given."""
+    with xr.open_dataset(path) as ds:
+        names = select_names(climate_vars(ds), names, f"--variables ({path})")
+        ydim, xdim = spatial_dims(ds[names[0]], path)
+        lat, lon, origin = geometry(ds, ydim, xdim)
+        panels = [(n, s) for n in names for s in statistics]
+        ncols = min(len(panels), 4)
+        h, w = read_field(ds, names[0], statistics[0], path).shape
+        fig, axes = grid_figure(int(np.ceil(len(panels) / ncols)), ncols, panel=3.0, aspect=h / w)
+        axes = axes.ravel()
+        for ax, (name, stat) in zip(axes, panels):
+            long, unit = unit_of(name, dict(ds[name].attrs), dataset)
+            field = read_field(ds, name, stat, path)
+            show_field(
+                ax, field, name, unit, cmap_of(name), lat, lon, origin=origin, title=f"{name} {stat}\n{long}"
+            )
+            if drought is not None:
+                if drought.shape == field.shape:
+                    outline(ax, drought, color="k", lw=0.7)
+                else:
+                    ax.text(0.02, 0.02, "drought grid differs", fontsize=6, transform=ax.transAxes)
+        for ax in axes[len(panels) :]:
+            ax.set_axis_off()
+    note = "  (black: VHI drought)" if drought is not None else ""
+    fig.suptitle(f"{dataset} {week_label(week)}{note}", fontsize=9)
+    return save(fig, out / f"{dataset}_{week}.png")
+
+
+def noaa_drought(
+    noaa_weeks: dict[str, list[Path]] | None,
+    week: str,
+    threshold: float,
+    alpha: float,
+    bad: np.ndarray | None,
+) -> np.ndarray | None:
+    """VHI < threshold on valid pixels of a week, or None when no NOAA file covers it."""
+    if not noaa_weeks or week not in noaa_weeks:
+        return None
+    data = read_noaa_week(noaa_weeks[week], alpha)
+    vhi = data["VHI"]
+    mask = np.nan_to_num(vhi, nan=np.inf) < threshold
+    if "mask_cold_surface" in data:
+        mask &= ~data["mask_cold_surface"]
+    if bad is not None and bad.shape == mask.shape:
+        mask &= ~bad
+    return mask
+
+
+def climate_main(dataset: str, default_vars: list[str], argv: list[str] | None, doc: str) -> list[Path]:
+    """Shared command line of plot_era5_land and plot_cerra."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--root", help="data folder holding <YYYY>/<YYYY><WWW>.nc")
+    src.add_argument("--file", nargs="+", help="one or more weekly files")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--weeks", nargs="+", help="weeks YYYYWWW")
+    when.add_argument("--period", nargs=2, metavar=("START", "END"), help="YYYYWWW or YYYY, inclusive")
+    p.add_argument(
+        "--max_weeks", type=int, default=4, help="at most this many weeks from a period (default 4)"
+    )
+    p.add_argument("--variables", nargs="+", help=f"default: all in the file ({' '.join(default_vars)})")
+    p.add_argument("--statistic", nargs="+", default=["mean"], choices=["mean", "std"])
+    p.add_argument("--noaa_root", help="NOAA folder <YYYY>/<...>.VH.nc: outline VHI drought on the maps")
+    p.add_argument("--masks", help="NOAA masks file (lsm, mask_no_vegetation) applied to the drought outline")
+    p.add_argument("--threshold", type=float, default=26.0, help="VHI drought threshold (default 26)")
+    p.add_argument("--alpha", type=float, default=0.5, help="VHI = alpha VCI + (1-alpha) TCI")
+    p.add_argument("--out", default=f"figures/{dataset}", help="output folder")
+    a = p.parse_args(argv)
+    if a.file:
+        files = {}
+        for f in map(Path, a.file):
+            m = WEEK_FILE.match(f.name)
+            if not f.is_file():
+                raise SystemExit(f"--file {f} does not exist")
+            files[m.group(1) + m.group(2) if m else f.stem] = [f]
+        chosen = list(files)
+    else:
+        files = list_weeks(Path(a.root), WEEK_FILE)
+        chosen = choose_weeks(files, a.weeks, a.period, a.max_weeks, Path(a.root))
+    noaa = list_weeks(Path(a.noaa_root), NOAA_FILE) if a.noaa_root else None
+    bad = read_masks(Path(a.masks)) if a.masks else None
+    paths = []
+    for week in chosen:
+        drought = noaa_drought(noaa, week, a.threshold, a.alpha, bad)
+        paths.append(
+            plot_climate_week(dataset, week, files[week][0], a.variables, a.statistic, Path(a.out), drought)
+        )
+    for path in paths:
+        print(path)
+    return paths
