@@ -10,6 +10,8 @@ from typing import Any
 
 _EXPORTS = {
     "SyntheticDataset": "dataset.synthetic",
+    "ERA5LandDataset": "dataset.era5_land",
+    "CERRADataset": "dataset.cerra",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,138 @@
+"""NOAA VHI labels and masks, shared by the ERA5-Land and CERRA loaders.
+
+Weekly NOAA files ``<root>/<YYYY>/<...><WWW>.VH.nc`` hold ``VCI``, ``TCI``, ``VHI`` and
+``mask_cold_surface`` on the climate grid; a week may have several files (satellites
+overlap). Per file ``VHI = alpha VCI + (1 - alpha) TCI`` (values outside [0, 100], e.g.
+NOAA's -999 fill, are NaN); a week's VHI is the nanmean over its files and a pixel is
+cold when any of the week's files flags it.
+
+Decisions on gaps (DATA.md leaves them open):
+
+- a target week without any NOAA file is not a sample (it is skipped when the index is built);
+- a window week without NOAA data contributes nothing to the anomaly-loss mask;
+- a split year without a NOAA folder is an error (a wrong root, not a gap).
+
+Labels, with ``sea = not land``:
+
+- ``mask_extreme`` = VHI < threshold at the target week, 0 on sea, cold, no vegetation, NaN;
+- ``mask_extreme_loss`` = VHI < threshold_anomaly in any window week, excluding that
+  week's cold pixels;
+- ``mask_valid`` (loss/metrics pixels): train ``1 - cold``; val ``1 - cold - no_vegetation``;
+  test ``1 - sea - cold - no_vegetation`` (cold at the target week).
+
+With ``window_size`` k > 1 the labels are computed on the coarse grid: VHI is NaN-aware
+k x k averaged, and land / cold / no-vegetation are the majority (> 0.5) of each block.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dataset.real_common import Crop, DataLayoutError, open_nc, read_var
+
+VH_FILE = re.compile(r"(\d{3})\.VH\.nc$")
+SPLITS = ("train", "val", "test")
+
+
+def index_noaa_year(year_dir: Path) -> dict[int, list[Path]]:
+    """week -> sorted ``*<WWW>.VH.nc`` files of one NOAA year folder (one ``listdir``)."""
+    if not year_dir.is_dir():
+        raise DataLayoutError(f"NOAA year folder {year_dir} does not exist")
+    out: dict[int, list[Path]] = {}
+    for name in sorted(os.listdir(year_dir)):
+        m = VH_FILE.search(name)
+        if m and 1 <= int(m.group(1)) <= 52:
+            out.setdefault(int(m.group(1)), []).append(year_dir / name)
+    return out
+
+
+@dataclass
+class NOAAWeek:
+    """One week on the sample grid (north-up, pooled): VHI (NaN = no data) and cold flags."""
+
+    vhi: np.ndarray  # float32 [h, w]
+    cold: np.ndarray  # bool [h, w]
+
+
+def read_noaa_week(files: list[Path], crop: Crop, alpha: float) -> NOAAWeek:
+    """Read VCI, TCI and the cold mask of each file once; nanmean VHI over files, cold = any."""
+    vhi_sum = cnt = cold = None
+    for path in files:
+        ds = open_nc(path, "NOAA weekly file")
+        try:
+            vci = read_var(ds, "VCI", path, crop.grid, crop.rows, crop.cols)
+            tci = read_var(ds, "TCI", path, crop.grid, crop.rows, crop.cols)
+            c = read_var(ds, "mask_cold_surface", path, crop.grid, crop.rows, crop.cols)
+        finally:
+            ds.close()
+        for a in (vci, tci):
+            a[(a < 0) | (a > 100)] = np.nan
+        vhi = alpha * vci + (1.0 - alpha) * tci
+        ok = np.isfinite(vhi)
+        c = np.nan_to_num(c) > 0.5
+        if vhi_sum is None:
+            vhi_sum, cnt, cold = np.where(ok, vhi, 0.0), ok.astype(np.float32), c
+        else:
+            vhi_sum += np.where(ok, vhi, 0.0)
+            cnt += ok
+            cold |= c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vhi = np.where(cnt > 0, vhi_sum / np.maximum(cnt, 1), np.nan).astype(np.float32)
+    vhi = crop.pool(crop.orient(vhi))
+    cold = crop.pool(crop.orient(cold).astype(np.float32)) > 0.5
+    return NOAAWeek(vhi=np.ascontiguousarray(vhi), cold=np.ascontiguousarray(cold))
+
+
+def drought_label(target: NOAAWeek, land: np.ndarray, no_veg: np.ndarray, threshold: float) -> np.ndarray:
+    """Extreme drought at the target week: VHI < threshold, 0 on sea, cold, no vegetation, NaN."""
+    with np.errstate(invalid="ignore"):
+        low = target.vhi < threshold  # NaN compares False
+    return (low & land & ~target.cold & ~no_veg).astype(np.float32)
+
+
+def anomaly_loss_mask(weeks: list[NOAAWeek | None], threshold_anomaly: float) -> np.ndarray:
+    """VHI < threshold_anomaly in any window week (cold pixels of that week excluded)."""
+    out = None
+    for wk in weeks:
+        if wk is None:  # no NOAA data for this window week: contributes nothing
+            continue
+        with np.errstate(invalid="ignore"):
+            m = (wk.vhi < threshold_anomaly) & ~wk.cold
+        out = m if out is None else out | m
+    if out is None:
+        raise ValueError("anomaly_loss_mask needs at least one week with NOAA data")
+    return out.astype(np.float32)
+
+
+def valid_mask(split: str, target: NOAAWeek, land: np.ndarray, no_veg: np.ndarray) -> np.ndarray:
+    """Pixels that count for loss and metrics in a phase (train / val / test)."""
+    if split == "train":
+        m = ~target.cold
+    elif split == "val":
+        m = ~target.cold & ~no_veg
+    elif split == "test":
+        m = land & ~target.cold & ~no_veg
+    else:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return m.astype(np.float32)
+
+
+def read_static_mask(path: Path, var: str, crop: Crop, what: str, threshold: float = 0.5) -> np.ndarray:
+    """A 0/1 (or fractional) static mask on the sample grid: value > threshold, block majority.
+
+    NaN counts as 0 (e.g. lsm NaN = sea, mask_no_vegetation NaN = vegetated)."""
+    ds = open_nc(path, what)
+    try:
+        a = read_var(ds, var, path, crop.grid, crop.rows, crop.cols)
+    finally:
+        ds.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = (np.nan_to_num(a, nan=0.0) > threshold).astype(np.float32)
+    return np.ascontiguousarray(crop.pool(crop.orient(m)) > 0.5)

@@ -1,0 +1,414 @@
+"""Shared machinery of the real-data loaders (ERA5-Land, CERRA): one implementation for both.
+
+A real-data sample is one *target week* (year, week) of a split plus its T-week window
+``w, w-1, .., w-T+1`` (newest first; weeks <= 0 wrap into week 52, 51, .. of the previous
+year). Reading is per sample and per crop only: every weekly file of the window is opened
+once, read for the crop and closed; the large static files (climatology) are opened lazily,
+once per process (DataLoader worker), and never pickled. The small static masks are read
+for the crop once, at construction.
+
+Normalisation (``is_norm``):
+
+- ``is_clima_scale`` true (default): channel ``c`` of variable ``v`` (statistic ``mean`` or
+  ``std`` of the week) is normalised per pixel by the training climatology of *that
+  statistic* and *that week of year*:
+  ``(x[v, c, t] - clim[v][climatology=mean, stat=c, week_t]) / clim[v][climatology=std, stat=c, week_t]``.
+- ``is_clima_scale`` false: global statistics of the JSON file, ``(x - mean_v) / std_v``
+  for the ``mean`` channel and ``x / std_v`` for the ``std`` channel (a spread has no
+  offset). When the JSON holds per-statistic values (``{"mean": {v: {"mean": .., "std": ..}}}``)
+  each channel uses its own ``(x - mean) / std``.
+
+Then values are clipped to ``[-clip_value, clip_value]`` (only when normalised; raw physical
+values are never clipped), average-pooled to ``window_size`` (NaN-aware) and NaN is replaced
+by ``nan_fill``. A zero climatological std gives inf/NaN, which the clip and fill bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+import torch
+
+N_WEEKS = 52
+WEEKLY_FILE = re.compile(r"^(\d{4})(\d{3})\.nc$")
+
+
+class DataLayoutError(ValueError):
+    """A file, variable or grid of a real-data tree is missing or wrong; the message names it."""
+
+
+# --------------------------------------------------------------------------------------
+# weeks and windows
+# --------------------------------------------------------------------------------------
+
+
+def window_weeks(year: int, week: int, delta_t: int) -> list[tuple[int, int]]:
+    """(year, week) of the window, newest first; weeks <= 0 wrap into the previous year."""
+    out = []
+    for lag in range(delta_t):
+        y, w = year, week - lag
+        while w <= 0:
+            y, w = y - 1, w + N_WEEKS
+        out.append((y, w))
+    return out
+
+
+def week_label(year: int, week: int) -> str:
+    """``YYYYWWW`` label of a week, the file-name convention of the published trees."""
+    return f"{year:04d}{week:03d}"
+
+
+def list_weekly_files(year_dir: Path) -> dict[int, Path]:
+    """week -> ``<YYYY><WWW>.nc`` of one year folder (one ``listdir``, no file opened)."""
+    out: dict[int, Path] = {}
+    for name in os.listdir(year_dir):
+        m = WEEKLY_FILE.match(name)
+        if m and int(m.group(1)) == int(year_dir.name):
+            out[int(m.group(2))] = year_dir / name
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# netCDF access
+# --------------------------------------------------------------------------------------
+
+
+def open_nc(path: Path, what: str) -> netCDF4.Dataset:
+    """Open a netCDF file read-only; missing or unreadable files raise errors naming ``what``."""
+    if not Path(path).is_file():
+        raise DataLayoutError(f"{what}: file {path} does not exist")
+    try:
+        ds = netCDF4.Dataset(str(path), "r")
+    except OSError as err:
+        raise DataLayoutError(f"{what}: cannot read {path} ({err})") from err
+    ds.set_auto_maskandscale(False)  # ~2x faster reads; ``_decode`` applies fill/scale itself
+    return ds
+
+
+_SHARED: dict[tuple[str, int, int], tuple[int, netCDF4.Dataset]] = {}
+
+
+def shared_handle(path: Path, what: str) -> netCDF4.Dataset:
+    """A read-only handle kept open for the life of the process, one per file.
+
+    For the large static files (climatology) read by every sample. One handle per process and
+    file, shared by all dataset objects: netCDF/HDF5 can crash when several handles of one file
+    are opened and closed independently. A forked DataLoader worker opens its own."""
+    st = Path(path).stat() if Path(path).is_file() else None
+    if st is None:
+        return open_nc(path, what)  # raises the clear error
+    key = (str(Path(path).resolve()), st.st_ino, st.st_mtime_ns)
+    hit = _SHARED.get(key)
+    if hit is None or hit[0] != os.getpid():
+        hit = (os.getpid(), open_nc(path, what))
+        _SHARED[key] = hit
+    return hit[1]
+
+
+def _decode(var: netCDF4.Variable, raw: np.ndarray) -> np.ndarray:
+    """float32 with NaN for ``_FillValue``/``missing_value`` and CF packing (scale/offset) applied."""
+    a = np.asarray(raw, dtype=np.float32)
+    attrs = var.ncattrs()
+    for key in ("_FillValue", "missing_value"):
+        if key in attrs:
+            for fv in np.atleast_1d(var.getncattr(key)):
+                if not np.isnan(fv):
+                    a[np.asarray(raw) == fv] = np.nan
+    if "scale_factor" in attrs:
+        a *= np.float32(var.getncattr("scale_factor"))
+    if "add_offset" in attrs:
+        a += np.float32(var.getncattr("add_offset"))
+    return a
+
+
+def get_var(ds: netCDF4.Dataset, name: str, path: Path) -> netCDF4.Variable:
+    if name not in ds.variables:
+        have = ", ".join(sorted(ds.variables))
+        raise DataLayoutError(f"{path}: variable '{name}' is missing (the file holds: {have})")
+    return ds.variables[name]
+
+
+def read_var(
+    ds: netCDF4.Dataset,
+    name: str,
+    path: Path,
+    grid: tuple[int, int],
+    rows: slice,
+    cols: slice,
+    sel: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Read ``name`` as float32 ``[*sel dims in the order of sel, rows, cols]``.
+
+    The last two dimensions are the spatial ones (checked against ``grid``); every other
+    dimension must be indexed by name in ``sel`` or have size 1 (it is dropped).
+    """
+    var = get_var(ds, name, path)
+    if var.ndim < 2 or tuple(var.shape[-2:]) != tuple(grid):
+        raise DataLayoutError(
+            f"{path}: variable '{name}' has grid {tuple(var.shape[-2:])} (dims {var.dimensions}) "
+            f"but the dataset grid is {tuple(grid)}; the files do not match"
+        )
+    sel = sel or {}
+    index: list[Any] = []
+    for dim, size in zip(var.dimensions[:-2], var.shape[:-2]):
+        if dim in sel:
+            index.append(sel[dim])
+        elif size == 1:
+            index.append(0)
+        else:
+            raise DataLayoutError(
+                f"{path}: variable '{name}' has an unexpected dimension '{dim}' of size {size} "
+                f"(dims {var.dimensions}; expected {tuple(sel)} + 2 spatial)"
+            )
+    missing = set(sel) - set(var.dimensions[:-2])
+    if missing:
+        raise DataLayoutError(
+            f"{path}: variable '{name}' lacks dimension(s) {sorted(missing)} (dims {var.dimensions})"
+        )
+    out = _decode(var, _read_raw(var, index, rows, cols))
+    kept = [d for d in var.dimensions[:-2] if d in sel and not isinstance(sel[d], (int, np.integer))]
+    wanted = [d for d in sel if not isinstance(sel[d], (int, np.integer))]
+    if kept != wanted:  # return the selected dimensions in the order of ``sel``
+        out = out.transpose(*[kept.index(d) for d in wanted], out.ndim - 2, out.ndim - 1)
+    return out
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int, int]]:
+    """Sorted unique positions -> contiguous runs (file start, count, output offset)."""
+    runs: list[tuple[int, int, int]] = []
+    for k, p in enumerate(positions):
+        if runs and p == runs[-1][0] + runs[-1][1]:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1, runs[-1][2])
+        else:
+            runs.append((p, 1, k))
+    return runs
+
+
+def _read_raw(var: netCDF4.Variable, index: list[Any], rows: slice, cols: slice) -> np.ndarray:
+    """``var[(*index, rows, cols)]`` with ints / integer lists as leading indices, read as hyperslabs.
+
+    netCDF4's ``__getitem__`` spends ~0.2 ms per call in Python index parsing, more than the
+    read itself for small crops; the low-level ``Variable._get(start, count, stride)`` skips it.
+    Falls back to ``__getitem__`` where that method is absent."""
+    getter = getattr(var, "_get", None)
+    if getter is None:
+        return np.asarray(var[(*index, rows, cols)])
+    uniq, reorder, scalar = [], [], []
+    for ix in index:
+        is_int = isinstance(ix, (int, np.integer))
+        u = [int(ix)] if is_int else sorted({int(i) for i in ix})
+        uniq.append(u)
+        scalar.append(is_int)
+        reorder.append(None if is_int or list(ix) == u else [u.index(int(i)) for i in ix])
+    h, w = rows.stop - rows.start, cols.stop - cols.start
+    out = np.empty([len(u) for u in uniq] + [h, w], dtype=var.dtype)
+    for combo in itertools.product(*[_runs(u) for u in uniq]):
+        start = np.array([r[0] for r in combo] + [rows.start, cols.start], dtype=np.intp)
+        count = np.array([r[1] for r in combo] + [h, w], dtype=np.intp)
+        block = getter(start, count, np.ones(len(start), dtype=np.intp))
+        out[tuple(slice(r[2], r[2] + r[1]) for r in combo)] = np.asarray(block).reshape(count)
+    for axis in range(len(index) - 1, -1, -1):
+        if reorder[axis] is not None:
+            out = np.take(out, reorder[axis], axis=axis)
+    squeeze = tuple(a for a, is_int in enumerate(scalar) if is_int)
+    return out.squeeze(axis=squeeze) if squeeze else out
+
+
+def read_labels(ds: netCDF4.Dataset, name: str, path: Path) -> list[str]:
+    """String labels of a coordinate (vlen strings or char arrays)."""
+    var = get_var(ds, name, path)
+    values = var[:]
+    if values.dtype.kind == "S" and values.ndim == 2:
+        values = netCDF4.chartostring(values)
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values).tolist()]
+
+
+def label_index(labels: list[str], wanted: tuple[str, ...], path: Path, coord: str) -> list[int]:
+    """Positions of ``wanted`` labels in a coordinate; errors name the file and coordinate."""
+    missing = [w for w in wanted if w not in labels]
+    if missing:
+        raise DataLayoutError(f"{path}: coordinate '{coord}' = {labels} lacks {missing}")
+    return [labels.index(w) for w in wanted]
+
+
+def north_up_flip(ds: netCDF4.Dataset, var_name: str, path: Path) -> bool:
+    """True when rows are stored south-to-north (the published convention, the default).
+
+    Decided from the 1-D coordinate of the row dimension when the file has one
+    (increasing = south-to-north); without such a coordinate the convention is assumed.
+    """
+    dim = get_var(ds, var_name, path).dimensions[-2]
+    if dim in ds.variables and ds.variables[dim].ndim == 1 and ds.variables[dim].size > 1:
+        c = np.asarray(ds.variables[dim][:], dtype=np.float64)
+        return bool(c[-1] > c[0])
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# crop, pooling, normalisation, augmentation
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Crop:
+    """The sample window of a grid: ``x_min:x_max``, ``y_min:y_max`` with y counted from the north.
+
+    ``rows``/``cols`` index the *file* arrays; ``orient`` turns a file-ordered crop north-up.
+    The crop is trimmed (south / east) to a multiple of the coarsening factor ``k``.
+    """
+
+    grid: tuple[int, int]
+    rows: slice
+    cols: slice
+    flip: bool
+    k: int
+
+    @classmethod
+    def from_options(
+        cls,
+        grid: tuple[int, int],
+        x_min: int,
+        x_max: int,
+        y_min: int,
+        y_max: int,
+        k: int,
+        flip: bool,
+        where: str,
+    ) -> Crop:
+        h, w = grid
+        if x_min >= w or y_min >= h:
+            raise DataLayoutError(
+                f"options 'x_min'/'y_min' = {x_min}/{y_min} lie outside the grid {h}x{w} "
+                f"(rows x cols) of {where}"
+            )
+        if x_max > w or y_max > h:
+            warnings.warn(
+                f"crop x {x_min}:{x_max}, y {y_min}:{y_max} exceeds the grid {h}x{w} of {where}; "
+                f"clamped to x {x_min}:{min(x_max, w)}, y {y_min}:{min(y_max, h)}",
+                stacklevel=3,
+            )
+        x1, y1 = min(x_max, w), min(y_max, h)
+        ny, nx = (y1 - y_min) // k * k, (x1 - x_min) // k * k
+        if ny == 0 or nx == 0:
+            raise DataLayoutError(
+                f"the crop x {x_min}:{x1}, y {y_min}:{y1} of {where} is smaller than "
+                f"option 'window_size' = {k}"
+            )
+        y1, x1 = y_min + ny, x_min + nx
+        rows = slice(h - y1, h - y_min) if flip else slice(y_min, y1)
+        return cls(grid=(h, w), rows=rows, cols=slice(x_min, x1), flip=flip, k=k)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Sample (coarsened) height and width."""
+        return ((self.rows.stop - self.rows.start) // self.k, (self.cols.stop - self.cols.start) // self.k)
+
+    def orient(self, a: np.ndarray) -> np.ndarray:
+        return a[..., ::-1, :] if self.flip else a
+
+    def pool(self, a: np.ndarray) -> np.ndarray:
+        """NaN-aware k x k average over the last two axes (identity for k = 1)."""
+        return pool_nanmean(a, self.k)
+
+    def coords(self, values: np.ndarray) -> np.ndarray:
+        """Crop, orient and pool a 2-D (or 1-D row/col) coordinate array the same way as samples."""
+        return self.pool(self.orient(values[..., self.rows, self.cols]))
+
+
+def pool_nanmean(a: np.ndarray, k: int) -> np.ndarray:
+    if k == 1:
+        return a
+    *lead, h, w = a.shape
+    blocks = a.reshape(*lead, h // k, k, w // k, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+        return np.nanmean(blocks, axis=(-3, -1)).astype(a.dtype, copy=False)
+
+
+def read_statistics(path: Path, variables: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """var -> (offset[2], scale[2]) for the (mean, std) channels from the statistics JSON."""
+    if not path.is_file():
+        raise DataLayoutError(
+            f"statistics file {path} does not exist (needed when 'is_clima_scale' is false)"
+        )
+    data = json.loads(path.read_text())
+    for key in ("mean", "std"):
+        if key not in data:
+            raise DataLayoutError(f"{path}: key '{key}' is missing (found {sorted(data)})")
+    out = {}
+    for v in variables:
+        if v not in data["mean"] or v not in data["std"]:
+            raise DataLayoutError(f"{path}: variable '{v}' is missing from 'mean' or 'std'")
+        m, s = data["mean"][v], data["std"][v]
+        if isinstance(m, dict):  # per-statistic values
+            offset = np.array([float(m["mean"]), float(m["std"])], np.float32)
+            scale = np.array([float(s["mean"]), float(s["std"])], np.float32)
+        else:
+            offset = np.array([float(m), 0.0], np.float32)
+            scale = np.array([float(s), float(s)], np.float32)
+        out[v] = (offset, scale)
+    return out
+
+
+def draw_flips(generator: torch.Generator | None = None) -> tuple[bool, bool]:
+    """Training augmentation (as for synthetic data): p=0.5 rotate 180 degrees, then p=0.5 flip
+    along x or y; returned as the net (flip_y, flip_x). torch RNG, so every DataLoader worker
+    draws differently."""
+    r = torch.rand(3, generator=generator).tolist()
+    fy = fx = r[0] < 0.5  # rotation by 180 degrees = flip both axes
+    if r[1] < 0.5:
+        if r[2] < 0.5:
+            fx = not fx
+        else:
+            fy = not fy
+    return fy, fx
+
+
+def apply_flips(a: np.ndarray, flip_y: bool, flip_x: bool) -> np.ndarray:
+    """View of ``a`` flipped along its last two axes."""
+    return a[..., :: -1 if flip_y else 1, :: -1 if flip_x else 1]
+
+
+MISSING = object()
+
+
+class WeekCache:
+    """Small per-process LRU of finished per-week arrays (capacity in entries; 0 = off).
+
+    A forked DataLoader worker starts empty (the cache notices the new process id) and a
+    pickled dataset carries no cached data."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(0, int(capacity))
+        self.data: dict[Any, Any] = {}
+        self.pid = os.getpid()
+
+    def _check(self) -> None:
+        if self.pid != os.getpid():
+            self.data.clear()
+            self.pid = os.getpid()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._check()
+        return self.data.get(key, default)
+
+    def put(self, key: Any, value: Any) -> None:
+        """Insert or refresh ``key``; least recently put entries leave first."""
+        self._check()
+        self.data.pop(key, None)
+        if self.capacity:
+            self.data[key] = value
+            while len(self.data) > self.capacity:
+                del self.data[next(iter(self.data))]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"capacity": self.capacity, "data": {}, "pid": -1}

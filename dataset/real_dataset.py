@@ -1,0 +1,425 @@
+"""``RealDataset``: the one sample builder behind ``ERA5LandDataset`` and ``CERRADataset``.
+
+The subclasses only say where the files are (a ``RealLayout``); everything else —
+index of target weeks, window reading, normalisation, labels, crop, augmentation — is here.
+See ``dataset.real_common`` (normalisation, crop) and ``dataset.noaa`` (labels, masks) for
+the conventions, and docs/real_data.md for the tree layout.
+
+Sample dict (docs/ARCHITECTURE.md): ``x`` [V, 2, T, H, W] float32 (channels = weekly mean
+and std, newest first), ``mask_extreme`` / ``mask_extreme_loss`` / ``mask_valid`` [H, W]
+float32, ``timestep`` int64 (index of the target week in the split), ``week`` ``"YYYYWWW"``.
+There is no ``mask_anomaly``: real data have no ground-truth drivers and no loss or metric of
+real data reads it (zeros would double the sample size: 50 MB at full EUR-11 size).
+
+Memory per process (DataLoader worker): the sample, a cache of about one window of finished
+input weeks (<= X_CACHE_BYTES) and a cache of climatology weeks (<= CLIM_CACHE_BYTES); nothing
+else grows with the data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from dataset import noaa
+from dataset.real_common import (
+    MISSING,
+    N_WEEKS,
+    Crop,
+    DataLayoutError,
+    WeekCache,
+    apply_flips,
+    draw_flips,
+    get_var,
+    label_index,
+    list_weekly_files,
+    north_up_flip,
+    open_nc,
+    read_labels,
+    read_statistics,
+    read_var,
+    shared_handle,
+    week_label,
+    window_weeks,
+)
+
+X_CACHE_BYTES = 256 * 2**20  # per process: finished input weeks (about one window)
+CLIM_CACHE_BYTES = 384 * 2**20  # per process: climatology weeks (all 52 for a 200 x 200 crop of 9 variables)
+LAT_NAMES = ("lat", "latitude")
+LON_NAMES = ("lon", "longitude")
+
+
+@dataclass(frozen=True)
+class RealLayout:
+    """Where one real data set keeps its files (paths are resolved by the subclass)."""
+
+    name: str  # for messages, e.g. "ERA5-Land EUR-11"
+    root: Path  # holds <YYYY>/<YYYY><WWW>.nc
+    root_option: str  # config option that set ``root``
+    root_noaa: Path  # holds <YYYY>/<...><WWW>.VH.nc
+    noaa_option: str
+    statistics: Path
+    climatology: Path
+    lsm: tuple[Path, str]  # (file, variable): land = value > 0.5
+    no_vegetation: tuple[Path, str]  # (file, variable): no vegetation = value > 0.5
+
+
+class RealDataset(Dataset):
+    """Weekly real-data samples of one split; reads only the window and crop of each sample."""
+
+    def __init__(self, cfg: Any, split: str, layout: RealLayout) -> None:
+        if split not in noaa.SPLITS:
+            raise ValueError(f"split must be one of {noaa.SPLITS}, got {split!r}")
+        self.split, self.layout = split, layout
+        self.variables = list(cfg.variables)
+        self.delta_t = int(cfg.delta_t)
+        self.threshold, self.threshold_anomaly, self.alpha = cfg.threshold, cfg.threshold_anomaly, cfg.alpha
+        self.is_norm, self.is_clima_scale = cfg.is_norm, cfg.is_clima_scale
+        self.nan_fill, self.clip_value = cfg.nan_fill, cfg.clip_value
+        self.augment = split == "train" and cfg.is_aug
+        years_option = f"years_{split}"
+        self.years = sorted(int(y) for y in getattr(cfg, years_option))
+        if not self.years:
+            raise DataLayoutError(f"option '{years_option}' is empty")
+        for path, opt in ((layout.root, layout.root_option), (layout.root_noaa, layout.noaa_option)):
+            if not path.is_dir():
+                raise DataLayoutError(f"{layout.name}: folder {path} does not exist (option '{opt}')")
+
+        self._climate, self._noaa = self._index_years(years_option)
+        self.targets = self._index_targets()
+        if not self.targets:
+            raise DataLayoutError(
+                f"{layout.name}: no target week with NOAA data and a complete {self.delta_t}-week window "
+                f"in option '{years_option}' = {self.years}"
+            )
+        self._inspect_first_file(cfg)
+        self.land = noaa.read_static_mask(*layout.lsm, self.crop, "land-sea mask")
+        self.no_veg = noaa.read_static_mask(*layout.no_vegetation, self.crop, "no-vegetation mask")
+        self._check_noaa_grid()
+        h, w = self.crop.shape
+        full = (self.crop.rows.stop - self.crop.rows.start) * (self.crop.cols.stop - self.crop.cols.start)
+        n_var = len(self.variables)
+        self._x_cache = WeekCache(min(self.delta_t + 1, X_CACHE_BYTES // (n_var * 2 * h * w * 4)))
+        self._clim_cache = WeekCache(min(N_WEEKS, CLIM_CACHE_BYTES // (n_var * 4 * full * 4)))
+        self._noaa_cache = WeekCache(self.delta_t + 1)
+        if self.is_norm and self.is_clima_scale:
+            self._inspect_climatology()
+        elif self.is_norm:
+            self._global = read_statistics(layout.statistics, self.variables)
+
+    @classmethod
+    def from_config(cls, cfg: Any, split: str) -> RealDataset:
+        return cls(cfg, split)  # type: ignore[call-arg]  # subclasses take (cfg, split)
+
+    # ---------------------------------------------------------------- index ------------
+    def _index_years(
+        self, years_option: str
+    ) -> tuple[dict[int, dict[int, Path]], dict[int, dict[int, list[Path]]]]:
+        """List the year folders once: climate files of the split years (all 52 weeks required)
+        and of the year before each (optional: windows of the first weeks need it)."""
+        lay = self.layout
+        climate: dict[int, dict[int, Path]] = {}
+        noaa_idx: dict[int, dict[int, list[Path]]] = {}
+        for y in self.years:
+            d = lay.root / f"{y:04d}"
+            if not d.is_dir():
+                raise DataLayoutError(
+                    f"{lay.name}: year {y} of option '{years_option}' is missing: no folder {d} "
+                    f"(option '{lay.root_option}')"
+                )
+            climate[y] = list_weekly_files(d)
+            missing = [w for w in range(1, N_WEEKS + 1) if w not in climate[y]]
+            if missing:
+                raise DataLayoutError(
+                    f"{lay.name}: {d} lacks weekly files for weeks {missing} (expected {y:04d}<WWW>.nc)"
+                )
+            nd = lay.root_noaa / f"{y:04d}"
+            if not nd.is_dir():
+                raise DataLayoutError(
+                    f"{lay.name}: NOAA year {y} of option '{years_option}' is missing: no folder {nd} "
+                    f"(option '{lay.noaa_option}')"
+                )
+            noaa_idx[y] = noaa.index_noaa_year(nd)
+        for y in self.years:
+            p = y - 1
+            if p in climate or not (lay.root / f"{p:04d}").is_dir():
+                continue
+            climate[p] = list_weekly_files(lay.root / f"{p:04d}")
+            nd = lay.root_noaa / f"{p:04d}"
+            noaa_idx[p] = noaa.index_noaa_year(nd) if nd.is_dir() else {}
+        return climate, noaa_idx
+
+    def _index_targets(self) -> list[tuple[int, int]]:
+        """Target weeks in chronological order: NOAA data at the week and a full climate window.
+
+        A window reaching into an absent previous year drops the target; a present folder that
+        lacks a needed week is an error naming the file."""
+        out = []
+        for y in self.years:
+            for w in range(1, N_WEEKS + 1):
+                if not self._noaa[y].get(w):
+                    continue
+                ok = True
+                for yy, ww in window_weeks(y, w, self.delta_t):
+                    if yy not in self._climate:
+                        ok = False
+                        break
+                    if ww not in self._climate[yy]:
+                        path = self.layout.root / f"{yy:04d}" / f"{week_label(yy, ww)}.nc"
+                        raise DataLayoutError(
+                            f"{self.layout.name}: weekly file {path} is missing "
+                            f"(needed by the window of week {week_label(y, w)})"
+                        )
+                if ok:
+                    out.append((y, w))
+        return out
+
+    def _inspect_first_file(self, cfg: Any) -> None:
+        """Variables, statistic labels, grid, row order and lat/lon from the first weekly file."""
+        y, w = self.targets[0]
+        path = self._climate[y][w]
+        ds = open_nc(path, f"{self.layout.name} weekly file")
+        try:
+            first = get_var(ds, self.variables[0], path)
+            self.grid = (int(first.shape[-2]), int(first.shape[-1]))
+            self.dims = tuple(first.dimensions[-2:])
+            for v in self.variables:
+                var = get_var(ds, v, path)
+                if "statistic" not in var.dimensions:
+                    raise DataLayoutError(
+                        f"{path}: variable '{v}' has dims {var.dimensions}; expected (statistic, "
+                        f"{', '.join(self.dims)})"
+                    )
+                if tuple(var.shape[-2:]) != self.grid:
+                    raise DataLayoutError(
+                        f"{path}: variable '{v}' has grid {tuple(var.shape[-2:])}, "
+                        f"'{self.variables[0]}' has {self.grid}"
+                    )
+            if "statistic" in ds.variables:
+                self._stat_idx = label_index(
+                    read_labels(ds, "statistic", path), ("mean", "std"), path, "statistic"
+                )
+            else:
+                warnings.warn(
+                    f"{path}: no 'statistic' coordinate; assuming statistic[0] = mean, [1] = std",
+                    stacklevel=2,
+                )
+                self._stat_idx = [0, 1]
+            flip = north_up_flip(ds, self.variables[0], path)
+            self.crop = Crop.from_options(
+                self.grid, cfg.x_min, cfg.x_max, cfg.y_min, cfg.y_max, cfg.window_size, flip, str(path)
+            )
+            self.coords = self._read_coords(ds)
+        finally:
+            ds.close()
+        if "lat" not in self.coords:
+            ds = open_nc(self.layout.lsm[0], "land-sea mask")
+            try:
+                self.coords.update({k: v for k, v in self._read_coords(ds).items() if k in ("lat", "lon")})
+            finally:
+                ds.close()
+
+    def _read_coords(self, ds: Any) -> dict[str, Any]:
+        """Sample-grid coordinates: 1-D row/col coordinates and 2-D lat/lon when the file has them."""
+        out: dict[str, Any] = {}
+        rows, cols = self.crop.rows, self.crop.cols
+        rdim, cdim = self.dims
+        k = self.crop.k
+        if rdim in ds.variables and ds.variables[rdim].ndim == 1:
+            r = np.asarray(ds.variables[rdim][rows], np.float64)
+            out[rdim] = (r[::-1] if self.crop.flip else r).reshape(-1, k).mean(axis=1)
+        if cdim in ds.variables and ds.variables[cdim].ndim == 1:
+            out[cdim] = np.asarray(ds.variables[cdim][cols], np.float64).reshape(-1, k).mean(axis=1)
+        for key, names in (("lat", LAT_NAMES), ("lon", LON_NAMES)):
+            for n in names:
+                if n in ds.variables and ds.variables[n].dimensions == self.dims:
+                    out[key] = self.crop.pool(
+                        self.crop.orient(np.asarray(ds.variables[n][rows, cols], np.float64))
+                    )
+                    break
+        return out
+
+    def _check_noaa_grid(self) -> None:
+        y, w = self.targets[0]
+        path = self._noaa[y][w][0]
+        ds = open_nc(path, "NOAA weekly file")
+        try:
+            var = get_var(ds, "VCI", path)
+            if tuple(var.shape[-2:]) != self.grid:
+                raise DataLayoutError(
+                    f"{path}: NOAA grid {tuple(var.shape[-2:])} does not match the climate grid "
+                    f"{self.grid} of {self.layout.root}"
+                )
+        finally:
+            ds.close()
+
+    def _inspect_climatology(self) -> None:
+        path = self.layout.climatology
+        ds = shared_handle(path, "climatology file (needed when 'is_clima_scale' is true)")
+        self._clim_idx = {
+            "climatology": label_index(
+                read_labels(ds, "climatology", path), ("mean", "std"), path, "climatology"
+            ),
+            "stat": label_index(read_labels(ds, "stat", path), ("mean", "std"), path, "stat"),
+        }
+        weeks = list(range(1, N_WEEKS + 1))
+        if "week" in ds.variables:
+            weeks = [int(v) for v in np.asarray(ds.variables["week"][:]).tolist()]
+        self._clim_week = {w: i for i, w in enumerate(weeks)}
+        if sorted(self._clim_week) != list(range(1, N_WEEKS + 1)):
+            raise DataLayoutError(f"{path}: coordinate 'week' must hold 1..52, got {weeks}")
+        for v in self.variables:
+            var = get_var(ds, v, path)
+            need = {"climatology", "stat", "week"}
+            if not need <= set(var.dimensions) or tuple(var.shape[-2:]) != self.grid:
+                raise DataLayoutError(
+                    f"{path}: variable '{v}' has dims {var.dimensions} shape {var.shape}; "
+                    f"expected (climatology, stat, week, {', '.join(self.dims)}) on grid {self.grid}"
+                )
+
+    # ---------------------------------------------------------------- samples ----------
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def _climatology(self) -> Any:
+        """The climatology handle of this process (opened on first use, once per process and file)."""
+        return shared_handle(self.layout.climatology, "climatology file")
+
+    def read_inputs(self, weeks: list[tuple[int, int]]) -> np.ndarray:
+        """Raw [n, V, 2, h, w] of the given weeks (file row order), each weekly file opened once."""
+        rows, cols = self.crop.rows, self.crop.cols
+        h, w = rows.stop - rows.start, cols.stop - cols.start
+        x = np.empty((len(weeks), len(self.variables), 2, h, w), np.float32)
+        for t, (yy, ww) in enumerate(weeks):
+            path = self._climate[yy][ww]
+            ds = open_nc(path, f"{self.layout.name} weekly file")
+            try:
+                for v, name in enumerate(self.variables):
+                    x[t, v] = read_var(ds, name, path, self.grid, rows, cols, {"statistic": self._stat_idx})
+            finally:
+                ds.close()
+        return x
+
+    def climatology_weeks(self, weeks: list[int]) -> dict[int, np.ndarray]:
+        """week of year -> [V, 2 (clim mean, std), 2 (stat mean, std), h, w] (file row order).
+
+        Cached per process (every year of a split shares them); missing weeks are read with one
+        call per variable."""
+        out = {w: c for w in dict.fromkeys(weeks) if (c := self._clim_cache.get(w)) is not None}
+        missing = sorted(w for w in dict.fromkeys(weeks) if w not in out)
+        if missing:
+            ds, path = self._climatology(), self.layout.climatology
+            sel = {
+                "climatology": self._clim_idx["climatology"],
+                "stat": self._clim_idx["stat"],
+                "week": [self._clim_week[w] for w in missing],
+            }
+            h, w_ = self.crop.rows.stop - self.crop.rows.start, self.crop.cols.stop - self.crop.cols.start
+            for w in missing:
+                out[w] = np.empty((len(self.variables), 2, 2, h, w_), np.float32)
+            for v, name in enumerate(self.variables):
+                c = read_var(
+                    ds, name, path, self.grid, self.crop.rows, self.crop.cols, sel
+                )  # [2, 2, n, h, w]
+                for j, w in enumerate(missing):
+                    out[w][v] = c[:, :, j]
+            for w in missing:
+                self._clim_cache.put(w, out[w])
+        return out
+
+    def normalise(self, x: np.ndarray, weeks: list[tuple[int, int]]) -> np.ndarray:
+        """In place on [n, V, 2, h, w]: climatology (per pixel, week of year, statistic) or global
+        normalisation, then clip."""
+        if not self.is_norm:
+            return x
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.is_clima_scale:
+                clim = self.climatology_weeks([w for _, w in weeks])
+                for t, (_, w) in enumerate(weeks):
+                    np.subtract(x[t], clim[w][:, 0], out=x[t])
+                    np.divide(x[t], clim[w][:, 1], out=x[t])
+            else:
+                for v, name in enumerate(self.variables):
+                    offset, scale = self._global[name]
+                    x[:, v] -= offset[None, :, None, None]
+                    x[:, v] /= scale[None, :, None, None]
+        np.clip(x, -self.clip_value, self.clip_value, out=x)
+        return x
+
+    def input_weeks(self, window: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Per window week: [V, 2, H, W] normalised, clipped, pooled, NaN filled, *file row order*.
+
+        Finished weeks are cached per process (about one window): samples read in order
+        (evaluation) share T-1 weeks with their neighbour, so each weekly file is read about
+        once per pass instead of T times."""
+        have = {yw: c for yw in window if (c := self._x_cache.get(yw)) is not None}
+        missing = [yw for yw in dict.fromkeys(window) if yw not in have]
+        if missing:
+            x = self.crop.pool(self.normalise(self.read_inputs(missing), missing))
+            np.copyto(x, np.float32(self.nan_fill), where=np.isnan(x))
+            for t, yw in enumerate(missing):
+                have[yw] = x[t]
+        for yw in reversed(window):  # oldest week first: it leaves the cache first
+            self._x_cache.put(yw, have[yw])
+        return [have[yw] for yw in window]
+
+    def noaa_week(self, year: int, week: int) -> noaa.NOAAWeek | None:
+        """VHI and cold flags of a week on the sample grid (None without NOAA data); cached like inputs."""
+        key = (year, week)
+        value = self._noaa_cache.get(key, MISSING)
+        if value is MISSING:
+            files = self._noaa.get(year, {}).get(week)
+            value = noaa.read_noaa_week(files, self.crop, self.alpha) if files else None
+        self._noaa_cache.put(key, value)
+        return value
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        year, week = self.targets[i]
+        window = window_weeks(year, week, self.delta_t)
+        flip_y, flip_x = draw_flips() if self.augment else (False, False)
+        # one copy per week into the sample: north-up orientation and augmentation in the same view
+        ys = slice(None, None, -1) if (self.crop.flip != flip_y) else slice(None)
+        xs = slice(None, None, -1) if flip_x else slice(None)
+        parts = self.input_weeks(window)
+        v, c, h, w = parts[0].shape
+        x = np.empty((v, c, len(window), h, w), np.float32)
+        for t, part in enumerate(parts):
+            x[:, :, t] = part[..., ys, xs]
+        weeks = [self.noaa_week(yy, ww) for yy, ww in reversed(window)][::-1]
+        target = weeks[0]
+        assert target is not None  # targets are indexed only where NOAA data exist
+        masks = [
+            noaa.drought_label(target, self.land, self.no_veg, self.threshold),
+            noaa.anomaly_loss_mask(weeks, self.threshold_anomaly),
+            noaa.valid_mask(self.split, target, self.land, self.no_veg),
+        ]
+        extreme, loss, valid = (
+            torch.from_numpy(np.ascontiguousarray(apply_flips(m, flip_y, flip_x))) for m in masks
+        )
+        return {
+            "x": torch.from_numpy(x),
+            "mask_extreme": extreme,
+            "mask_extreme_loss": loss,
+            "mask_valid": valid,
+            "timestep": torch.tensor(i, dtype=torch.int64),
+            "week": week_label(year, week),
+        }
+
+    # ---------------------------------------------------------------- helpers ----------
+    @property
+    def week_labels(self) -> list[str]:
+        """``YYYYWWW`` of every sample, in index (= ``timestep``) order."""
+        return [week_label(y, w) for y, w in self.targets]
+
+    def __repr__(self) -> str:
+        h, w = self.crop.shape
+        return (
+            f"{type(self).__name__}({self.layout.name}, split={self.split}, samples={len(self)}, "
+            f"V={len(self.variables)}, T={self.delta_t}, HxW={h}x{w}, grid={self.grid})"
+        )

@@ -1,0 +1,149 @@
+"""Throughput and memory of the ERA5-Land loader on a full-size EUR-11 tree (412 x 424, 9 variables).
+
+    python scripts/benchmark_loader.py                      # builds /tmp/idee_bench_eur11 once (~3 GB)
+    python scripts/benchmark_loader.py --tree DIR --workers 2 --samples 40
+    python scripts/benchmark_loader.py --crop 200 200        # the default config crop
+
+Reports samples/s per worker for in-order access (evaluation: neighbouring windows share
+T-1 weeks, which the loader's week cache exploits) and shuffled access (training), the CPU
+time per sample, and the peak resident memory of the main process and of the workers.
+The tree holds only the ``mean`` and ``std`` statistics (disk); the loader reads only those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, Sampler  # noqa: E402
+
+from config import ERA5_LAND_VARIABLES, load_config  # noqa: E402
+from dataset.era5_land import ERA5LandDataset  # noqa: E402
+from dataset.sample_tree import ERA5_LAND_GRIDS, make_tree  # noqa: E402
+
+YEARS = [2016, 2017]
+
+
+class _Fixed(Sampler):
+    def __init__(self, order: list[int]) -> None:
+        self.order = order
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def _peak_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def run(ds: ERA5LandDataset, order: list[int], workers: int) -> dict[str, float]:
+    """Iterate ``order`` once (batch 1). Rates over all samples and in steady state (after the
+    first 2 * max(workers, 1) samples: worker start-up and cold caches excluded)."""
+    loader = DataLoader(
+        ds, batch_size=1, sampler=_Fixed(order), num_workers=workers, collate_fn=lambda b: b[0]
+    )
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    stamps = []
+    for sample in loader:
+        assert sample["x"].dtype == torch.float32
+        stamps.append(time.perf_counter())
+    n, k = len(stamps), min(2 * max(workers, 1), len(stamps) - 2)
+    per_worker = max(workers, 1)
+    out = {
+        "samples": n,
+        "wall_s": round(stamps[-1] - t0, 2),
+        "samples_per_s_per_worker": round(n / (stamps[-1] - t0) / per_worker, 2),
+        "steady_samples_per_s_per_worker": round((n - 1 - k) / (stamps[-1] - stamps[k]) / per_worker, 2),
+    }
+    if workers == 0:
+        out["cpu_ms_per_sample"] = round((time.process_time() - cpu0) / n * 1e3, 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--tree", type=Path, default=Path("/tmp/idee_bench_eur11"), help="tree parent (built if absent)"
+    )
+    p.add_argument(
+        "--crop", nargs=2, type=int, metavar=("H", "W"), help="crop rows cols (default: whole grid)"
+    )
+    p.add_argument("--samples", type=int, default=30, help="samples per measurement")
+    p.add_argument("--workers", type=int, nargs="+", default=[0], help="DataLoader worker counts to measure")
+    p.add_argument("--delta_t", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+
+    h, w = ERA5_LAND_GRIDS["EUR-11"]
+    if not (a.tree / "ERA5-Land" / "EUR-11" / "EUR-11_statistic_train.json").is_file():
+        t = time.perf_counter()
+        print(
+            f"[benchmark] writing a full-size EUR-11 tree ({h} x {w}, years {YEARS}) to {a.tree} ...",
+            flush=True,
+        )
+        make_tree(
+            "era5_land",
+            a.tree,
+            YEARS,
+            region="EUR-11",
+            full_grid=True,
+            seed=a.seed,
+            statistics=("mean", "std"),
+            verbose=True,
+        )
+        print(f"[benchmark] tree written in {time.perf_counter() - t:.0f} s", flush=True)
+    ch, cw = a.crop or (h, w)
+    cfg = load_config(
+        overrides={
+            "dataset": "ERA5_Land",
+            "region": "EUR-11",
+            "root_ERA5_Land": str(a.tree / "ERA5-Land"),
+            "root_NOAA": str(a.tree / "NOAA_CORDEX"),
+            "years_train": [str(YEARS[-1])],
+            "variables": ERA5_LAND_VARIABLES,
+            "in_channels_dynamic": len(ERA5_LAND_VARIABLES),
+            "delta_t": a.delta_t,
+            "x_min": 0,
+            "x_max": cw,
+            "y_min": 0,
+            "y_max": ch,
+            "is_aug": True,
+        }
+    )
+    ds = ERA5LandDataset.from_config(cfg, "train")
+    rng = np.random.default_rng(a.seed)
+    n = min(a.samples, len(ds))
+    orders = {"in_order": list(range(n)), "shuffled": rng.permutation(len(ds))[:n].tolist()}
+    report: dict[str, object] = {
+        "dataset": repr(ds),
+        "crop": [ch, cw],
+        "torch_threads": torch.get_num_threads(),
+    }
+    for workers in a.workers:
+        for name, order in orders.items():
+            report[f"{name}_workers{workers}"] = run(ds, order, workers)
+            print(
+                f"[benchmark] {name:8s} workers={workers}: {report[f'{name}_workers{workers}']}", flush=True
+            )
+    report["peak_rss_main_mb"] = round(_peak_mb(resource.RUSAGE_SELF), 1)
+    report["peak_rss_largest_worker_mb"] = round(_peak_mb(resource.RUSAGE_CHILDREN), 1)
+    x = ds[0]["x"]
+    report["sample_x_mb"] = round(x.numel() * 4 / 2**20, 1)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
