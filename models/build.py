@@ -1,0 +1,101 @@
+"""Build the IDE model from a Config, and read/write checkpoints (ours and the published format).
+
+Our ``state_dict()`` has exactly the published names and shapes, so loading is
+a key clean-up (``module.`` prefixes from DataParallel/DDP) plus a strict
+``load_state_dict``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.ide import IDE
+from models.weight_init import init_weights
+
+
+def build_model(cfg) -> IDE:
+    """The IDE model for ``cfg`` (encoder, codebook, classifier, init scheme all from options)."""
+    model = IDE(cfg)
+    init_weights(model, cfg.init)
+    return model
+
+
+def extract_state_dict(obj: Any) -> dict[str, torch.Tensor]:
+    """State dict of a checkpoint (model_state_dict / state_dict) or a bare one; ``module.`` stripped."""
+    if isinstance(obj, dict) and "model_state_dict" in obj:
+        obj = obj["model_state_dict"]
+    elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
+        raise ValueError("checkpoint holds no state dict (expected 'model_state_dict' or a bare state dict)")
+    out = {}
+    for key, val in obj.items():
+        while key.startswith("module."):
+            key = key[len("module.") :]
+        out[key] = val
+    return out
+
+
+def load_checkpoint(
+    model: nn.Module, path: str | Path, strict: bool = True, map_location: Any = "cpu"
+) -> dict:
+    """Load weights from ``path`` (our checkpoints, the published format, or a bare state dict).
+
+    Returns the whole checkpoint object (so callers can read epoch, optimizer state, ...).
+    On a mismatch the error lists the missing / unexpected / wrongly shaped keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    state = extract_state_dict(ckpt)
+    own = model.state_dict()
+    bad_shape = [
+        f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and own[k].shape != v.shape
+    ]
+    if bad_shape and strict:
+        raise ValueError(
+            f"checkpoint {path} does not fit the model (check encoder, in_channels, variables, "
+            f"delta_t): " + "; ".join(bad_shape[:10])
+        )
+    if bad_shape:
+        state = {k: v for k, v in state.items() if k not in own or own[k].shape == v.shape}
+    result = model.load_state_dict(state, strict=strict)
+    if not strict and (result.missing_keys or result.unexpected_keys):
+        import warnings
+
+        warnings.warn(
+            f"checkpoint {path}: missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}",
+            stacklevel=2,
+        )
+    return ckpt if isinstance(ckpt, dict) else {"model_state_dict": state}
+
+
+def export_published(
+    model: nn.Module,
+    path: str | Path,
+    epoch: int = 0,
+    mean_loss_train: float = 0.0,
+    mean_loss_validation: float = 0.0,
+) -> Path:
+    """Write ``model`` in the published checkpoint format (loadable by the authors' code)."""
+    model = getattr(model, "module", model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "epoch": epoch,
+            "mean_loss_train": mean_loss_train,
+            "mean_loss_validation": mean_loss_validation,
+            "model_state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer_state_dict": {},
+        },
+        path,
+    )
+    return path

@@ -1,0 +1,76 @@
+"""3-D CNN extreme classifier: a joint head over all variables' codes plus one head per variable.
+
+Each head is ``log2(T)`` convolutions with kernel (2, 3, 3), stride (2, 1, 1),
+padding (0, 1, 1), ReLU between them, so T halves at every layer down to 1; the
+last layer outputs one channel. For T = 8 this is the published
+``conv1 -> conv2 -> conv3`` with the published names and shapes. The V
+per-variable heads run as one grouped convolution over the same input.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.encoder.common import stacked
+
+SUPPORTED_T = (2, 4, 8, 16, 32)
+_K, _S, _P = (2, 3, 3), (2, 1, 1), (0, 1, 1)
+
+
+def _n_layers(delta_t: int) -> int:
+    if delta_t not in SUPPORTED_T:
+        raise ValueError(
+            f"option 'delta_t' is {delta_t}; the classifier halves time at every layer and takes "
+            f"{', '.join(map(str, SUPPORTED_T))}"
+        )
+    return delta_t.bit_length() - 1
+
+
+class _Head(nn.Module):
+    """conv1..conv<k>: in -> hidden -> ... -> 1 (parameter holder with the published names)."""
+
+    def __init__(self, in_dim: int, hidden: int, n_layers: int) -> None:
+        super().__init__()
+        self.n_layers = n_layers
+        for i in range(n_layers):
+            c_in = in_dim if i == 0 else hidden
+            c_out = 1 if i == n_layers - 1 else hidden
+            self.add_module(f"conv{i + 1}", nn.Conv3d(c_in, c_out, _K, stride=_S, padding=_P))
+
+
+class ExtremeClassifier(nn.Module):
+    """z_q [N, V, D, T, H, W] -> (logits [N, 1, H, W], heads [N, V, H, W])."""
+
+    def __init__(self, n_vars: int, dim: int, hidden: int, delta_t: int, drop_rate: float = 0.0) -> None:
+        super().__init__()
+        k = _n_layers(delta_t)
+        self.n_vars, self.delta_t, self.n_conv, self.drop_rate = n_vars, delta_t, k, drop_rate
+        joint = _Head(n_vars * dim, n_vars * hidden, k)
+        for i in range(k):  # published layout: cls.conv1.., cls.layers.<v>.conv1..
+            self.add_module(f"conv{i + 1}", joint.get_submodule(f"conv{i + 1}"))
+        self.layers = nn.ModuleList(_Head(dim, hidden, k) for _ in range(n_vars))
+
+    def forward(self, z_q: Tensor) -> tuple[Tensor, Tensor]:
+        n, v, d, t, h, w = z_q.shape
+        if t != self.delta_t:
+            raise ValueError(f"classifier built for delta_t={self.delta_t} got T={t}")
+        x = z_q.reshape(n, v * d, t, h, w)
+        joint, heads = x, x
+        for i in range(1, self.n_conv + 1):
+            conv = self.get_submodule(f"conv{i}")
+            joint = F.conv3d(joint, conv.weight, conv.bias, _S, _P)
+            wh = stacked(self.layers, f"conv{i}.weight").flatten(0, 1)
+            bh = stacked(self.layers, f"conv{i}.bias").flatten(0, 1)
+            heads = F.conv3d(heads, wh, bh, _S, _P, groups=v)
+            if i < self.n_conv:
+                joint, heads = F.relu(joint), F.relu(heads)
+                if self.drop_rate > 0:
+                    joint = F.dropout(joint, self.drop_rate, self.training)
+                    heads = F.dropout(heads, self.drop_rate, self.training)
+        return joint[:, :, 0], heads[:, :, 0]
+
+
+def check_delta_t(delta_t: int) -> None:
+    """Raise the classifier's clear error for an unsupported window length."""
+    _n_layers(delta_t)

@@ -1,0 +1,145 @@
+"""Quantizers by name (``cfg.codebook``), all behind one contract.
+
+    z_q, indices, aux_loss = quantizer.quantize_features(z)   # z [N, V, D, T, H, W]
+    quantizer.normal_code()                          # [D], the code of index 0 ("normal")
+
+``z_q`` has z's shape, ``indices`` [N, V, T, H, W] (int64; a driver flag is
+``indices != 0``), ``aux_loss`` a scalar tensor (0 in eval mode). Each class
+subclasses the ``vector_quantize_pytorch`` module directly, so its parameter
+names sit right under ``vq.`` as in the published checkpoints (LFQ: ``vq.mask``,
+``vq.project_in``, ``vq.project_out``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from vector_quantize_pytorch import FSQ, LFQ, LatentQuantize, ResidualVQ, VectorQuantize
+
+CODEBOOKS = ("LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ")
+
+
+def _tokens(z: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+    """[N, V, D, T, H, W] -> [N, V*T*H*W, D] (the published token layout: one token per (v, t, h, w))."""
+    n, v, d, t, h, w = z.shape
+    return z.movedim(2, -1).reshape(n, v * t * h * w, d), (n, v, d, t, h, w)
+
+
+def _untokens(q: Tensor, idx: Tensor, shape: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    n, v, d, t, h, w = shape
+    return q.view(n, v, t, h, w, d).movedim(-1, 2), idx.reshape(n, v, t, h, w).long()
+
+
+class _Contract:
+    """Mixin: zero aux loss outside training, scalar shape."""
+
+    def _aux(self, aux: Tensor | float, ref: Tensor) -> Tensor:
+        if not self.training or not torch.is_tensor(aux):  # type: ignore[attr-defined]
+            return ref.new_zeros(())
+        return aux.sum() if aux.numel() > 1 else aux.reshape(())
+
+
+class LFQQuantizer(LFQ, _Contract):
+    """Lookup-free binary quantizer (paper default). Index 0 = code -1 = normal."""
+
+    def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        tok, shape = _tokens(z)
+        q, idx, aux = LFQ.forward(self, tok)
+        z_q, idx = _untokens(q, idx, shape)
+        return z_q, idx, self._aux(aux, z)
+
+    def normal_code(self) -> Tensor:
+        idx = torch.zeros(1, 1, dtype=torch.long, device=self.mask.device)
+        return self.indices_to_codes(idx).reshape(-1)
+
+
+class FSQQuantizer(FSQ, _Contract):
+    """Finite scalar quantization with one dimension of ``codebook_size`` levels; no aux loss."""
+
+    def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        tok, shape = _tokens(z)
+        q, idx = FSQ.forward(self, tok)
+        z_q, idx = _untokens(q, idx, shape)
+        return z_q, idx, self._aux(0.0, z)
+
+    def normal_code(self) -> Tensor:
+        idx = torch.zeros(1, 1, dtype=torch.long, device=self._levels.device)
+        return self.indices_to_codes(idx).reshape(-1)
+
+
+class VQQuantizer(VectorQuantize, _Contract):
+    """Plain vector quantization (EMA codebook, commitment loss)."""
+
+    def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        tok, shape = _tokens(z)
+        q, idx, aux = VectorQuantize.forward(self, tok)
+        z_q, idx = _untokens(q, idx, shape)
+        return z_q, idx, self._aux(aux, z)
+
+    def normal_code(self) -> Tensor:
+        idx = torch.zeros(1, 1, dtype=torch.long, device=self.codebook.device)
+        return self.get_output_from_indices(idx).reshape(-1)
+
+
+class LatentQuantizer(LatentQuantize, _Contract):
+    """Latent quantization (learned per-dimension values), commitment + quantization losses."""
+
+    def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        tok, shape = _tokens(z)
+        q, idx, aux = LatentQuantize.forward(self, tok.transpose(1, 2))  # it takes [B, D, n]
+        z_q, idx = _untokens(q.transpose(1, 2), idx, shape)
+        return z_q, idx, self._aux(aux, z)
+
+    def normal_code(self) -> Tensor:
+        idx = torch.zeros(1, 1, dtype=torch.long, device=self._levels.device)
+        return self.indices_to_codes(idx).reshape(-1)
+
+
+class ResidualVQQuantizer(ResidualVQ, _Contract):
+    """``RandomProjectionVQ``: one-stage residual VQ (random-init codebook, commitment + orthogonal loss)."""
+
+    def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        tok, shape = _tokens(z)
+        q, idx, aux = ResidualVQ.forward(self, tok)
+        z_q, idx = _untokens(q, idx[..., 0], shape)
+        return z_q, idx, self._aux(aux, z)
+
+    def normal_code(self) -> Tensor:
+        idx = torch.zeros(1, 1, 1, dtype=torch.long, device=next(self.buffers()).device)
+        return self.get_output_from_indices(idx).reshape(-1)
+
+
+def build_quantizer(cfg) -> torch.nn.Module:
+    """``cfg.codebook`` -> quantizer module (see the module docstring for the contract)."""
+    name, k, d = cfg.codebook, cfg.codebook_size, cfg.codebook_dim
+    if k < 2:
+        raise ValueError(f"option 'codebook_size' is {k}; need at least 2 codes (normal + driver)")
+    if name == "LFQ":
+        if not math.log2(k).is_integer():
+            raise ValueError(f"option 'codebook_size' is {k}; LFQ needs a power of 2")
+        if cfg.lambda_entropy <= 0:
+            raise ValueError("option 'lambda_entropy' must be > 0 for LFQ (diversity_gamma is divided by it)")
+        return LFQQuantizer(
+            dim=d,
+            codebook_size=k,
+            entropy_loss_weight=cfg.lambda_entropy,
+            commitment_loss_weight=cfg.lambda_commitment,
+            diversity_gamma=cfg.diversity_gamma / cfg.lambda_entropy,
+        )
+    if name == "FSQ":
+        return FSQQuantizer(levels=[k], dim=d, preserve_symmetry=(k == 2))
+    if name == "VQ":
+        return VQQuantizer(dim=d, codebook_size=k, commitment_weight=cfg.lambda_commitment)
+    if name == "LatentQuantize":
+        return LatentQuantizer(levels=[k], dim=d, commitment_loss_weight=cfg.lambda_commitment)
+    if name == "RandomProjectionVQ":
+        return ResidualVQQuantizer(
+            dim=d,
+            num_quantizers=1,
+            codebook_size=k,
+            commitment_weight=cfg.lambda_commitment,
+            orthogonal_reg_weight=cfg.lambda_ortho,
+        )
+    raise ValueError(f"option 'codebook' is {name!r}; choose one of {', '.join(CODEBOOKS)}")

@@ -1,0 +1,95 @@
+"""The IDE model: encoder -> binary quantizer -> extreme classifier, and its training loss.
+
+    out = model(x)                                 # x [N, V, C, T, H, W], newest week first
+    loss, parts = model.compute_loss(out, batch)   # batch: mask_extreme, mask_extreme_loss [, mask_valid]
+
+The engine needs only ``out.logits``, ``out.anomaly`` and ``compute_loss``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from models.classifier import ExtremeClassifier
+from models.codebook import build_quantizer
+from models.encoder import build_encoder
+from models.losses import normal_code_l1, weighted_bce
+
+
+@dataclass
+class IDEOutput:
+    """What one forward pass returns (all newest-first in time).
+
+    logits  [N, 1, H, W]        extreme logit of the target week (t = 0)
+    anomaly [N, V, T, H, W]     uint8 driver flags (quantizer index != 0)
+    heads   [N, V, H, W]        per-variable extreme logits
+    z       [N, V, D, T, H, W]  encoder features before quantization
+    z_q     [N, V, D, T, H, W]  quantized codes (straight-through in training)
+    aux_loss []                 quantizer auxiliary loss (0 in eval mode)
+    """
+
+    logits: Tensor
+    anomaly: Tensor
+    heads: Tensor
+    z: Tensor
+    z_q: Tensor
+    aux_loss: Tensor
+
+
+class IDE(nn.Module):
+    """Identify drivers of extremes. Attribute names (encoder, vq, cls) match the published checkpoints."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        n_vars = len(cfg.variables)
+        if cfg.in_channels_dynamic != n_vars:
+            raise ValueError(
+                f"option 'in_channels_dynamic' is {cfg.in_channels_dynamic} "
+                f"but 'variables' has {n_vars} entries"
+            )
+        self.n_vars, self.in_channels, self.delta_t = n_vars, cfg.in_channels, cfg.delta_t
+        self.lambda_anomaly = cfg.lambda_anomaly
+        self.encoder = build_encoder(cfg, n_vars)
+        self.cls = ExtremeClassifier(n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate)
+        self.vq = build_quantizer(cfg)
+
+    def forward(self, x: Tensor) -> IDEOutput:
+        if (
+            x.dim() != 6
+            or x.shape[1] != self.n_vars
+            or x.shape[2] != self.in_channels
+            or x.shape[3] != self.delta_t
+        ):
+            raise ValueError(
+                f"IDE expects x [N, V={self.n_vars}, C={self.in_channels}, T={self.delta_t}, H, W], "
+                f"got {tuple(x.shape)}"
+            )
+        z = self.encoder(x)
+        z_q, idx, aux = self.vq.quantize_features(z)
+        logits, heads = self.cls(z_q)
+        return IDEOutput(
+            logits=logits, anomaly=(idx != 0).to(torch.uint8), heads=heads, z=z, z_q=z_q, aux_loss=aux
+        )
+
+    def compute_loss(self, out: IDEOutput, batch: dict) -> tuple[Tensor, dict[str, float]]:
+        """BCE_w(joint) + sum_v BCE_w(head_v) + lambda_anomaly * L1_normal(z_q) + aux.
+
+        Uses ``mask_extreme`` [N, H, W] as target, ``mask_extreme_loss`` [N, H, W]
+        (pixels with any extreme in the window are exempt from the normal pull) and,
+        on real data, ``mask_valid`` [N, H, W] (invalid pixels count nowhere).
+        """
+        dev = out.logits.device
+        target = batch["mask_extreme"].to(dev, non_blocking=True)
+        any_extreme = batch["mask_extreme_loss"].to(dev, non_blocking=True)
+        valid = batch.get("mask_valid")
+        valid = valid.to(dev, non_blocking=True) if valid is not None else None
+        bce_joint = weighted_bce(out.logits, target, valid)
+        bce_heads = weighted_bce(out.heads, target, valid)
+        l1 = normal_code_l1(out.z_q, self.vq.normal_code(), any_extreme < 0.5, valid)
+        total = bce_joint + bce_heads + self.lambda_anomaly * l1 + out.aux_loss
+        values = torch.stack([bce_joint, bce_heads, l1, out.aux_loss, total]).detach().float().tolist()
+        parts = dict(zip(("bce_joint", "bce_heads", "anomaly_l1", "aux", "total"), values))
+        return total, parts

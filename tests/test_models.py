@@ -1,0 +1,244 @@
+"""IDE model: shapes for every encoder x quantizer x delta_t, gradients, losses, errors, init, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from config import Config
+from models import IDEOutput, build_model, load_checkpoint
+from models.classifier import ExtremeClassifier
+from models.losses import class_weights, normal_code_l1, weighted_bce
+
+ENCODERS = ["CNN_3D", "Swin_3D", "Mamba"]
+CODEBOOKS = ["LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ"]
+
+
+def tiny_cfg(**kw) -> Config:
+    base = dict(
+        variables=["a", "b"],
+        in_channels_dynamic=2,
+        en_embed_dim=[8, 8],
+        en_n_heads=[2, 2],
+        codebook_dim=8,
+        cls_dim=8,
+        delta_t=4,
+        en_window_size=[(2, 4, 4), (4, 1, 1)],
+    )
+    base.update(kw)
+    return Config(**base)
+
+
+def tiny_batch(n=2, h=8, w=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "mask_extreme": (torch.rand(n, h, w, generator=g) < 0.3).float(),
+        "mask_extreme_loss": (torch.rand(n, h, w, generator=g) < 0.5).float(),
+    }
+
+
+def check_output(out: IDEOutput, n, v, d, t, h, w):
+    assert out.logits.shape == (n, 1, h, w)
+    assert out.heads.shape == (n, v, h, w)
+    assert out.anomaly.shape == (n, v, t, h, w) and out.anomaly.dtype == torch.uint8
+    assert out.z_q.shape == (n, v, d, t, h, w)
+    assert out.aux_loss.dim() == 0
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+@pytest.mark.parametrize("codebook", CODEBOOKS)
+def test_shapes_every_encoder_and_codebook(encoder, codebook):
+    torch.manual_seed(0)
+    cfg = tiny_cfg(encoder=encoder, codebook=codebook, in_channels=2)
+    model = build_model(cfg).train()
+    x = torch.randn(2, 2, 2, 4, 8, 8)
+    out = model(x)
+    check_output(out, 2, 2, 8, 4, 8, 8)
+    loss, parts = model.compute_loss(out, tiny_batch())
+    assert set(parts) == {"bce_joint", "bce_heads", "anomaly_l1", "aux", "total"}
+    assert all(isinstance(v, float) and math.isfinite(v) for v in parts.values())
+    loss.backward()
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    assert float(out.aux_loss) == 0.0
+    assert model.vq.normal_code().shape == (8,)
+
+
+@pytest.mark.parametrize("delta_t", [2, 8, 16, 32])
+def test_shapes_every_delta_t(delta_t):
+    window = [(2, 4, 4), (delta_t, 1, 1)]
+    for encoder in ENCODERS:
+        model = build_model(tiny_cfg(encoder=encoder, delta_t=delta_t, en_window_size=window)).eval()
+        with torch.no_grad():
+            out = model(torch.randn(1, 2, 1, delta_t, 4, 4))
+        check_output(out, 1, 2, 8, delta_t, 4, 4)
+
+
+def test_odd_sizes_pad_and_clamp_windows():
+    model = build_model(tiny_cfg(encoder="Swin_3D")).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 2, 1, 4, 5, 7))  # padding to window multiples, shifted windows
+        out2 = model(torch.randn(1, 2, 1, 4, 2, 3))  # windows clamped to the input, no shift
+    check_output(out, 1, 2, 8, 4, 5, 7)
+    check_output(out2, 1, 2, 8, 4, 2, 3)
+
+
+@pytest.mark.parametrize("delta_t", [3, 6, 64])
+def test_unsupported_delta_t_is_rejected(delta_t):
+    with pytest.raises(ValueError, match="option 'delta_t' is"):
+        ExtremeClassifier(2, 8, 8, delta_t)
+
+
+def test_published_classifier_layout_for_t8():
+    cls = ExtremeClassifier(6, 16, 16, 8)
+    names = {k: tuple(v.shape) for k, v in cls.state_dict().items()}
+    assert names["conv3.weight"] == (1, 96, 2, 3, 3) and "conv4.weight" not in names
+    assert names["layers.5.conv2.weight"] == (16, 16, 2, 3, 3)
+
+
+def test_variables_do_not_mix_and_heads_match_per_variable_convs():
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(encoder="CNN_3D")).eval()
+    x = torch.randn(1, 2, 1, 4, 8, 8)
+    with torch.no_grad():
+        z = model.encoder(x)
+        x2 = x.clone()
+        x2[:, 1] += 1.0
+        z2 = model.encoder(x2)
+        assert torch.equal(z[:, 0], z2[:, 0]) and not torch.equal(z[:, 1], z2[:, 1])
+        zq = torch.randn(1, 2, 8, 4, 8, 8)
+        _, heads = model.cls(zq)
+        head = model.cls.layers[1]
+        y = F.relu(F.conv3d(zq[:, 1], head.conv1.weight, head.conv1.bias, (2, 1, 1), (0, 1, 1)))
+        y = F.conv3d(y, head.conv2.weight, head.conv2.bias, (2, 1, 1), (0, 1, 1))
+        torch.testing.assert_close(heads[:, 1], y[:, 0, 0])
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_gradients_reach_encoder_through_straight_through(encoder):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(encoder=encoder)).train()
+    out = model(torch.randn(1, 2, 1, 4, 8, 8))
+    out.logits.sum().backward()  # only through z_q: the classifier sees nothing else
+    first = model.encoder.layers_var[1][0].downsample.proj.weight
+    assert first.grad is not None and first.grad.abs().sum() > 0
+    assert model.vq.project_in.weight.grad.abs().sum() > 0
+
+
+def test_weighted_bce_hand_computed():
+    logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]]]])  # [1, 1, 2, 2]
+    target = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    w_pos, w_neg = math.log(0.25**-0.5 + 1.1), math.log(0.75**-0.5 + 1.1)
+    terms = [
+        w_pos * math.log1p(math.exp(-2.0)),
+        w_neg * math.log1p(math.exp(-1.0)),
+        w_neg * math.log1p(math.exp(0.5)),
+        w_neg * math.log(2.0),
+    ]
+    assert weighted_bce(logits, target).item() == pytest.approx(sum(terms) / 4, rel=1e-6)
+    # two heads: the sum of each head's loss
+    assert weighted_bce(logits.repeat(1, 2, 1, 1), target).item() == pytest.approx(sum(terms) / 2, rel=1e-6)
+
+
+def test_weighted_bce_without_positives_or_negatives_is_finite():
+    logits = torch.randn(2, 3, 4, 4)
+    for target in (torch.zeros(2, 4, 4), torch.ones(2, 4, 4)):
+        loss = weighted_bce(logits, target)
+        assert torch.isfinite(loss)
+        w = math.log(1.0 + 1.1)  # the present class is the whole batch
+        ref = F.binary_cross_entropy_with_logits(logits, target[:, None].expand_as(logits), reduction="none")
+        assert loss.item() == pytest.approx((w * ref).sum(1).mean().item(), rel=1e-5)
+
+
+def test_weighted_bce_valid_mask():
+    logits = torch.tensor([[[[2.0, -1.0], [0.5, 9.0]]]])
+    target = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    valid = torch.tensor([[[1.0, 1.0], [1.0, 0.0]]])  # the 4th pixel does not count at all
+    w = class_weights(target, valid)
+    w_pos, w_neg = math.log((1 / 3) ** -0.5 + 1.1), math.log((2 / 3) ** -0.5 + 1.1)
+    torch.testing.assert_close(w, torch.tensor([[[w_pos, w_neg], [w_neg, 0.0]]]))
+    terms = [
+        w_pos * math.log1p(math.exp(-2.0)),
+        w_neg * math.log1p(math.exp(-1.0)),
+        w_neg * math.log1p(math.exp(0.5)),
+    ]
+    assert weighted_bce(logits, target, valid).item() == pytest.approx(sum(terms) / 3, rel=1e-6)
+    assert weighted_bce(logits, target, torch.zeros_like(valid)).item() == 0.0
+
+
+def test_normal_code_l1_hand_computed():
+    z_q = torch.zeros(1, 2, 3, 2, 2, 2)  # N V D T H W
+    z_q[0, :, :, :, 0, 0] = 1.0
+    z_q[0, 1, 0, 0, 1, 1] = 5.0
+    code = torch.tensor([1.0, 0.0, 0.0])
+    normal = torch.tensor([[[True, False], [False, True]]])
+    # pixel (0,0): |1-1|+|1|+|1| per (v,t) = 2 -> 8 total; pixel (1,1): |0-1|*4 + 5 -> 4 + ... computed below
+    d = (z_q - code.view(1, 1, 3, 1, 1, 1)).abs()
+    ref = (d[..., 0, 0].sum() + d[..., 1, 1].sum()) / (2 * 2 * 3 * 2)
+    assert normal_code_l1(z_q, code, normal).item() == pytest.approx(ref.item())
+    valid = torch.tensor([[[1.0, 1.0], [1.0, 0.0]]])
+    assert normal_code_l1(z_q, code, normal, valid).item() == pytest.approx((d[..., 0, 0].sum() / 12).item())
+    assert normal_code_l1(z_q, code, torch.zeros_like(normal)).item() == 0.0
+
+
+def test_compute_loss_total_and_mask_valid():
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(encoder="CNN_3D")).train()
+    out = model(torch.randn(2, 2, 1, 4, 8, 8))
+    batch = tiny_batch()
+    batch["mask_extreme"].zero_()  # no positive pixel at all
+    batch["mask_valid"] = (torch.rand(2, 8, 8) < 0.7).float()
+    loss, parts = model.compute_loss(out, batch)
+    assert math.isfinite(loss.item())
+    expected = parts["bce_joint"] + parts["bce_heads"] + 100.0 * parts["anomaly_l1"] + parts["aux"]
+    assert parts["total"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_lfq_normal_code_is_index_zero():
+    model = build_model(tiny_cfg(encoder="CNN_3D"))
+    vq = model.vq
+    expected = vq.project_out(torch.tensor([[-1.0]]))[0]  # LFQ index 0 = bit 0 = code -1
+    torch.testing.assert_close(vq.normal_code(), expected)
+
+
+def test_init_schemes():
+    torch.manual_seed(0)
+    pub = build_model(tiny_cfg(encoder="Mamba", init="published"))
+    w = pub.encoder.layers_var[0][0].blocks[0].mlp.fc1.weight
+    assert abs(w.mean().item() - 0.02) < 0.005
+    torch.manual_seed(0)
+    cor = build_model(tiny_cfg(encoder="Mamba"))
+    w = cor.encoder.layers_var[0][0].blocks[0].mlp.fc1.weight
+    assert abs(w.mean().item()) < 0.005 and w.std().item() == pytest.approx(0.02, rel=0.2)
+    ssm = cor.encoder.layers_var[0][0].blocks[0].ssm
+    dt = F.softplus(ssm.dt_proj.bias)
+    assert (dt > 0.009).all() and (dt < 0.11).all()  # Mamba's dt init kept
+    assert torch.equal(pub.encoder.layers_var[0][0].blocks[0].ssm.dt_proj.bias, torch.zeros(8))
+
+
+def test_load_checkpoint_bare_state_dict_and_errors(tmp_path):
+    model = build_model(tiny_cfg(encoder="Swin_3D"))
+    torch.save(model.state_dict(), tmp_path / "bare.pth")
+    other = build_model(tiny_cfg(encoder="Swin_3D"))
+    load_checkpoint(other, tmp_path / "bare.pth")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, other.state_dict()[k])
+    wrong = build_model(tiny_cfg(encoder="Swin_3D", in_channels=2))
+    with pytest.raises(ValueError, match="does not fit"):
+        load_checkpoint(wrong, tmp_path / "bare.pth")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(model, tmp_path / "missing.pth")
+
+
+def test_bad_options_are_clear_errors():
+    with pytest.raises(ValueError, match="en_patch_size"):
+        build_model(tiny_cfg(encoder="Swin_3D", en_patch_size=(2, 2, 2)))
+    with pytest.raises(ValueError, match="codebook_size"):
+        build_model(tiny_cfg(codebook_size=3))
+    model = build_model(tiny_cfg(encoder="CNN_3D"))
+    with pytest.raises(ValueError, match="IDE expects"):
+        model(torch.randn(1, 3, 1, 4, 8, 8))
