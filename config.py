@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import yaml
 
@@ -50,7 +50,7 @@ class Config:
     amp: str = field(default="none", metadata=_choices("none", "bf16", "fp16"))
     resume: bool = False  # continue <dir_log>/<name>/last.pth
     overwrite: bool = False  # allow training into an existing run folder (never silently)
-    checkpoint: Optional[str] = None  # test scripts: checkpoint to evaluate
+    checkpoint: str | None = None  # test scripts: checkpoint to evaluate
     split: str = field(default="test", metadata=_choices("train", "val", "test"))
     save_predictions: bool = False
     gpu_id: str = "0"  # published option; use CUDA_VISIBLE_DEVICES / torchrun instead
@@ -103,12 +103,12 @@ class Config:
     en_patch_norm: bool = False
     en_mlp_ratio: float = 4.0
     en_qkv_bias: bool = True
-    en_qk_scale: Optional[float] = None
+    en_qk_scale: float | None = None
     en_drop_rate: float = 0.0
     en_attn_drop_rate: float = 0.0
     en_drop_path_rate: float = 0.0
     en_use_checkpoint: bool = False
-    en_de_pretrained: Optional[str] = None
+    en_de_pretrained: str | None = None
     d_state: list[int] = field(default_factory=lambda: [1, 1])
     d_conv: list[int] = field(default_factory=lambda: [3, 3])
     expand: list[int] = field(default_factory=lambda: [1, 1])
@@ -133,7 +133,10 @@ class Config:
 
     # ---- losses ----------------------------------------------------------------
     lambda_anomaly: float = 100.0
-    extreme_threshold: Optional[float] = None  # None: 0.5 synthetic, 0.35 real data
+    # class weights of the extreme BCE: 'published' w_c = ln((n_c/n)^-0.5 + 1.1) (nearly flat:
+    # ~3x for 1% positives), 'balanced' w_c = n / (2 n_c) (each class carries half the loss)
+    loss_weighting: str = field(default="published", metadata=_choices("published", "balanced"))
+    extreme_threshold: float | None = None  # None: 0.5 synthetic, 0.35 real data
 
     # ---- optimisation ------------------------------------------------------------
     n_epochs: int = 100
@@ -142,19 +145,55 @@ class Config:
     lr: float = 1e-3
     lr_min: float = 1e-5
     lr_warmup: float = 1e-6
-    lr_warmup_epochs: int = 2
+    lr_warmup_epochs: float = 2.0  # may be fractional (0.5 = half an epoch)
     lr_scheduler: str = field(default="cosine", metadata=_choices("cosine", "step", "constant"))
     lr_decay_rate: float = 0.9
     lr_decay_step: int = 20
     weight_decay: float = 3e-3
     beta1: float = 0.9
     beta2: float = 0.999
+    train_crop: int = 0  # >0: train on random train_crop x train_crop patches of each sample (speed)
     max_train_batches: int = 0  # 0 = whole epoch; >0 caps batches per epoch (quick runs)
     max_eval_batches: int = 0
 
     # ---- data loading --------------------------------------------------------------
     n_workers: int = 0
     pin_memory: bool = True
+
+    # ---- baselines (docs/baselines.md) ---------------------------------------------
+    method: str = field(default="ide", metadata=_choices(
+        "ide", "deepmil", "arnet", "rtfm", "mgfn", "simplenet", "ocsvm", "iforest", "stealnet", "uniad",
+        "ig1", "ig2"))
+    driver_threshold_rule: str = field(default="val_f1", metadata=_choices("val_f1", "normal_percentile", "fixed"))
+    driver_threshold: float | None = None  # fixed score threshold (rule 'fixed'; MIL: 0.5 on the sigmoid)
+    driver_threshold_percentile: float = 99.0  # rule 'normal_percentile': of scores at extreme-free pixels
+    mil_topk: int = 100
+    mil_hidden: list[int] = field(default_factory=lambda: [512, 256])
+    mil_dropout: float = 0.5
+    mil_instance_dropout: float = 0.5  # DeepMIL
+    arnet_lambda_center: float = 20.0
+    rtfm_alpha: float = 1e-4
+    rtfm_margin: float = 100.0
+    mgfn_mag_ratio: float = 0.1
+    mgfn_lambda_mc: float = 1e-3
+    mgfn_dims: list[int] = field(default_factory=lambda: [512, 256])
+    mgfn_heads: list[int] = field(default_factory=lambda: [32, 2])
+    simplenet_backbone: str | None = None  # IDE checkpoint whose frozen encoder gives the features
+    simplenet_noise_std: float = 1.5
+    simplenet_feature_scale: float = 0.01
+    simplenet_proj_dim: int = 512
+    simplenet_dsc_hidden: int = 96
+    oneclass_n_fit: int = 20000  # training vectors per variable (subsample) for OCSVM / Isolation Forest
+    oneclass_window: int = 3  # temporal neighbourhood (weeks) of a voxel's feature vector
+    ocsvm_nu: float = 0.05
+    iforest_n_estimators: int = 100
+    stealnet_out_scale: float = 10.0
+    uniad_hidden: int = 96
+    uniad_layers: int = 3
+    uniad_heads: int = 3
+    uniad_neighbor: int = 9
+    uniad_pool: int = 2
+    ig_n_steps: int = 16
 
     def to_dict(self) -> dict[str, Any]:
         out = {}

@@ -52,6 +52,7 @@ class IDE(nn.Module):
             )
         self.n_vars, self.in_channels, self.delta_t = n_vars, cfg.in_channels, cfg.delta_t
         self.lambda_anomaly = cfg.lambda_anomaly
+        self.loss_weighting = getattr(cfg, "loss_weighting", "published")
         self.encoder = build_encoder(cfg, n_vars)
         self.cls = ExtremeClassifier(n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate)
         self.vq = build_quantizer(cfg)
@@ -86,8 +87,8 @@ class IDE(nn.Module):
         any_extreme = batch["mask_extreme_loss"].to(dev, non_blocking=True)
         valid = batch.get("mask_valid")
         valid = valid.to(dev, non_blocking=True) if valid is not None else None
-        bce_joint = weighted_bce(out.logits, target, valid)
-        bce_heads = weighted_bce(out.heads, target, valid)
+        bce_joint = weighted_bce(out.logits, target, valid, self.loss_weighting)
+        bce_heads = weighted_bce(out.heads, target, valid, self.loss_weighting)
         l1 = normal_code_l1(out.z_q, self.vq.normal_code(), any_extreme < 0.5, valid)
         total = bce_joint + bce_heads + self.lambda_anomaly * l1 + out.aux_loss
         values = torch.stack([bce_joint, bce_heads, l1, out.aux_loss, total]).detach().float().tolist()

@@ -7,24 +7,32 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def class_weights(target: Tensor, valid: Tensor | None = None) -> Tensor:
-    """Per-pixel weights w_c = ln((count_c / total) ** -0.5 + 1.1), counted over valid pixels of the batch.
+def class_weights(target: Tensor, valid: Tensor | None = None, mode: str = "published") -> Tensor:
+    """Per-pixel class weights counted over the valid pixels of the batch.
 
-    A class absent from the batch gets a finite weight (its count is clamped to
-    1; no pixel uses it), so a batch without positives stays finite; invalid
-    pixels get weight 0.
+    ``published``: w_c = ln((count_c / total) ** -0.5 + 1.1), nearly flat (about 3x
+    for 1% positives), which lets the extreme head collapse to "no extreme" on short
+    runs. ``balanced``: w_c = total / (2 count_c), so each class carries half the loss.
+    A class absent from the batch gets a finite weight (its count is clamped to 1;
+    no pixel uses it), so a batch without positives stays finite; invalid pixels get 0.
     """
     t = target.float()
     v = torch.ones_like(t) if valid is None else valid.float()
     total = v.sum().clamp(min=1.0)
     pos = (t * v).sum()
     neg = total - pos
-    w_pos = torch.log((pos.clamp(min=1.0) / total) ** -0.5 + 1.1)
-    w_neg = torch.log((neg.clamp(min=1.0) / total) ** -0.5 + 1.1)
+    if mode == "balanced":
+        w_pos = total / (2 * pos.clamp(min=1.0))
+        w_neg = total / (2 * neg.clamp(min=1.0))
+    elif mode == "published":
+        w_pos = torch.log((pos.clamp(min=1.0) / total) ** -0.5 + 1.1)
+        w_neg = torch.log((neg.clamp(min=1.0) / total) ** -0.5 + 1.1)
+    else:
+        raise ValueError(f"option 'loss_weighting': unknown {mode!r} (published, balanced)")
     return torch.where(t > 0.5, w_pos, w_neg) * v
 
 
-def weighted_bce(logits: Tensor, target: Tensor, valid: Tensor | None = None) -> Tensor:
+def weighted_bce(logits: Tensor, target: Tensor, valid: Tensor | None = None, mode: str = "published") -> Tensor:
     """Class-weighted BCE, mean over valid pixels.
 
     logits [N, K, H, W] (K heads, e.g. 1 joint or V per-variable) against
@@ -36,7 +44,7 @@ def weighted_bce(logits: Tensor, target: Tensor, valid: Tensor | None = None) ->
             f"logits {tuple(logits.shape)} must be [N, K, H, W] for target {tuple(target.shape)}"
         )
     t = target.to(logits.dtype)
-    w = class_weights(t, valid).to(logits.dtype)
+    w = class_weights(t, valid, mode).to(logits.dtype)
     n_valid = (w > 0).sum() if valid is not None else torch.tensor(t.numel(), device=t.device)
     per_pixel = F.binary_cross_entropy_with_logits(logits, t.unsqueeze(1).expand_as(logits), reduction="none")
     weighted = (per_pixel.sum(dim=1) * w).sum()

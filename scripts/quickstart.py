@@ -52,9 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.time() - start) / 60
     print("\n" + "=" * 72)
     print(f"IDE on '{data.name}', test split ({minutes:.1f} min in all)")
-    print(f"  drivers  F1 {100 * pooled['f1']:6.2f} %   IoU {100 * pooled['iou']:6.2f} %   OA {100 * pooled['oa']:6.2f} %")
+    def row(label: str, m: dict) -> str:
+        return f"  {label:8s} F1 {100 * m['f1']:6.2f} %   IoU {100 * m['iou']:6.2f} %   OA {100 * m['oa']:6.2f} %"
+
+    print(row("drivers", pooled))
     if naive:
-        print(f"  Naive    F1 {100 * naive['f1']:6.2f} %   IoU {100 * naive['iou']:6.2f} %   OA {100 * naive['oa']:6.2f} %")
+        print(row("Naive", naive))
     print(f"  extremes F1 {100 * ext['f1']:6.2f} %   precision {100 * ext['precision']:6.2f} %   "
           f"recall {100 * ext['recall']:6.2f} %")
     print(f"run folder: {run_dir}")

@@ -214,6 +214,26 @@ def _reduce_means(sums: dict[str, float], count: float) -> tuple[dict[str, float
     return {k: (t[i + 1].item() / n if n else float("nan")) for i, k in enumerate(keys)}, n
 
 
+def random_crop(batch: dict, size: int) -> dict:
+    """One random ``size`` x ``size`` window of every spatial tensor of the batch (same window for all).
+
+    Training on patches is cheaper per step; the models are convolutional/windowed, so
+    they run on any size. Spatial tensors are those whose last two dims equal ``x``'s.
+    """
+    h, w = batch["x"].shape[-2:]
+    if size >= h and size >= w:
+        return batch
+    sh, sw = min(size, h), min(size, w)
+    y0 = int(torch.randint(0, h - sh + 1, ()).item())
+    x0 = int(torch.randint(0, w - sw + 1, ()).item())
+    out = {}
+    for key, val in batch.items():
+        if torch.is_tensor(val) and val.dim() >= 2 and tuple(val.shape[-2:]) == (h, w):
+            val = val[..., y0 : y0 + sh, x0 : x0 + sw]
+        out[key] = val
+    return out
+
+
 def train_one_epoch(
     cfg: Any,
     rt: Runtime,
@@ -238,6 +258,8 @@ def train_one_epoch(
         lr = learning_rate(cfg, epoch + i / max(steps, 1))
         _set_lr(optimizer, lr)
         batch = _move(batch, rt.device)
+        if cfg.train_crop > 0:
+            batch = random_crop(batch, cfg.train_crop)
         with rt.autocast():
             out = model(batch["x"])
             loss, parts = raw.compute_loss(out, batch)
@@ -261,6 +283,11 @@ def train_one_epoch(
             sums[k] = sums.get(k, 0.0) + float(v) * n
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{float(loss.detach()):.4g}", lr=f"{lr:.2e}")
+        elif rt.is_main and (i + 1) % max(1, steps // 5) == 0 and i + 1 < steps:
+            # no terminal (a log file, CI, a batch job): a line every fifth of an epoch instead of a bar
+            elapsed = time.perf_counter() - t0
+            print(f"  epoch {epoch + 1} step {i + 1}/{steps}  loss {sums['loss'] / max(count, 1):.4g}  "
+                  f"lr {lr:.2e}  {elapsed / (i + 1):.2f} s/step", flush=True)
     means, n_total = _reduce_means(sums, count)
     means.update(lr=lr, samples=n_total, seconds=time.perf_counter() - t0)
     return means

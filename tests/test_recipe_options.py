@@ -1,0 +1,54 @@
+"""Options of the training recipe: balanced class weights and random training crops."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from models.losses import class_weights, weighted_bce
+from utils.engine import random_crop
+
+
+def test_balanced_weights_give_each_class_half_the_loss():
+    target = torch.zeros(1, 2, 5)
+    target[0, 0, 0] = 1  # 1 positive, 9 negatives
+    w = class_weights(target, mode="balanced")
+    assert math.isclose(w[0, 0, 0].item(), 10 / 2, rel_tol=1e-6)  # total / (2 * 1)
+    assert math.isclose(w[0, 1, 1].item(), 10 / 18, rel_tol=1e-6)  # total / (2 * 9)
+    assert math.isclose((w * target).sum().item(), (w * (1 - target)).sum().item())
+
+
+def test_published_weights_match_the_formula():
+    target = torch.zeros(1, 2, 5)
+    target[0, 0, 0] = 1
+    w = class_weights(target, mode="published")
+    assert math.isclose(w[0, 0, 0].item(), math.log(0.1**-0.5 + 1.1), rel_tol=1e-6)
+    assert math.isclose(w[0, 1, 1].item(), math.log(0.9**-0.5 + 1.1), rel_tol=1e-6)
+
+
+def test_balanced_bce_stays_finite_without_positives():
+    logits = torch.randn(2, 1, 4, 4)
+    loss = weighted_bce(logits, torch.zeros(2, 4, 4), mode="balanced")
+    assert torch.isfinite(loss)
+
+
+def test_random_crop_cuts_every_spatial_tensor_at_the_same_place():
+    torch.manual_seed(0)
+    h = w = 8
+    grid = torch.arange(h * w, dtype=torch.float32).view(h, w)
+    batch = {
+        "x": grid.expand(2, 3, 1, 4, h, w).clone(),
+        "mask_extreme": grid.expand(2, h, w).clone(),
+        "mask_anomaly": grid.expand(2, 3, 4, h, w).clone(),
+        "timestep": torch.tensor([5, 6]),
+    }
+    out = random_crop(batch, 4)
+    assert out["x"].shape[-2:] == (4, 4) and out["mask_anomaly"].shape == (2, 3, 4, 4, 4)
+    corner = out["mask_extreme"][0, 0, 0]
+    assert torch.equal(out["x"][1, 2, 0, 3], out["mask_extreme"][0])
+    assert torch.equal(out["mask_anomaly"][0, 1, 2], out["mask_extreme"][1])
+    y0, x0 = divmod(int(corner), w)
+    assert torch.equal(out["mask_extreme"][0], grid[y0 : y0 + 4, x0 : x0 + 4])
+    assert torch.equal(out["timestep"], batch["timestep"])
+    assert random_crop(batch, 8) is batch
