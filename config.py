@@ -133,6 +133,11 @@ class Config:
 
     # ---- losses ----------------------------------------------------------------
     lambda_anomaly: float = 100.0
+    # schedule of lambda_anomaly: from lambda_anomaly_start, geometric ramp to lambda_anomaly over
+    # lambda_anomaly_warmup_epochs (0 = constant). A full-strength pull from step 0 switches every
+    # flag off before the classifier can ask for any (docs/results.md).
+    lambda_anomaly_start: float = 1.0
+    lambda_anomaly_warmup_epochs: float = 0.0
     # class weights of the extreme BCE: 'published' w_c = ln((n_c/n)^-0.5 + 1.1) (nearly flat:
     # ~3x for 1% positives), 'balanced' w_c = n / (2 n_c) (each class carries half the loss)
     loss_weighting: str = field(default="published", metadata=_choices("published", "balanced"))

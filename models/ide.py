@@ -51,6 +51,9 @@ class IDE(nn.Module):
                 f"but 'variables' has {n_vars} entries"
             )
         self.n_vars, self.in_channels, self.delta_t = n_vars, cfg.in_channels, cfg.delta_t
+        self.lambda_anomaly_final = cfg.lambda_anomaly
+        self.lambda_anomaly_start = getattr(cfg, "lambda_anomaly_start", cfg.lambda_anomaly)
+        self.lambda_anomaly_warmup = getattr(cfg, "lambda_anomaly_warmup_epochs", 0.0)
         self.lambda_anomaly = cfg.lambda_anomaly
         self.loss_weighting = getattr(cfg, "loss_weighting", "published")
         self.encoder = build_encoder(cfg, n_vars)
@@ -75,6 +78,12 @@ class IDE(nn.Module):
             logits=logits, anomaly=(idx != 0).to(torch.uint8), heads=heads, z=z, z_q=z_q, aux_loss=aux
         )
 
+    def fit_epoch_start(self, epoch: int) -> None:
+        """Engine hook: set this epoch's lambda_anomaly (geometric ramp start -> final over the warm-up)."""
+        self.lambda_anomaly = anomaly_weight(
+            epoch, self.lambda_anomaly_start, self.lambda_anomaly_final, self.lambda_anomaly_warmup
+        )
+
     def compute_loss(self, out: IDEOutput, batch: dict) -> tuple[Tensor, dict[str, float]]:
         """BCE_w(joint) + sum_v BCE_w(head_v) + lambda_anomaly * L1_normal(z_q) + aux.
 
@@ -94,3 +103,10 @@ class IDE(nn.Module):
         values = torch.stack([bce_joint, bce_heads, l1, out.aux_loss, total]).detach().float().tolist()
         parts = dict(zip(("bce_joint", "bce_heads", "anomaly_l1", "aux", "total"), values))
         return total, parts
+
+
+def anomaly_weight(epoch: float, start: float, final: float, warmup_epochs: float) -> float:
+    """lambda_anomaly at ``epoch`` (0-based): ``start * (final / start) ** (epoch / warmup)``, then ``final``."""
+    if warmup_epochs <= 0 or epoch >= warmup_epochs or start <= 0 or final <= 0:
+        return final
+    return start * (final / start) ** (epoch / warmup_epochs)

@@ -52,3 +52,26 @@ def test_random_crop_cuts_every_spatial_tensor_at_the_same_place():
     assert torch.equal(out["mask_extreme"][0], grid[y0 : y0 + 4, x0 : x0 + 4])
     assert torch.equal(out["timestep"], batch["timestep"])
     assert random_crop(batch, 8) is batch
+
+
+def test_anomaly_weight_ramps_geometrically_then_holds():
+    from models.ide import anomaly_weight
+
+    assert anomaly_weight(0, 1.0, 100.0, 4) == 1.0
+    assert math.isclose(anomaly_weight(2, 1.0, 100.0, 4), 10.0)
+    assert anomaly_weight(4, 1.0, 100.0, 4) == 100.0
+    assert anomaly_weight(9, 1.0, 100.0, 4) == 100.0
+    assert anomaly_weight(0, 1.0, 100.0, 0) == 100.0  # no warm-up: constant, as published
+
+
+def test_model_hook_sets_the_epoch_weight():
+    from config import load_config
+    from models import build_model
+
+    cfg = load_config(overrides={"encoder": "CNN_3D", "lambda_anomaly": 100.0, "lambda_anomaly_start": 1.0,
+                                 "lambda_anomaly_warmup_epochs": 2.0})
+    model = build_model(cfg)
+    model.fit_epoch_start(1)
+    assert math.isclose(model.lambda_anomaly, 10.0)
+    model.fit_epoch_start(5)
+    assert model.lambda_anomaly == 100.0

@@ -154,6 +154,11 @@ def _convert(name: str, value: Any) -> Any:
     return coerce(name, value)
 
 
+# Options this project added whose published behaviour was hard-wired: a published config
+# means the published recipe (class weighting, initialisation, full-size training samples).
+PUBLISHED_ONLY: dict[str, Any] = {"loss_weighting": "published", "init": "published", "train_crop": 0}
+
+
 def read_published_config(path: str | Path, quiet: bool = False) -> dict[str, Any]:
     """Published ``config.pkl`` -> ``{our option: typed value}`` accepted by ``config.load_config``.
 
@@ -175,6 +180,8 @@ def read_published_config(path: str | Path, quiet: bool = False) -> dict[str, An
             out[name] = _convert(name, value)
         except ConfigError as err:
             raise ConfigError(f"published config {path}: {err}") from None
+    for name, value in PUBLISHED_ONLY.items():  # options the published code had fixed, not as options
+        out.setdefault(name, value)
     dataset = infer_dataset(options)
     if dataset is not None:
         out["dataset"] = dataset
