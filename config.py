@@ -121,9 +121,10 @@ class Config:
     codebook: str = field(default="LFQ", metadata=_choices("LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ"))
     codebook_size: int = 2
     codebook_dim: int = 16
-    lambda_commitment: float = 3.0
-    lambda_entropy: float = 0.1
-    diversity_gamma: float = 0.1
+    # quantizer loss weights; published 3.0 / 0.1 / 0.1 hold every flag at "normal" on short runs
+    lambda_commitment: float = 0.1
+    lambda_entropy: float = 0.01
+    diversity_gamma: float = 0.01
     lambda_ortho: float = 10.0
 
     # ---- model: classifier ---------------------------------------------------------
@@ -132,15 +133,15 @@ class Config:
     cls_drop_rate: float = 0.0
 
     # ---- losses ----------------------------------------------------------------
-    lambda_anomaly: float = 100.0
+    lambda_anomaly: float = 30.0  # published: 100
     # schedule of lambda_anomaly: from lambda_anomaly_start, geometric ramp to lambda_anomaly over
     # lambda_anomaly_warmup_epochs (0 = constant). A full-strength pull from step 0 switches every
     # flag off before the classifier can ask for any (docs/results.md).
     lambda_anomaly_start: float = 1.0
-    lambda_anomaly_warmup_epochs: float = 0.0
+    lambda_anomaly_warmup_epochs: float = 5.0
     # class weights of the extreme BCE: 'published' w_c = ln((n_c/n)^-0.5 + 1.1) (nearly flat:
     # ~3x for 1% positives), 'balanced' w_c = n / (2 n_c) (each class carries half the loss)
-    loss_weighting: str = field(default="published", metadata=_choices("published", "balanced"))
+    loss_weighting: str = field(default="balanced", metadata=_choices("published", "balanced"))
     extreme_threshold: float | None = None  # None: 0.5 synthetic, 0.35 real data
 
     # ---- optimisation ------------------------------------------------------------
@@ -150,7 +151,7 @@ class Config:
     lr: float = 1e-3
     lr_min: float = 1e-5
     lr_warmup: float = 1e-6
-    lr_warmup_epochs: float = 2.0  # may be fractional (0.5 = half an epoch)
+    lr_warmup_epochs: float = 0.2  # may be fractional; published: 2 (two epochs near 1e-6)
     lr_scheduler: str = field(default="cosine", metadata=_choices("cosine", "step", "constant"))
     lr_decay_rate: float = 0.9
     lr_decay_step: int = 20

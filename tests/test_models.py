@@ -194,7 +194,7 @@ def test_compute_loss_total_and_mask_valid():
     batch["mask_valid"] = (torch.rand(2, 8, 8) < 0.7).float()
     loss, parts = model.compute_loss(out, batch)
     assert math.isfinite(loss.item())
-    expected = parts["bce_joint"] + parts["bce_heads"] + 100.0 * parts["anomaly_l1"] + parts["aux"]
+    expected = parts["bce_joint"] + parts["bce_heads"] + model.lambda_anomaly * parts["anomaly_l1"] + parts["aux"]
     assert parts["total"] == pytest.approx(expected, rel=1e-5)
 
 
