@@ -9,13 +9,21 @@ import config
 from config import ConfigError, load_config, parse_config, save_config
 
 
-def test_defaults_match_published_names_and_values():
+def test_defaults_keep_the_published_architecture_and_data():
     cfg = load_config()
     assert cfg.encoder == "Swin_3D"
     assert cfg.en_window_size == [(2, 4, 4), (8, 1, 1)]
     assert cfg.times_train == (1, 1768)
-    assert cfg.lambda_anomaly == 100.0
     assert cfg.in_channels_dynamic == len(cfg.variables) == 6
+
+
+def test_paper_preset_restores_the_published_recipe():
+    from pathlib import Path
+
+    cfg = load_config(Path(config.__file__).parent / "configs" / "paper.yaml")
+    assert (cfg.lambda_anomaly, cfg.lambda_commitment, cfg.lambda_entropy, cfg.diversity_gamma) == (100, 3, 0.1, 0.1)
+    assert (cfg.loss_weighting, cfg.lr_warmup_epochs, cfg.batch_size, cfg.init) == ("published", 2, 1, "published")
+    assert cfg.lambda_anomaly_warmup_epochs == 0
 
 
 def test_cli_overrides_every_kind_of_type():
