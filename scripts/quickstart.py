@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
          "--out", str(run_dir / "figures")])
 
     metrics = json.loads((run_dir / "metrics_test.json").read_text())
-    pooled, naive, ext = metrics["drivers"]["pooled"], metrics.get("naive", {}), metrics["extremes"]
+    pooled, ext = metrics["drivers"]["pooled"], metrics["extremes"]
+    naive = metrics.get("naive", {}).get("pooled", {})
     minutes = (time.time() - start) / 60
     print("\n" + "=" * 72)
     print(f"IDE on '{data.name}', test split ({minutes:.1f} min in all)")
