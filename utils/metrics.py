@@ -373,19 +373,22 @@ class ScoreThreshold:
     def result(self) -> dict[str, Any]:
         """``threshold`` (flag = score > threshold) and, for val_f1, the per-sample F1 it reaches."""
         neg, pos = self.hist[0], self.hist[1]
+        finite = torch.isfinite(_key_values(torch.arange(_N_KEYS)))  # NaN / inf bit patterns are no threshold
+        finite[-1] = False
         # flags above bin k: tp(k) = positives in bins > k
         tp = pos.flip(0).cumsum(0).flip(0)[1:]
         fp = neg.flip(0).cumsum(0).flip(0)[1:]
         if self.rule == "val_f1":
             fn = int(pos.sum()) - tp
             f1 = (2 * tp).double() / (2 * tp + fp + fn).clamp_min(1).double()
+            f1[~finite[:-1]] = -1.0
             k = int(torch.argmax(f1))
             extra = {"f1_samples": float(f1[k])}
         else:
             total = int(neg.sum())
             below = neg.cumsum(0)
             k = int(torch.searchsorted(below, torch.tensor(total * self.percentile / 100.0).ceil().long()))
-            k = min(k, _N_KEYS - 2)
+            k = min(k, int(torch.nonzero(finite).max()))
             extra = {"percentile": self.percentile}
         lo, hi = _key_values(torch.tensor([k, k + 1])).tolist()
         threshold = (lo + hi) / 2 if all(map(math.isfinite, (lo, hi))) else lo

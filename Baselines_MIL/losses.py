@@ -1,0 +1,99 @@
+"""Multiple-instance losses of DeepMIL, ARNet, RTFM and MGFN on weak (extreme-mask) supervision.
+
+Bags: a pixel with any extreme in the window (``mask_extreme_loss``) is a positive
+bag, every other pixel a negative one. Instances are (variable, pixel) pairs; the
+losses compare the top-k instances of the positive and of the negative pixels of
+each sample and time step (a "row": scores ``[N, R, I]`` with R rows of I instances).
+Rows without a positive (or negative) instance simply contribute nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x`` where ``mask``; 0 (still differentiable) where nothing is selected."""
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def top_k(key: Tensor, bag: Tensor, k: int, *values: Tensor) -> tuple[list[Tensor], Tensor]:
+    """Per row, the ``k`` instances of ``bag`` with the highest ``key``.
+
+    ``key`` [N, R, I]; ``bag`` bool, broadcastable to it. Returns the gathered
+    ``values`` ([N, R, k] each) and a validity mask (False where a row's bag holds
+    fewer than k instances).
+    """
+    bag = bag.expand_as(key)
+    k = max(1, min(k, key.shape[-1]))
+    idx = key.detach().masked_fill(~bag, float("-inf")).topk(k, dim=-1).indices
+    return [v.gather(-1, idx) for v in values], bag.gather(-1, idx)
+
+
+def deepmil_loss(
+    logit: Tensor, pos: Tensor, neg: Tensor, k: int, instance_dropout: float
+) -> tuple[Tensor, dict]:
+    """Sultani et al.: hinge ``relu(1 - s_pos + s_neg)`` between i-th best positive / negative."""
+    score = torch.sigmoid(logit)
+    keep = torch.ones_like(score, dtype=torch.bool)
+    if instance_dropout > 0:
+        keep = torch.rand_like(score) >= instance_dropout
+    (sp,), vp = top_k(score, pos & keep, k, score)
+    (sn,), vn = top_k(score, neg & keep, k, score)
+    loss = masked_mean(F.relu(1.0 - sp + sn), vp & vn)
+    return loss, {"hinge": float(loss.detach())}
+
+
+def _bce_topk(logit: Tensor, key: Tensor, pos: Tensor, neg: Tensor, k: int) -> tuple[Tensor, list, list]:
+    (lp, kp), vp = top_k(key, pos, k, logit, key)
+    (ln, kn), vn = top_k(key, neg, k, logit, key)
+    bce = masked_mean(F.binary_cross_entropy_with_logits(lp, torch.ones_like(lp), reduction="none"), vp)
+    bce = bce + masked_mean(
+        F.binary_cross_entropy_with_logits(ln, torch.zeros_like(ln), reduction="none"), vn
+    )
+    return bce, [kp, vp], [kn, vn]
+
+
+def arnet_loss(logit: Tensor, pos: Tensor, neg: Tensor, k: int, lambda_center: float) -> tuple[Tensor, dict]:
+    """Wan et al.: BCE on the top-k of positive (1) and negative (0) bags + a center loss on normal scores."""
+    score = torch.sigmoid(logit)
+    bce, _, _ = _bce_topk(logit, score, pos, neg, k)
+    negf = neg.expand_as(score).to(score.dtype)
+    center = (score * negf).sum(-1, keepdim=True) / negf.sum(-1, keepdim=True).clamp_min(1.0)
+    loss_center = masked_mean((score - center.detach()) ** 2, negf > 0)
+    return bce + lambda_center * loss_center, {
+        "bce": float(bce.detach()),
+        "center": float(loss_center.detach()),
+    }
+
+
+def rtfm_loss(
+    logit: Tensor, magnitude: Tensor, pos: Tensor, neg: Tensor, k: int, alpha: float, margin: float
+) -> tuple[Tensor, dict]:
+    """Tian et al.: top-k by feature magnitude; BCE on their scores + alpha x magnitude-margin loss."""
+    bce, (mp, vp), (mn, vn) = _bce_topk(logit, magnitude, pos, neg, k)
+    mag_pos = (mp * vp).sum(-1) / vp.sum(-1).clamp_min(1)
+    mag_neg = (mn * vn).sum(-1) / vn.sum(-1).clamp_min(1)
+    rows = vp.any(-1) & vn.any(-1)
+    loss_mag = masked_mean(((margin - mag_pos).abs() + mag_neg) ** 2, rows)
+    return bce + alpha * loss_mag, {"bce": float(bce.detach()), "magnitude": float(loss_mag.detach())}
+
+
+def mgfn_loss(
+    logit: Tensor, magnitude: Tensor, pos: Tensor, neg: Tensor, k: int, lambda_mc: float, margin: float
+) -> tuple[Tensor, dict]:
+    """Chen et al.: BCE on the magnitude-selected top-k + a magnitude-contrastive term.
+
+    The contrastive term separates the mean top-k magnitudes of positive and
+    negative bags by ``margin`` and pulls negative magnitudes together.
+    """
+    bce, (mp, vp), (mn, vn) = _bce_topk(logit, magnitude, pos, neg, k)
+    mag_pos = (mp * vp).sum(-1) / vp.sum(-1).clamp_min(1)
+    mag_neg = (mn * vn).sum(-1) / vn.sum(-1).clamp_min(1)
+    rows = vp.any(-1) & vn.any(-1)
+    spread = masked_mean((mn - mag_neg.unsqueeze(-1)) ** 2, vn)
+    loss_mc = masked_mean(F.relu(margin - mag_pos + mag_neg), rows) + spread
+    return bce + lambda_mc * loss_mc, {"bce": float(bce.detach()), "contrastive": float(loss_mc.detach())}
