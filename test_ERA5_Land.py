@@ -47,7 +47,7 @@ def test_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str,
         argv, description=doc.split("\n")[0], defaults_file=preset, fixed={"dataset": dataset_name}
     )
     from dataset.real_metrics import DroughtClassCollector, DroughtPredictionWriter
-    from models.build import build_model, load_checkpoint
+    from models.build import build_model
 
     split = cfg.split
     with user_errors(prog):
@@ -56,13 +56,7 @@ def test_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str,
         dataset = real_dataset_class(cfg.dataset).from_config(dataclasses.replace(cfg, is_aug=False), split)
         engine.seed_everything(cfg.seed)
         model = build_model(cfg)
-        try:
-            load_checkpoint(model, checkpoint)
-        except RuntimeError as err:  # strict load_state_dict: another architecture
-            raise ValueError(
-                f"checkpoint {checkpoint} does not fit the model built from the options "
-                f"(pass the run's --config <run>/config.yaml): {err}"
-            ) from None
+        engine.load_for_evaluation(model, checkpoint)
     run_dir = Path(cfg.run_dir)
     threshold = cfg.pred_threshold
     try:

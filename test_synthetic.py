@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None, build: Any = None, description: str | No
     description = description or __doc__.split("\n")[0]
     cfg = parse_config(argv, description=description, fixed={"dataset": "synthetic"})
     from dataset.synthetic import SyntheticDataset
-    from models.build import build_model, load_checkpoint
+    from models.build import build_model
 
     split = cfg.split
     with user_errors(PROG):
@@ -97,13 +97,7 @@ def main(argv: list[str] | None = None, build: Any = None, description: str | No
             )
         engine.seed_everything(cfg.seed)
         model = (build or build_model)(cfg)
-        try:
-            load_checkpoint(model, checkpoint)
-        except RuntimeError as err:  # strict load_state_dict: another architecture
-            raise ValueError(
-                f"checkpoint {checkpoint} does not fit the model built from the options "
-                f"(pass the run's --config <run>/config.yaml): {err}"
-            ) from None
+        engine.load_for_evaluation(model, checkpoint)
     run_dir = Path(cfg.run_dir)
     try:
         if rt.is_main:

@@ -214,6 +214,19 @@ def _reduce_means(sums: dict[str, float], count: float) -> tuple[dict[str, float
     return {k: (t[i + 1].item() / n if n else float("nan")) for i, k in enumerate(keys)}, n
 
 
+def load_for_evaluation(model: nn.Module, checkpoint: str | Path) -> None:
+    """Load ``checkpoint`` (ours or published format) strictly; a mismatch says how to fix it."""
+    from models.build import load_checkpoint
+
+    try:
+        load_checkpoint(model, checkpoint)
+    except RuntimeError as err:  # strict load_state_dict: another architecture
+        raise ValueError(
+            f"checkpoint {checkpoint} does not fit the model built from the options "
+            f"(pass the run's --config <run>/config.yaml): {err}"
+        ) from None
+
+
 def random_crop(batch: dict, size: int) -> dict:
     """One random ``size`` x ``size`` window of every spatial tensor of the batch (same window for all).
 
