@@ -10,7 +10,6 @@ with ``--masks``, sea / no-vegetation pixels are grey; drought pixels are outlin
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from vis.common import (
     unit_of,
     week_label,
 )
-from vis.weekly import NOAA_FILE, NOAA_VARS, choose_weeks, list_weeks, read_masks, read_noaa_week
+from vis.weekly import NOAA_FILE, NOAA_VARS, choose_weeks, list_weeks, read_masks, read_noaa_week, weekly_parser
 
 
 def plot_week(
@@ -88,16 +87,7 @@ def plot_week(
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--root", help="NOAA folder holding <YYYY>/<...><YYYY><WWW>.VH.nc")
-    src.add_argument("--file", nargs="+", help="VH files, all of one week")
-    when = p.add_mutually_exclusive_group()
-    when.add_argument("--weeks", nargs="+", help="weeks YYYYWWW")
-    when.add_argument("--period", nargs=2, metavar=("START", "END"), help="YYYYWWW or YYYY, inclusive")
-    p.add_argument(
-        "--max_weeks", type=int, default=4, help="at most this many weeks from a period (default 4)"
-    )
+    p = weekly_parser(__doc__, "NOAA folder holding <YYYY>/<...><YYYY><WWW>.VH.nc", "VH files, all of one week")
     p.add_argument("--masks", help="masks file (lsm, mask_no_vegetation); default: *masks.nc in --root")
     p.add_argument("--threshold", type=float, default=26.0, help="VHI drought threshold (default 26)")
     p.add_argument("--alpha", type=float, default=0.5, help="VHI = alpha VCI + (1-alpha) TCI")

@@ -240,18 +240,24 @@ def noaa_drought(
     return mask
 
 
-def climate_main(dataset: str, default_vars: list[str], argv: list[str] | None, doc: str) -> list[Path]:
-    """Shared command line of plot_era5_land and plot_cerra."""
+def weekly_parser(doc: str | None, root_help: str, file_help: str) -> argparse.ArgumentParser:
+    """Parser with the options every weekly-data plot shares: --root | --file, --weeks | --period."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--root", help="data folder holding <YYYY>/<YYYY><WWW>.nc")
-    src.add_argument("--file", nargs="+", help="one or more weekly files")
+    src.add_argument("--root", help=root_help)
+    src.add_argument("--file", nargs="+", help=file_help)
     when = p.add_mutually_exclusive_group()
     when.add_argument("--weeks", nargs="+", help="weeks YYYYWWW")
     when.add_argument("--period", nargs=2, metavar=("START", "END"), help="YYYYWWW or YYYY, inclusive")
     p.add_argument(
         "--max_weeks", type=int, default=4, help="at most this many weeks from a period (default 4)"
     )
+    return p
+
+
+def climate_main(dataset: str, default_vars: list[str], argv: list[str] | None, doc: str) -> list[Path]:
+    """Shared command line of plot_era5_land and plot_cerra."""
+    p = weekly_parser(doc, "data folder holding <YYYY>/<YYYY><WWW>.nc", "one or more weekly files")
     p.add_argument("--variables", nargs="+", help=f"default: all in the file ({' '.join(default_vars)})")
     p.add_argument("--statistic", nargs="+", default=["mean"], choices=["mean", "std"])
     p.add_argument("--noaa_root", help="NOAA folder <YYYY>/<...>.VH.nc: outline VHI drought on the maps")
