@@ -462,12 +462,7 @@ def parse_config(
             val = val[0]
         overrides[key] = val
     try:
-        file_values = {}
-        if path is not None:
-            file_values = {k: coerce(k, v) for k, v in _read_file(path).items() if _known(path, k)}
-        merged = {**file_values, **{k: coerce(k, v) for k, v in overrides.items()}}
-        cfg = Config(**merged)
-        return cfg.validate()
+        return load_config(path, overrides)
     except ValueError as err:
         parser.error(str(err))
         raise  # unreachable: parser.error exits
@@ -478,10 +473,6 @@ def _is_sequence(name: str) -> bool:
     return typing.get_origin(tp) in (list, tuple)
 
 
-def _known(path: str, key: str) -> bool:
-    if key not in FIELDS:
-        raise ConfigError(f"config file {path}: unknown option '{key}'{_suggest(key)}")
-    return True
 
 
 if __name__ == "__main__":  # print the resolved configuration: python config.py --config ... --lr 1e-4
