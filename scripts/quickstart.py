@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="small", help="generator preset used when the folder is absent")
     parser.add_argument("--dir_log", default="log", help="parent folder of the run")
     parser.add_argument("--name", default=None, help="run name (default: quickstart_<date-time>)")
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="more --option value pairs for training")
-    args = parser.parse_args(argv)
+    parser.epilog = "Any other --<option> VALUE pairs (see train_synthetic.py --help) go to training and testing."
+    args, extra = parser.parse_known_args(argv)
 
     start = time.time()
     data = ROOT / args.data
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     name = args.name or time.strftime("quickstart_%Y%m%d-%H%M%S")
     common = ["--config", args.config, "--root_synthetic", str(data), "--dir_log", args.dir_log, "--name", name]
-    run([sys.executable, "train_synthetic.py", *common, *args.extra])
-    run([sys.executable, "test_synthetic.py", *common, "--split", "test", "--save_predictions", "true"])
+    run([sys.executable, "train_synthetic.py", *common, *extra])
+    run([sys.executable, "test_synthetic.py", *common, *extra, "--split", "test", "--save_predictions", "true"])
     run_dir = ROOT / args.dir_log / name
     run([sys.executable, "-m", "vis.driver_maps", "--run", str(run_dir), "--split", "test",
          "--out", str(run_dir / "figures")])
