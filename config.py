@@ -159,6 +159,7 @@ class Config:
     beta1: float = 0.9
     beta2: float = 0.999
     train_crop: int = 0  # >0: train on random train_crop x train_crop patches of each sample (speed)
+    train_crop_focus: float = 0.0  # share of training crops placed on an extreme pixel of the target week
     max_train_batches: int = 0  # 0 = whole epoch; >0 caps batches per epoch (quick runs)
     max_eval_batches: int = 0
 

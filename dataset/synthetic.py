@@ -419,6 +419,12 @@ class SyntheticDataset(Dataset):
         view.flags.writeable = False
         return view
 
+    def normalised_inputs(self) -> np.ndarray:
+        """float32 [V, n_times, H, W]: the split/crop as the model sees it, chronological (read-only view)."""
+        view = self._x.view()
+        view.flags.writeable = False
+        return view
+
     def extremes_truth(self) -> np.ndarray:
         """uint8 [n_times, H, W]: extreme class 1 of the split/crop, chronological."""
         return (self._extreme == 1).astype(np.uint8)

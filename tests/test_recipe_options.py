@@ -33,25 +33,53 @@ def test_balanced_bce_stays_finite_without_positives():
     assert torch.isfinite(loss)
 
 
-def test_random_crop_cuts_every_spatial_tensor_at_the_same_place():
-    torch.manual_seed(0)
-    h = w = 8
+def _crop_batch(n: int = 3, h: int = 8, w: int = 8) -> tuple[dict, torch.Tensor]:
     grid = torch.arange(h * w, dtype=torch.float32).view(h, w)
     batch = {
-        "x": grid.expand(2, 3, 1, 4, h, w).clone(),
-        "mask_extreme": grid.expand(2, h, w).clone(),
-        "mask_anomaly": grid.expand(2, 3, 4, h, w).clone(),
-        "timestep": torch.tensor([5, 6]),
+        "x": grid.expand(n, 3, 1, 4, h, w).clone(),
+        "mask_extreme": torch.zeros(n, h, w),
+        "mask_anomaly": grid.expand(n, 3, 4, h, w).clone(),
+        "timestep": torch.arange(5, 5 + n),
     }
+    return batch, grid
+
+
+def _window(grid: torch.Tensor, crop: torch.Tensor, size: int) -> tuple[int, int]:
+    """Top-left corner of a crop of ``grid`` (its values are flat indices)."""
+    return divmod(int(crop[..., 0, 0].flatten()[0]), grid.shape[1])
+
+
+def test_random_crop_cuts_all_of_a_samples_tensors_at_the_same_place():
+    torch.manual_seed(0)
+    batch, grid = _crop_batch()
+    batch["mask_extreme"] = grid.expand(3, 8, 8).clone()
     out = random_crop(batch, 4)
-    assert out["x"].shape[-2:] == (4, 4) and out["mask_anomaly"].shape == (2, 3, 4, 4, 4)
-    corner = out["mask_extreme"][0, 0, 0]
-    assert torch.equal(out["x"][1, 2, 0, 3], out["mask_extreme"][0])
-    assert torch.equal(out["mask_anomaly"][0, 1, 2], out["mask_extreme"][1])
-    y0, x0 = divmod(int(corner), w)
-    assert torch.equal(out["mask_extreme"][0], grid[y0 : y0 + 4, x0 : x0 + 4])
+    assert out["x"].shape == (3, 3, 1, 4, 4, 4) and out["mask_anomaly"].shape == (3, 3, 4, 4, 4)
+    for i in range(3):
+        y0, x0 = _window(grid, out["x"][i], 4)
+        expect = grid[y0 : y0 + 4, x0 : x0 + 4]
+        assert torch.equal(out["mask_extreme"][i], expect)
+        assert torch.equal(out["mask_anomaly"][i, 2, 3], expect)
+        assert torch.equal(out["x"][i, 1, 0, 2], expect)
     assert torch.equal(out["timestep"], batch["timestep"])
     assert random_crop(batch, 8) is batch
+
+
+def test_random_crop_focus_puts_an_extreme_pixel_in_the_window():
+    torch.manual_seed(1)
+    batch, grid = _crop_batch(n=4)
+    corners = [(7, 7), (0, 0), (3, 6)]
+    for i, (py, px) in enumerate(corners):  # sample 3 has no extreme: a uniform window
+        batch["mask_extreme"][i, py, px] = 1.0
+    hits = 0
+    for _ in range(50):
+        out = random_crop(batch, 3, focus=1.0)
+        assert out["mask_extreme"][:3].sum(dim=(1, 2)).tolist() == [1.0, 1.0, 1.0]
+        for i in range(4):
+            y0, x0 = _window(grid, out["x"][i], 3)
+            assert torch.equal(out["mask_extreme"][i], batch["mask_extreme"][i, y0 : y0 + 3, x0 : x0 + 3])
+        hits += int(random_crop(batch, 3, focus=0.0)["mask_extreme"][0].sum())
+    assert hits < 25  # without focus the corner pixel is in the window about 1 time in 36
 
 
 def test_anomaly_weight_ramps_geometrically_then_holds():

@@ -227,22 +227,42 @@ def load_for_evaluation(model: nn.Module, checkpoint: str | Path) -> None:
         ) from None
 
 
-def random_crop(batch: dict, size: int) -> dict:
-    """One random ``size`` x ``size`` window of every spatial tensor of the batch (same window for all).
+def random_crop(batch: dict, size: int, focus: float = 0.0) -> dict:
+    """A random ``size`` x ``size`` window of every spatial tensor of each sample.
 
     Training on patches is cheaper per step; the models are convolutional/windowed, so
-    they run on any size. Spatial tensors are those whose last two dims equal ``x``'s.
+    they run on any size. Spatial tensors are those whose last two dims equal ``x``'s;
+    all of a sample's tensors are cut at the same place. With ``focus`` > 0, that share
+    of the samples that have an extreme at the target week (``mask_extreme``) get a window
+    that contains one of its extreme pixels (chosen at random): a random window of a
+    sparse label map often holds no positive pixel, and then the extreme loss carries no
+    signal about drivers.
     """
     h, w = batch["x"].shape[-2:]
     if size >= h and size >= w:
         return batch
     sh, sw = min(size, h), min(size, w)
-    y0 = int(torch.randint(0, h - sh + 1, ()).item())
-    x0 = int(torch.randint(0, w - sw + 1, ()).item())
+    n = int(batch["x"].shape[0])
+    y0 = torch.randint(0, h - sh + 1, (n,))
+    x0 = torch.randint(0, w - sw + 1, (n,))
+    if focus > 0 and "mask_extreme" in batch:
+        target = batch["mask_extreme"].detach().reshape(n, -1).cpu()
+        for i in torch.nonzero(torch.rand(n) < focus).flatten().tolist():
+            pixels = torch.nonzero(target[i] > 0.5).flatten()
+            if len(pixels) == 0:
+                continue
+            p = int(pixels[torch.randint(0, len(pixels), ())])
+            py, px = divmod(p, w)  # window [y0, y0 + sh) must hold py: y0 in [py - sh + 1, py]
+            y0[i] = int(torch.randint(max(0, py - sh + 1), min(py, h - sh) + 1, ()))
+            x0[i] = int(torch.randint(max(0, px - sw + 1), min(px, w - sw) + 1, ()))
     out = {}
     for key, val in batch.items():
         if torch.is_tensor(val) and val.dim() >= 2 and tuple(val.shape[-2:]) == (h, w):
-            val = val[..., y0 : y0 + sh, x0 : x0 + sw]
+            if len(set(y0.tolist())) == 1 and len(set(x0.tolist())) == 1:
+                val = val[..., int(y0[0]) : int(y0[0]) + sh, int(x0[0]) : int(x0[0]) + sw]
+            else:
+                val = torch.stack([val[i, ..., int(y0[i]) : int(y0[i]) + sh, int(x0[i]) : int(x0[i]) + sw]
+                                   for i in range(n)])
         out[key] = val
     return out
 
@@ -272,7 +292,7 @@ def train_one_epoch(
         _set_lr(optimizer, lr)
         batch = _move(batch, rt.device)
         if cfg.train_crop > 0:
-            batch = random_crop(batch, cfg.train_crop)
+            batch = random_crop(batch, cfg.train_crop, getattr(cfg, "train_crop_focus", 0.0))
         with rt.autocast():
             out = model(batch["x"])
             loss, parts = raw.compute_loss(out, batch)
