@@ -385,10 +385,13 @@ def _read_file(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of option: value")
-    if "base" in data:  # a preset may build on another file, relative to itself
-        base = _read_file(path.parent / data.pop("base"))
-        base.update(data)
-        data = base
+    if "base" in data:  # a preset may build on other files (a name or a list, relative to itself)
+        names = data.pop("base")
+        merged: dict[str, Any] = {}
+        for name in [names] if isinstance(names, str) else list(names or []):
+            merged.update(_read_file(path.parent / str(name)))
+        merged.update(data)
+        data = merged
     return data
 
 

@@ -86,6 +86,14 @@ def test_yaml_base_preset_is_inherited(tmp_path):
     assert cfg.encoder == "CNN_3D" and cfg.lr == 0.02
 
 
+def test_yaml_bases_listed_apply_in_order_then_the_file(tmp_path):
+    (tmp_path / "data.yaml").write_text("root_synthetic: /d\nlr: 0.01\n")
+    (tmp_path / "recipe.yaml").write_text("encoder: CNN_3D\nlr: 0.03\nbatch_size: 8\n")
+    (tmp_path / "child.yaml").write_text("base: [data.yaml, recipe.yaml]\nbatch_size: 4\n")
+    cfg = load_config(tmp_path / "child.yaml")
+    assert (cfg.root_synthetic, cfg.encoder, cfg.lr, cfg.batch_size) == ("/d", "CNN_3D", 0.03, 4)
+
+
 def test_yaml_unknown_or_mistyped_option_is_an_error(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("encodr: CNN_3D\n")
