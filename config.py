@@ -224,6 +224,8 @@ class Config:
             raise ValueError(f"option 'variables' lists a variable twice: {self.variables}")
         if self.delta_t not in (2, 4, 8, 16, 32):
             raise ValueError(f"option 'delta_t' is {self.delta_t}; the classifier takes 2, 4, 8, 16 or 32")
+        if not 0.0 <= self.train_crop_focus <= 1.0:
+            raise ValueError(f"option 'train_crop_focus' is {self.train_crop_focus}; it is a share in [0, 1]")
         for lo, hi, what in ((self.x_min, self.x_max, "x"), (self.y_min, self.y_max, "y")):
             if not 0 <= lo < hi:
                 raise ValueError(f"options '{what}_min'/'{what}_max' = {lo}/{hi}: need 0 <= {what}_min < {what}_max")

@@ -118,3 +118,8 @@ def test_every_shipped_preset_loads():
     assert presets, "configs/ holds the YAML presets"
     for preset in presets:
         load_config(preset)
+
+
+def test_train_crop_focus_must_be_a_share():
+    with pytest.raises(ValueError, match="train_crop_focus"):
+        load_config(overrides={"train_crop_focus": 1.5})
