@@ -258,7 +258,8 @@ def random_crop(batch: dict, size: int, focus: float = 0.0) -> dict:
     out = {}
     for key, val in batch.items():
         if torch.is_tensor(val) and val.dim() >= 2 and tuple(val.shape[-2:]) == (h, w):
-            if len(set(y0.tolist())) == 1 and len(set(x0.tolist())) == 1:
+            same = len(set(y0.tolist())) == 1 and len(set(x0.tolist())) == 1
+            if same or val.dim() < 3 or val.shape[0] != n:  # one window (or a tensor without batch dim)
                 val = val[..., int(y0[0]) : int(y0[0]) + sh, int(x0[0]) : int(x0[0]) + sw]
             else:
                 val = torch.stack([val[i, ..., int(y0[i]) : int(y0[i]) + sh, int(x0[i]) : int(x0[i]) + sw]
