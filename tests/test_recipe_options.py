@@ -44,7 +44,7 @@ def _crop_batch(n: int = 3, h: int = 8, w: int = 8) -> tuple[dict, torch.Tensor]
     return batch, grid
 
 
-def _window(grid: torch.Tensor, crop: torch.Tensor, size: int) -> tuple[int, int]:
+def _window(grid: torch.Tensor, crop: torch.Tensor) -> tuple[int, int]:
     """Top-left corner of a crop of ``grid`` (its values are flat indices)."""
     return divmod(int(crop[..., 0, 0].flatten()[0]), grid.shape[1])
 
@@ -56,7 +56,7 @@ def test_random_crop_cuts_all_of_a_samples_tensors_at_the_same_place():
     out = random_crop(batch, 4)
     assert out["x"].shape == (3, 3, 1, 4, 4, 4) and out["mask_anomaly"].shape == (3, 3, 4, 4, 4)
     for i in range(3):
-        y0, x0 = _window(grid, out["x"][i], 4)
+        y0, x0 = _window(grid, out["x"][i])
         expect = grid[y0 : y0 + 4, x0 : x0 + 4]
         assert torch.equal(out["mask_extreme"][i], expect)
         assert torch.equal(out["mask_anomaly"][i, 2, 3], expect)
@@ -76,7 +76,7 @@ def test_random_crop_focus_puts_an_extreme_pixel_in_the_window():
         out = random_crop(batch, 3, focus=1.0)
         assert out["mask_extreme"][:3].sum(dim=(1, 2)).tolist() == [1.0, 1.0, 1.0]
         for i in range(4):
-            y0, x0 = _window(grid, out["x"][i], 3)
+            y0, x0 = _window(grid, out["x"][i])
             assert torch.equal(out["mask_extreme"][i], batch["mask_extreme"][i, y0 : y0 + 3, x0 : x0 + 3])
         hits += int(random_crop(batch, 3, focus=0.0)["mask_extreme"][0].sum())
     assert hits < 25  # without focus the corner pixel is in the window about 1 time in 36

@@ -255,10 +255,10 @@ def random_crop(batch: dict, size: int, focus: float = 0.0) -> dict:
             py, px = divmod(p, w)  # window [y0, y0 + sh) must hold py: y0 in [py - sh + 1, py]
             y0[i] = int(torch.randint(max(0, py - sh + 1), min(py, h - sh) + 1, ()))
             x0[i] = int(torch.randint(max(0, px - sw + 1), min(px, w - sw) + 1, ()))
+    same = len(set(y0.tolist())) == 1 and len(set(x0.tolist())) == 1
     out = {}
     for key, val in batch.items():
         if torch.is_tensor(val) and val.dim() >= 2 and tuple(val.shape[-2:]) == (h, w):
-            same = len(set(y0.tolist())) == 1 and len(set(x0.tolist())) == 1
             if same or val.dim() < 3 or val.shape[0] != n:  # one window (or a tensor without batch dim)
                 val = val[..., int(y0[0]) : int(y0[0]) + sh, int(x0[0]) : int(x0[0]) + sw]
             else:
