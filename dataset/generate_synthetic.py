@@ -89,18 +89,14 @@ class GeneratorParams:
             if getattr(self, opt) < 1:
                 raise ValueError(f"option --{opt} is {getattr(self, opt)}; must be >= 1")
         if not 1 <= self.n_independent <= self.n_vars:
-            raise ValueError(
-                f"option --n_independent is {self.n_independent}; need 1 <= it <= --n_vars {self.n_vars}"
-            )
+            raise ValueError(f"option --n_independent is {self.n_independent}; need 1 <= it <= --n_vars {self.n_vars}")
         bad = [v for v in self.var_drop if not 1 <= v <= self.n_vars]
         if bad:
             raise ValueError(f"option --var_drop has {bad}; variables are 1-based, 1..{self.n_vars}")
         for opt in ("times_train", "times_val", "times_test"):
             a, b = getattr(self, opt)
             if not 1 <= a <= b <= self.n_weeks:
-                raise ValueError(
-                    f"option --{opt} = {a} {b}; need 1 <= start <= end <= --n_weeks {self.n_weeks}"
-                )
+                raise ValueError(f"option --{opt} = {a} {b}; need 1 <= start <= end <= --n_weeks {self.n_weeks}")
         if self.extreme_density <= 0:
             raise ValueError(f"option --extreme_density is {self.extreme_density}; must be > 0")
         for opt in ("kb", "kn", "ks", "signs"):
@@ -261,9 +257,7 @@ def _weekly_mean_field(da: xr.DataArray, path: str) -> np.ndarray:
     return np.asarray(da.transpose(weeks[0], *da.dims[-2:]).values, dtype=np.float64)
 
 
-def load_climatology_bases(
-    path: str, names: tuple[str, ...] | None, height: int, width: int
-) -> list[np.ndarray]:
+def load_climatology_bases(path: str, names: tuple[str, ...] | None, height: int, width: int) -> list[np.ndarray]:
     """Standardised weekly-mean climatologies on the requested grid (see the module docstring)."""
     if not Path(path).is_file():
         raise ValueError(f"--base_climatology {path}: file does not exist")
@@ -272,9 +266,7 @@ def load_climatology_bases(
             names = tuple(v for v in ds.data_vars if ds[v].ndim >= 3)
         missing = [n for n in names if n not in ds.data_vars]
         if missing or not names:
-            raise ValueError(
-                f"--base_variables {list(names)}: not in {path} (it has {sorted(map(str, ds.data_vars))})"
-            )
+            raise ValueError(f"--base_variables {list(names)}: not in {path} (it has {sorted(map(str, ds.data_vars))})")
         out = []
         for n in names:
             arr = _weekly_mean_field(ds[n], path)
@@ -317,10 +309,7 @@ def chunked_mean_std(a: np.ndarray) -> tuple[float, float]:
     """Mean and (population) std in float64 without a full-size float64 temporary."""
     n = a.size
     mean = sum(float(a[i : i + _CHUNK].sum(dtype=np.float64)) for i in range(0, a.shape[0], _CHUNK)) / n
-    ss = sum(
-        float(((a[i : i + _CHUNK].astype(np.float64) - mean) ** 2).sum())
-        for i in range(0, a.shape[0], _CHUNK)
-    )
+    ss = sum(float(((a[i : i + _CHUNK].astype(np.float64) - mean) ** 2).sum()) for i in range(0, a.shape[0], _CHUNK))
     return mean, math.sqrt(ss / n)
 
 
@@ -595,9 +584,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Write a synthetic benchmark (datacube, climatology, statistics, coupling matrix) "
         "in the published format into --out (the folder name names the experiment).",
     )
-    ap.add_argument(
-        "--preset", default="small", choices=list(PRESETS), help="starting point (default: small)"
-    )
+    ap.add_argument("--preset", default="small", choices=list(PRESETS), help="starting point (default: small)")
     ap.add_argument("--out", required=True, help="output folder, e.g. data/synthetic/small")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
     ap.add_argument("--n_vars", type=int)
@@ -607,9 +594,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--width", type=int)
     ap.add_argument("--n_weeks", type=int)
     for split in ("train", "val", "test"):
-        ap.add_argument(
-            f"--times_{split}", type=int, nargs=2, metavar=("FIRST", "LAST"), help="1-based, inclusive"
-        )
+        ap.add_argument(f"--times_{split}", type=int, nargs=2, metavar=("FIRST", "LAST"), help="1-based, inclusive")
     ap.add_argument("--extreme_density", type=float, help="multiplies the extreme event counts")
     ap.add_argument("--base_climatology", help="netCDF of per-pixel weekly climatologies used as bases")
     ap.add_argument("--base_variables", nargs="+", help="variables of --base_climatology (default: all)")

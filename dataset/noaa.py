@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset.real_common import Crop, DataLayoutError, open_nc, read_var
+from dataset.real_common import Crop, DataLayoutError, read_fields
 
 VH_FILE = re.compile(r"(\d{3})\.VH\.nc$")
 SPLITS = ("train", "val", "test")
@@ -62,28 +62,24 @@ class NOAAWeek:
 
 def read_noaa_week(files: list[Path], crop: Crop, alpha: float) -> NOAAWeek:
     """Read VCI, TCI and the cold mask of each file once; nanmean VHI over files, cold = any."""
-    vhi_sum = cnt = cold = None
+    vhis, colds = [], []
     for path in files:
-        ds = open_nc(path, "NOAA weekly file")
-        try:
-            vci = read_var(ds, "VCI", path, crop.grid, crop.rows, crop.cols)
-            tci = read_var(ds, "TCI", path, crop.grid, crop.rows, crop.cols)
-            c = read_var(ds, "mask_cold_surface", path, crop.grid, crop.rows, crop.cols)
-        finally:
-            ds.close()
+        vci, tci, c = read_fields(
+            path, "NOAA weekly file", ["VCI", "TCI", "mask_cold_surface"], crop.grid, crop.rows, crop.cols
+        )
         for a in (vci, tci):
             a[(a < 0) | (a > 100)] = np.nan
-        vhi = alpha * vci + (1.0 - alpha) * tci
-        ok = np.isfinite(vhi)
-        c = np.nan_to_num(c) > 0.5
-        if vhi_sum is None:
-            vhi_sum, cnt, cold = np.where(ok, vhi, 0.0), ok.astype(np.float32), c
-        else:
-            vhi_sum += np.where(ok, vhi, 0.0)
-            cnt += ok
-            cold |= c
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vhi = np.where(cnt > 0, vhi_sum / np.maximum(cnt, 1), np.nan).astype(np.float32)
+        vhis.append(alpha * vci + (1.0 - alpha) * tci)  # finite or NaN
+        colds.append(np.nan_to_num(c) > 0.5)
+    if len(vhis) == 1:  # the common case: the nanmean of one file is the file
+        vhi, cold = vhis[0], colds[0]
+    else:
+        oks = [np.isfinite(v) for v in vhis]
+        vhi_sum = sum(np.where(ok, v, 0.0) for ok, v in zip(oks, vhis))
+        cnt = sum(ok.astype(np.float32) for ok in oks)
+        cold = np.logical_or.reduce(colds)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vhi = np.where(cnt > 0, vhi_sum / np.maximum(cnt, 1), np.nan).astype(np.float32)
     vhi = crop.pool(crop.orient(vhi))
     cold = crop.pool(crop.orient(cold).astype(np.float32)) > 0.5
     return NOAAWeek(vhi=np.ascontiguousarray(vhi), cold=np.ascontiguousarray(cold))
@@ -127,11 +123,7 @@ def read_static_mask(path: Path, var: str, crop: Crop, what: str, threshold: flo
     """A 0/1 (or fractional) static mask on the sample grid: value > threshold, block majority.
 
     NaN counts as 0 (e.g. lsm NaN = sea, mask_no_vegetation NaN = vegetated)."""
-    ds = open_nc(path, what)
-    try:
-        a = read_var(ds, var, path, crop.grid, crop.rows, crop.cols)
-    finally:
-        ds.close()
+    (a,) = read_fields(path, what, [var], crop.grid, crop.rows, crop.cols)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         m = (np.nan_to_num(a, nan=0.0) > threshold).astype(np.float32)

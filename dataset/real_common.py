@@ -38,6 +38,8 @@ import netCDF4
 import numpy as np
 import torch
 
+from dataset.mapped import mapped_vars
+
 N_WEEKS = 52
 WEEKLY_FILE = re.compile(r"^(\d{4})(\d{3})\.nc$")
 
@@ -137,6 +139,38 @@ def get_var(ds: netCDF4.Dataset, name: str, path: Path) -> netCDF4.Variable:
     return ds.variables[name]
 
 
+def _plan(
+    name: str, path: Path, dims: tuple[str, ...], shape: tuple[int, ...], grid: tuple[int, int], sel: dict[str, Any]
+) -> tuple[list[Any], list[int] | None]:
+    """Leading indices of a variable for ``sel`` and the transpose that orders the result as
+    ``sel`` (None when already in order); errors name the file, variable and dimension."""
+    if len(shape) < 2 or tuple(shape[-2:]) != tuple(grid):
+        raise DataLayoutError(
+            f"{path}: variable '{name}' has grid {tuple(shape[-2:])} (dims {dims}) "
+            f"but the dataset grid is {tuple(grid)}; the files do not match"
+        )
+    index: list[Any] = []
+    for dim, size in zip(dims[:-2], shape[:-2]):
+        if dim in sel:
+            index.append(sel[dim])
+        elif size == 1:
+            index.append(0)
+        else:
+            raise DataLayoutError(
+                f"{path}: variable '{name}' has an unexpected dimension '{dim}' of size {size} "
+                f"(dims {dims}; expected {tuple(sel)} + 2 spatial)"
+            )
+    missing = set(sel) - set(dims[:-2])
+    if missing:
+        raise DataLayoutError(f"{path}: variable '{name}' lacks dimension(s) {sorted(missing)} (dims {dims})")
+    kept = [d for d in dims[:-2] if d in sel and not isinstance(sel[d], (int, np.integer))]
+    wanted = [d for d in sel if not isinstance(sel[d], (int, np.integer))]
+    if kept == wanted:
+        return index, None
+    n = len(kept)
+    return index, [kept.index(d) for d in wanted] + [n, n + 1]
+
+
 def read_var(
     ds: netCDF4.Dataset,
     name: str,
@@ -149,37 +183,83 @@ def read_var(
     """Read ``name`` as float32 ``[*sel dims in the order of sel, rows, cols]``.
 
     The last two dimensions are the spatial ones (checked against ``grid``); every other
-    dimension must be indexed by name in ``sel`` or have size 1 (it is dropped).
+    dimension must be indexed by name in ``sel`` (an int drops it, a list keeps it) or have
+    size 1 (it is dropped).
     """
     var = get_var(ds, name, path)
-    if var.ndim < 2 or tuple(var.shape[-2:]) != tuple(grid):
-        raise DataLayoutError(
-            f"{path}: variable '{name}' has grid {tuple(var.shape[-2:])} (dims {var.dimensions}) "
-            f"but the dataset grid is {tuple(grid)}; the files do not match"
-        )
-    sel = sel or {}
-    index: list[Any] = []
-    for dim, size in zip(var.dimensions[:-2], var.shape[:-2]):
-        if dim in sel:
-            index.append(sel[dim])
-        elif size == 1:
-            index.append(0)
-        else:
-            raise DataLayoutError(
-                f"{path}: variable '{name}' has an unexpected dimension '{dim}' of size {size} "
-                f"(dims {var.dimensions}; expected {tuple(sel)} + 2 spatial)"
-            )
-    missing = set(sel) - set(var.dimensions[:-2])
-    if missing:
-        raise DataLayoutError(
-            f"{path}: variable '{name}' lacks dimension(s) {sorted(missing)} (dims {var.dimensions})"
-        )
+    index, order = _plan(name, path, tuple(var.dimensions), tuple(var.shape), grid, sel or {})
     out = _decode(var, _read_raw(var, index, rows, cols))
-    kept = [d for d in var.dimensions[:-2] if d in sel and not isinstance(sel[d], (int, np.integer))]
-    wanted = [d for d in sel if not isinstance(sel[d], (int, np.integer))]
-    if kept != wanted:  # return the selected dimensions in the order of ``sel``
-        out = out.transpose(*[kept.index(d) for d in wanted], out.ndim - 2, out.ndim - 1)
+    return out.transpose(order) if order else out
+
+
+def _view(array: np.ndarray, index: list[Any], rows: slice, cols: slice) -> np.ndarray:
+    """``array[(*index, rows, cols)]`` with outer (per-axis) semantics for integer lists: a view
+    when every list is a contiguous increasing run, else a copy."""
+    basic: list[Any] = []
+    takes: list[tuple[int, list[int]]] = []
+    axis = 0
+    for ix in index:
+        if isinstance(ix, (int, np.integer)):
+            basic.append(int(ix))
+            continue
+        ix = [int(i) for i in ix]
+        if ix and ix == list(range(ix[0], ix[0] + len(ix))):
+            basic.append(slice(ix[0], ix[0] + len(ix)))
+        else:
+            basic.append(slice(None))
+            takes.append((axis, ix))
+        axis += 1
+    out = array[(*basic, rows, cols)]
+    for ax, ix in takes:
+        out = np.take(out, ix, axis=ax)
     return out
+
+
+def map_fields(
+    path: Path,
+    names: list[str],
+    grid: tuple[int, int],
+    rows: slice,
+    cols: slice,
+    sel: dict[str, Any] | None = None,
+    populate: bool = False,
+) -> list[np.ndarray] | None:
+    """Like ``read_fields`` but only from memory maps (``dataset.mapped``): read-only views
+    (float32 files) or None when the file cannot be mapped."""
+    mapped = mapped_vars(path, names, populate)
+    if mapped is None:
+        return None
+    out = []
+    for name, m in zip(names, mapped):
+        index, order = _plan(name, path, m.dims, m.array.shape, grid, sel or {})
+        a = np.asarray(_view(m.array, index, rows, cols), dtype=np.float32)
+        out.append(a.transpose(order) if order else a)
+    return out
+
+
+def read_fields(
+    path: Path,
+    what: str,
+    names: list[str],
+    grid: tuple[int, int],
+    rows: slice,
+    cols: slice,
+    sel: dict[str, Any] | None = None,
+    *,
+    writable: bool = True,
+) -> list[np.ndarray]:
+    """Variables ``names`` of one file as float32 ``[*sel dims, rows, cols]`` (see ``read_var``).
+
+    Memory-mapped where the file allows (no open, no copy; read-only views unless
+    ``writable``), else through one netCDF4 open for all of them. Same values either way."""
+    views = map_fields(path, names, grid, rows, cols, sel)
+    if views is not None:
+        return [v if v.flags.writeable or not writable else v.copy() for v in views]
+    ds = open_nc(path, what)
+    try:
+        return [read_var(ds, n, path, grid, rows, cols, sel) for n in names]
+    finally:
+        ds.close()
 
 
 def _runs(positions: list[int]) -> list[tuple[int, int, int]]:
@@ -287,8 +367,7 @@ class Crop:
         h, w = grid
         if x_min >= w or y_min >= h:
             raise DataLayoutError(
-                f"options 'x_min'/'y_min' = {x_min}/{y_min} lie outside the grid {h}x{w} "
-                f"(rows x cols) of {where}"
+                f"options 'x_min'/'y_min' = {x_min}/{y_min} lie outside the grid {h}x{w} (rows x cols) of {where}"
             )
         if x_max > w or y_max > h:
             warnings.warn(
@@ -300,8 +379,7 @@ class Crop:
         ny, nx = (y1 - y_min) // k * k, (x1 - x_min) // k * k
         if ny == 0 or nx == 0:
             raise DataLayoutError(
-                f"the crop x {x_min}:{x1}, y {y_min}:{y1} of {where} is smaller than "
-                f"option 'window_size' = {k}"
+                f"the crop x {x_min}:{x1}, y {y_min}:{y1} of {where} is smaller than option 'window_size' = {k}"
             )
         y1, x1 = y_min + ny, x_min + nx
         rows = slice(h - y1, h - y_min) if flip else slice(y_min, y1)
@@ -337,9 +415,7 @@ def pool_nanmean(a: np.ndarray, k: int) -> np.ndarray:
 def read_statistics(path: Path, variables: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """var -> (offset[2], scale[2]) for the (mean, std) channels from the statistics JSON."""
     if not path.is_file():
-        raise DataLayoutError(
-            f"statistics file {path} does not exist (needed when 'is_clima_scale' is false)"
-        )
+        raise DataLayoutError(f"statistics file {path} does not exist (needed when 'is_clima_scale' is false)")
     data = json.loads(path.read_text())
     for key in ("mean", "std"):
         if key not in data:
@@ -384,17 +460,23 @@ MISSING = object()
 class WeekCache:
     """Small per-process LRU of finished per-week arrays (capacity in entries; 0 = off).
 
-    A forked DataLoader worker starts empty (the cache notices the new process id) and a
-    pickled dataset carries no cached data."""
+    With ``recycle`` the arrays that leave the cache are kept (up to ``capacity``) for
+    ``spare`` to hand out again: a full-grid week is 12 MB, and writing into fresh memory
+    costs a page fault per 4 kB, about as much as the arithmetic itself. Only give the cache
+    arrays nobody else keeps. A forked DataLoader worker starts empty (the cache notices the
+    new process id) and a pickled dataset carries no cached data."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, recycle: bool = False) -> None:
         self.capacity = max(0, int(capacity))
+        self.recycle = recycle
         self.data: dict[Any, Any] = {}
+        self.spares: list[np.ndarray] = []
         self.pid = os.getpid()
 
     def _check(self) -> None:
         if self.pid != os.getpid():
             self.data.clear()
+            self.spares.clear()
             self.pid = os.getpid()
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -408,7 +490,20 @@ class WeekCache:
         if self.capacity:
             self.data[key] = value
             while len(self.data) > self.capacity:
-                del self.data[next(iter(self.data))]
+                self.give_back(self.data.pop(next(iter(self.data))))
+
+    def give_back(self, array: Any) -> None:
+        """Offer an array that is no longer used to ``spare``."""
+        if self.recycle and isinstance(array, np.ndarray) and len(self.spares) < self.capacity:
+            self.spares.append(array)
+
+    def spare(self, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+        """An array of ``shape`` (recycled when one is free; contents undefined)."""
+        self._check()
+        for i, a in enumerate(self.spares):
+            if a.shape == tuple(shape) and a.dtype == dtype:
+                return self.spares.pop(i)
+        return np.empty(shape, dtype)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"capacity": self.capacity, "data": {}, "pid": -1}
+        return {"capacity": self.capacity, "recycle": self.recycle, "data": {}, "spares": [], "pid": -1}

@@ -39,8 +39,10 @@ from dataset.real_common import (
     get_var,
     label_index,
     list_weekly_files,
+    map_fields,
     north_up_flip,
     open_nc,
+    read_fields,
     read_labels,
     read_statistics,
     read_var,
@@ -105,7 +107,7 @@ class RealDataset(Dataset):
         h, w = self.crop.shape
         full = (self.crop.rows.stop - self.crop.rows.start) * (self.crop.cols.stop - self.crop.cols.start)
         n_var = len(self.variables)
-        self._x_cache = WeekCache(min(self.delta_t + 1, X_CACHE_BYTES // (n_var * 2 * h * w * 4)))
+        self._x_cache = WeekCache(min(self.delta_t + 1, X_CACHE_BYTES // (n_var * 2 * h * w * 4)), recycle=True)
         self._clim_cache = WeekCache(min(N_WEEKS, CLIM_CACHE_BYTES // (n_var * 4 * full * 4)))
         self._noaa_cache = WeekCache(self.delta_t + 1)
         if self.is_norm and self.is_clima_scale:
@@ -118,9 +120,7 @@ class RealDataset(Dataset):
         return cls(cfg, split)  # type: ignore[call-arg]  # subclasses take (cfg, split)
 
     # ---------------------------------------------------------------- index ------------
-    def _index_years(
-        self, years_option: str
-    ) -> tuple[dict[int, dict[int, Path]], dict[int, dict[int, list[Path]]]]:
+    def _index_years(self, years_option: str) -> tuple[dict[int, dict[int, Path]], dict[int, dict[int, list[Path]]]]:
         """List the year folders once: climate files of the split years (all 52 weeks required)
         and of the year before each (optional: windows of the first weeks need it)."""
         lay = self.layout
@@ -202,9 +202,7 @@ class RealDataset(Dataset):
                         f"'{self.variables[0]}' has {self.grid}"
                     )
             if "statistic" in ds.variables:
-                self._stat_idx = label_index(
-                    read_labels(ds, "statistic", path), ("mean", "std"), path, "statistic"
-                )
+                self._stat_idx = label_index(read_labels(ds, "statistic", path), ("mean", "std"), path, "statistic")
             else:
                 warnings.warn(
                     f"{path}: no 'statistic' coordinate; assuming statistic[0] = mean, [1] = std",
@@ -239,9 +237,7 @@ class RealDataset(Dataset):
         for key, names in (("lat", LAT_NAMES), ("lon", LON_NAMES)):
             for n in names:
                 if n in ds.variables and ds.variables[n].dimensions == self.dims:
-                    out[key] = self.crop.pool(
-                        self.crop.orient(np.asarray(ds.variables[n][rows, cols], np.float64))
-                    )
+                    out[key] = self.crop.pool(self.crop.orient(np.asarray(ds.variables[n][rows, cols], np.float64)))
                     break
         return out
 
@@ -263,9 +259,7 @@ class RealDataset(Dataset):
         path = self.layout.climatology
         ds = shared_handle(path, "climatology file (needed when 'is_clima_scale' is true)")
         self._clim_idx = {
-            "climatology": label_index(
-                read_labels(ds, "climatology", path), ("mean", "std"), path, "climatology"
-            ),
+            "climatology": label_index(read_labels(ds, "climatology", path), ("mean", "std"), path, "climatology"),
             "stat": label_index(read_labels(ds, "stat", path), ("mean", "std"), path, "stat"),
         }
         weeks = list(range(1, N_WEEKS + 1))
@@ -291,66 +285,75 @@ class RealDataset(Dataset):
         """The climatology handle of this process (opened on first use, once per process and file)."""
         return shared_handle(self.layout.climatology, "climatology file")
 
-    def read_inputs(self, weeks: list[tuple[int, int]]) -> np.ndarray:
-        """Raw [n, V, 2, h, w] of the given weeks (file row order), each weekly file opened once."""
+    def read_inputs(self, weeks: list[tuple[int, int]]) -> list[list[np.ndarray]]:
+        """Raw [2, h, w] (mean, std; file row order) per week and variable: read-only views of
+        memory-mapped files, or arrays read through netCDF4 (each weekly file opened once)."""
         rows, cols = self.crop.rows, self.crop.cols
-        h, w = rows.stop - rows.start, cols.stop - cols.start
-        x = np.empty((len(weeks), len(self.variables), 2, h, w), np.float32)
-        for t, (yy, ww) in enumerate(weeks):
-            path = self._climate[yy][ww]
-            ds = open_nc(path, f"{self.layout.name} weekly file")
-            try:
-                for v, name in enumerate(self.variables):
-                    x[t, v] = read_var(ds, name, path, self.grid, rows, cols, {"statistic": self._stat_idx})
-            finally:
-                ds.close()
-        return x
+        what, sel = f"{self.layout.name} weekly file", {"statistic": self._stat_idx}
+        return [
+            read_fields(self._climate[yy][ww], what, self.variables, self.grid, rows, cols, sel, writable=False)
+            for yy, ww in weeks
+        ]
 
-    def climatology_weeks(self, weeks: list[int]) -> dict[int, np.ndarray]:
-        """week of year -> [V, 2 (clim mean, std), 2 (stat mean, std), h, w] (file row order).
+    def climatology_weeks(self, weeks: list[int]) -> dict[int, Any]:
+        """week of year -> per variable [2 (clim mean, std), 2 (stat mean, std), h, w] (file row order).
 
-        Cached per process (every year of a split shares them); missing weeks are read with one
-        call per variable."""
-        out = {w: c for w in dict.fromkeys(weeks) if (c := self._clim_cache.get(w)) is not None}
+        Views of the memory-mapped file when it allows (no copy, pages shared by all workers);
+        else read through one handle per process and cached (every year of a split shares the
+        weeks), missing weeks with one call per variable."""
+        path, idx = self.layout.climatology, self._clim_idx
+        rows, cols = self.crop.rows, self.crop.cols
+        out: dict[int, Any] = {}
+        for w in dict.fromkeys(weeks):
+            sel = {"climatology": idx["climatology"], "stat": idx["stat"], "week": self._clim_week[w]}
+            views = map_fields(path, self.variables, self.grid, rows, cols, sel, populate=True)
+            if views is None:
+                break
+            out[w] = views
+        out.update({w: c for w in dict.fromkeys(weeks) if w not in out and (c := self._clim_cache.get(w)) is not None})
         missing = sorted(w for w in dict.fromkeys(weeks) if w not in out)
         if missing:
-            ds, path = self._climatology(), self.layout.climatology
+            ds = self._climatology()
             sel = {
-                "climatology": self._clim_idx["climatology"],
-                "stat": self._clim_idx["stat"],
+                "climatology": idx["climatology"],
+                "stat": idx["stat"],
                 "week": [self._clim_week[w] for w in missing],
             }
-            h, w_ = self.crop.rows.stop - self.crop.rows.start, self.crop.cols.stop - self.crop.cols.start
+            h, w_ = rows.stop - rows.start, cols.stop - cols.start
             for w in missing:
                 out[w] = np.empty((len(self.variables), 2, 2, h, w_), np.float32)
             for v, name in enumerate(self.variables):
-                c = read_var(
-                    ds, name, path, self.grid, self.crop.rows, self.crop.cols, sel
-                )  # [2, 2, n, h, w]
+                c = read_var(ds, name, path, self.grid, rows, cols, sel)  # [2, 2, n, h, w]
                 for j, w in enumerate(missing):
                     out[w][v] = c[:, :, j]
             for w in missing:
                 self._clim_cache.put(w, out[w])
         return out
 
-    def normalise(self, x: np.ndarray, weeks: list[tuple[int, int]]) -> np.ndarray:
-        """In place on [n, V, 2, h, w]: climatology (per pixel, week of year, statistic) or global
-        normalisation, then clip."""
+    def normalise(self, raw: list[list[np.ndarray]], weeks: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Per week [V, 2, h, w] float32 (file row order) from ``read_inputs``: climatology (per
+        pixel, week of year, statistic) or global normalisation, then clip; written straight
+        into recycled buffers."""
+        rows, cols = self.crop.rows, self.crop.cols
+        shape = (len(self.variables), 2, rows.stop - rows.start, cols.stop - cols.start)
+        out = [self._x_cache.spare(shape) for _ in weeks]
         if not self.is_norm:
-            return x
+            for x, planes in zip(out, raw):
+                for v, a in enumerate(planes):
+                    x[v] = a
+            return out
+        clim = self.climatology_weeks([w for _, w in weeks]) if self.is_clima_scale else None
         with np.errstate(invalid="ignore", divide="ignore"):
-            if self.is_clima_scale:
-                clim = self.climatology_weeks([w for _, w in weeks])
-                for t, (_, w) in enumerate(weeks):
-                    np.subtract(x[t], clim[w][:, 0], out=x[t])
-                    np.divide(x[t], clim[w][:, 1], out=x[t])
-            else:
-                for v, name in enumerate(self.variables):
-                    offset, scale = self._global[name]
-                    x[:, v] -= offset[None, :, None, None]
-                    x[:, v] /= scale[None, :, None, None]
-        np.clip(x, -self.clip_value, self.clip_value, out=x)
-        return x
+            for x, planes, (_, w) in zip(out, raw, weeks):
+                for v, a in enumerate(planes):
+                    if clim is not None:
+                        offset, scale = clim[w][v][0], clim[w][v][1]
+                    else:
+                        offset, scale = (s[:, None, None] for s in self._global[self.variables[v]])
+                    np.subtract(a, offset, out=x[v])
+                    np.divide(x[v], scale, out=x[v])
+                torch.from_numpy(x).clamp_(-self.clip_value, self.clip_value)  # NaN stays NaN
+        return out
 
     def input_weeks(self, window: list[tuple[int, int]]) -> list[np.ndarray]:
         """Per window week: [V, 2, H, W] normalised, clipped, pooled, NaN filled, *file row order*.
@@ -361,10 +364,13 @@ class RealDataset(Dataset):
         have = {yw: c for yw in window if (c := self._x_cache.get(yw)) is not None}
         missing = [yw for yw in dict.fromkeys(window) if yw not in have]
         if missing:
-            x = self.crop.pool(self.normalise(self.read_inputs(missing), missing))
-            np.copyto(x, np.float32(self.nan_fill), where=np.isnan(x))
-            for t, yw in enumerate(missing):
-                have[yw] = x[t]
+            inf = float("inf")
+            for yw, fine in zip(missing, self.normalise(self.read_inputs(missing), missing)):
+                x = self.crop.pool(fine)
+                if x is not fine:
+                    self._x_cache.give_back(fine)
+                torch.from_numpy(x).nan_to_num_(nan=self.nan_fill, posinf=inf, neginf=-inf)
+                have[yw] = x
         for yw in reversed(window):  # oldest week first: it leaves the cache first
             self._x_cache.put(yw, have[yw])
         return [have[yw] for yw in window]
@@ -399,9 +405,7 @@ class RealDataset(Dataset):
             noaa.anomaly_loss_mask(weeks, self.threshold_anomaly),
             noaa.valid_mask(self.split, target, self.land, self.no_veg),
         ]
-        extreme, loss, valid = (
-            torch.from_numpy(np.ascontiguousarray(apply_flips(m, flip_y, flip_x))) for m in masks
-        )
+        extreme, loss, valid = (torch.from_numpy(np.ascontiguousarray(apply_flips(m, flip_y, flip_x))) for m in masks)
         return {
             "x": torch.from_numpy(x),
             "mask_extreme": extreme,

@@ -122,11 +122,7 @@ class DroughtPredictionWriter:
             prob = np.full((n, h, w), np.nan, np.float32)
         true = (batch["mask_extreme"].detach().cpu().numpy() > 0.5).astype(np.uint8)
         valid = batch.get("mask_valid")
-        valid = (
-            np.ones((n, h, w), np.uint8)
-            if valid is None
-            else (valid.detach().cpu().numpy() > 0.5).astype(np.uint8)
-        )
+        valid = np.ones((n, h, w), np.uint8) if valid is None else (valid.detach().cpu().numpy() > 0.5).astype(np.uint8)
         if self._nc is None:
             self._nc = self._open(v, t, h, w)
         nc, k = self._nc, self._n
@@ -204,12 +200,8 @@ class DroughtPredictionWriter:
             drv.long_name = "identified driver flag (1 = driver)"
             out = {
                 "drought": nc.createVariable("drought", "u1", ("week", *spatial), chunksizes=(1, h, w), **zl),
-                "drought_prob": nc.createVariable(
-                    "drought_prob", "f4", ("week", *spatial), chunksizes=(1, h, w), **zl
-                ),
-                "drought_true": nc.createVariable(
-                    "drought_true", "u1", ("week", *spatial), chunksizes=(1, h, w), **zl
-                ),
+                "drought_prob": nc.createVariable("drought_prob", "f4", ("week", *spatial), chunksizes=(1, h, w), **zl),
+                "drought_true": nc.createVariable("drought_true", "u1", ("week", *spatial), chunksizes=(1, h, w), **zl),
                 "valid": nc.createVariable("valid", "u1", ("week", *spatial), chunksizes=(1, h, w), **zl),
             }
             out["drought"].long_name = f"predicted extreme drought (drought_prob >= {self.threshold})"

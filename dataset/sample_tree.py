@@ -194,9 +194,7 @@ def write_climatology(
         ds.createDimension("week", N_WEEKS)
         ds.createVariable("week", "i4", ("week",))[:] = np.arange(1, N_WEEKS + 1, dtype=np.int32)
         for name in variables:
-            v = ds.createVariable(
-                name, "f4", ("climatology", "stat", "week", *dims), fill_value=np.float32(np.nan)
-            )
+            v = ds.createVariable(name, "f4", ("climatology", "stat", "week", *dims), fill_value=np.float32(np.nan))
             for w in range(1, N_WEEKS + 1):
                 v[:, :, w - 1] = week_fn(name, w).astype(np.float32)
 
@@ -331,20 +329,14 @@ def make_tree(
 
     for yi, year in enumerate(years):
         no_noaa = {int(rng.integers(10, N_WEEKS + 1))}  # one week per year without NOAA data
-        two_files = set(
-            rng.choice(np.arange(1, N_WEEKS + 1), size=max(1, N_WEEKS // 7), replace=False).tolist()
-        )
+        two_files = set(rng.choice(np.arange(1, N_WEEKS + 1), size=max(1, N_WEEKS // 7), replace=False).tolist())
         for week in range(1, N_WEEKS + 1):
             t_abs = yi * N_WEEKS + week - 1
             driver = world.profile(t_abs, LEAD)
             data = {}
             for name in variables:
                 spec = specs[name]
-                m = (
-                    world.clim_mean(spec, week)
-                    + spec.noise * rng.standard_normal(shape)
-                    + spec.drought * driver
-                )
+                m = world.clim_mean(spec, week) + spec.noise * rng.standard_normal(shape) + spec.drought * driver
                 m = np.clip(m, spec.lo, spec.hi)
                 sd = spec.spread * (1 + 0.2 * rng.standard_normal(shape)) ** 2
                 arr = np.empty((len(statistics), *shape), np.float32)
@@ -364,12 +356,7 @@ def make_tree(
             write_weekly(root / f"{year:04d}" / f"{year:04d}{week:03d}.nc", data, dims, statistics, cerra)
             if week in no_noaa:
                 continue
-            vhi = (
-                55.0
-                + 10.0 * _season(week)
-                + 6.0 * rng.standard_normal(shape)
-                - 42.0 * world.profile(t_abs, 0)
-            )
+            vhi = 55.0 + 10.0 * _season(week) + 6.0 * rng.standard_normal(shape) - 42.0 * world.profile(t_abs, 0)
             vhi = np.where(no_veg, 12.0 + 3.0 * rng.standard_normal(shape), vhi)
             cold = world.cold(week) & land
             vhi = np.where(cold, 20.0, vhi)  # cold surface: unreliable low values the masks must remove
@@ -377,17 +364,11 @@ def make_tree(
             vhi[~land] = np.nan
             sats = ("n19", "npp") if week in two_files else ("npp",)
             for k, sat in enumerate(sats):
-                e = (
-                    0.0
-                    if len(sats) == 1
-                    else (1 if k == 0 else -1) * 3.0 * np.abs(rng.standard_normal(shape))
-                )
+                e = 0.0 if len(sats) == 1 else (1 if k == 0 else -1) * 3.0 * np.abs(rng.standard_normal(shape))
                 d = 5.0 * rng.standard_normal(shape)
                 v = np.clip(vhi + e + d, 0, 100)
                 t = np.clip(vhi + e - d, 0, 100)
-                write_noaa(
-                    root_noaa / f"{year:04d}" / noaa_name(year, week, sat), v, t, cold, dims, 0.5, cerra
-                )
+                write_noaa(root_noaa / f"{year:04d}" / noaa_name(year, week, sat), v, t, cold, dims, 0.5, cerra)
         if verbose:
             print(f"[sample tree] {dataset} {year} written", flush=True)
 

@@ -42,9 +42,7 @@ def _names(values: np.ndarray) -> list[str]:
 def _check_dims(da: xr.DataArray, want: tuple[str, ...], path: Path) -> xr.DataArray:
     """Accept the expected dims in any order (transposed lazily), otherwise name the problem."""
     if set(da.dims) != set(want) or len(da.dims) != len(want):
-        raise ValueError(
-            f"{path}: variable '{da.name}' has dims {da.dims}; expected {want} (in any order)"
-        )
+        raise ValueError(f"{path}: variable '{da.name}' has dims {da.dims}; expected {want} (in any order)")
     return da.transpose(*want)
 
 
@@ -177,9 +175,7 @@ class SyntheticDataset(Dataset):
             # ---- time, by label (inclusive)
             labels = np.asarray(ds["time"].values) if "time" in ds.coords else None
             if labels is None or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-                raise ValueError(
-                    f"{path}: 'time' coordinate must be 1-D integer week labels (got {labels!r:.80})"
-                )
+                raise ValueError(f"{path}: 'time' coordinate must be 1-D integer week labels (got {labels!r:.80})")
             if labels.size == 0:
                 raise ValueError(f"{path}: 'time' coordinate is empty")
             lo, hi = int(labels[0]), int(labels[-1])
@@ -196,8 +192,7 @@ class SyntheticDataset(Dataset):
             sel = labels[pos]
             if pos.size != t1 - t0 + 1 or np.any(np.diff(pos) != 1) or np.any(np.diff(sel) != 1):
                 raise ValueError(
-                    f"{path}: 'time' labels {t0}..{t1} are not consecutive weeks in the file "
-                    "(gaps or unsorted)"
+                    f"{path}: 'time' labels {t0}..{t1} are not consecutive weeks in the file (gaps or unsorted)"
                 )
             n_times = int(pos.size)
             if n_times < self.delta_t:
@@ -231,9 +226,11 @@ class SyntheticDataset(Dataset):
             for i, name in enumerate(variables):
                 da = _check_dims(ds[name], ("time", "y", "x"), path)
                 self._read(da, self._x[i], tsl, ysl, xsl)
-            ae = _check_dims(ds["anomaly_extreme"], ("var", "time", "y", "x"), path) if (
-                "anomaly_extreme" in ds.data_vars
-            ) else None
+            ae = (
+                _check_dims(ds["anomaly_extreme"], ("var", "time", "y", "x"), path)
+                if ("anomaly_extreme" in ds.data_vars)
+                else None
+            )
             if ae is None:
                 raise ValueError(f"{path}: no variable 'anomaly_extreme' (ground-truth drivers)")
             if ae.sizes["var"] != len(file_vars):
@@ -254,9 +251,7 @@ class SyntheticDataset(Dataset):
             self.attrs = dict(ds.attrs)
 
     @staticmethod
-    def _read(
-        da: xr.DataArray, out: np.ndarray, tsl: slice, ysl: slice, xsl: slice, binary: bool = False
-    ) -> None:
+    def _read(da: xr.DataArray, out: np.ndarray, tsl: slice, ysl: slice, xsl: slice, binary: bool = False) -> None:
         """Copy ``da[tsl, ysl, xsl]`` into ``out`` in time chunks (only those bytes are read from disk)."""
         da = da.isel(y=ysl, x=xsl)
         start = tsl.start
@@ -283,16 +278,12 @@ class SyntheticDataset(Dataset):
         """In place per variable: (x - median[week]) / std[week], week grouped to keep temporaries small."""
         path = self.files["climatology"]
         if not path.is_file():
-            raise FileNotFoundError(
-                f"climatology file {path} does not exist (needed by is_norm with is_clima_scale)"
-            )
+            raise FileNotFoundError(f"climatology file {path} does not exist (needed by is_norm with is_clima_scale)")
         weeks = (self.time_labels - 1) % WEEKS_PER_YEAR + 1  # climatology week labels 1..52
         ysl, xsl = self._crop
         with _open(path) as ds:
             if "climatology" not in ds.coords:
-                raise ValueError(
-                    f"{path}: no 'climatology' coordinate (expected min, max, mean, median, std)"
-                )
+                raise ValueError(f"{path}: no 'climatology' coordinate (expected min, max, mean, median, std)")
             stats = _names(ds["climatology"].values)
             for s in ("median", "std"):
                 if s not in stats:
@@ -314,8 +305,7 @@ class SyntheticDataset(Dataset):
             for i, name in enumerate(self.variables):
                 if name not in ds.data_vars:
                     raise ValueError(
-                        f"{path}: variable '{name}' not in the file; "
-                        f"it has {', '.join(map(str, ds.data_vars))}"
+                        f"{path}: variable '{name}' not in the file; it has {', '.join(map(str, ds.data_vars))}"
                     )
                 da = _check_dims(ds[name], ("climatology", "time", "y", "x"), path).isel(y=ysl, x=xsl)
                 med = np.asarray(da.isel(climatology=stats.index("median")).values, dtype=np.float32)
@@ -331,9 +321,7 @@ class SyntheticDataset(Dataset):
         """In place: (x - median_v) / std_v with the JSON's training statistics."""
         path = self.files["statistic"]
         if not path.is_file():
-            raise FileNotFoundError(
-                f"statistic file {path} does not exist (needed by is_norm without is_clima_scale)"
-            )
+            raise FileNotFoundError(f"statistic file {path} does not exist (needed by is_norm without is_clima_scale)")
         try:
             stats = json.loads(path.read_text())
         except json.JSONDecodeError as err:

@@ -175,9 +175,7 @@ def event_counts(shapes: ShapeSet, grid: Grid, density: float, rng: np.random.Ge
 
 
 def _centres(rng: np.random.Generator, n: int, grid: Grid) -> np.ndarray:
-    return np.stack(
-        [rng.integers(0, grid.T, n), rng.integers(0, grid.H, n), rng.integers(0, grid.W, n)], axis=1
-    )
+    return np.stack([rng.integers(0, grid.T, n), rng.integers(0, grid.H, n), rng.integers(0, grid.W, n)], axis=1)
 
 
 def _paint_boxes(mask: np.ndarray, centres: np.ndarray, half: np.ndarray, t_end: bool = False) -> None:
@@ -254,11 +252,7 @@ def paint_gaussians(mask: np.ndarray, n: int, shapes: ShapeSet, grid: Grid, rng:
         lo = [max(p - k, 0) for p, k in zip((t, y, x), h)]
         hi = [min(p + k + 1, m) for p, k, m in zip((t, y, x), h, mask.shape)]
         dt, dy, dx = (np.arange(l, u) - p for l, u, p in zip(lo, hi, (t, y, x)))
-        r2 = (
-            (dt[:, None, None] / a[0]) ** 2
-            + (dy[None, :, None] / a[1]) ** 2
-            + (dx[None, None, :] / a[2]) ** 2
-        )
+        r2 = (dt[:, None, None] / a[0]) ** 2 + (dy[None, :, None] / a[1]) ** 2 + (dx[None, None, :] / a[2]) ** 2
         box = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
         box |= (r2 <= 1.0).astype(np.uint8)
 

@@ -14,11 +14,13 @@ import json
 import sys
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import pytest
 import torch
 
 from config import load_config
+from dataset import mapped
 from dataset.era5_land import ERA5LandDataset
 from dataset.real_common import DataLayoutError, window_weeks
 from dataset.sample_tree import make_tree, noaa_name, write_climatology, write_masks, write_noaa, write_weekly
@@ -143,9 +145,7 @@ def test_window_weeks_wrap_into_previous_year():
 
 
 def test_labels_masks_and_several_noaa_files(hand_tree):
-    s = {
-        split: _sample(ERA5LandDataset(_cfg(hand_tree), split), TARGET) for split in ("train", "val", "test")
-    }
+    s = {split: _sample(ERA5LandDataset(_cfg(hand_tree), split), TARGET) for split in ("train", "val", "test")}
     ext = s["train"]["mask_extreme"].numpy()
     expect = np.zeros((H, W), np.float32)
     expect[0, 1] = expect[0, 3] = expect[0, 4] = 1  # planted drought, two files mean 25, nanmean 24
@@ -232,6 +232,59 @@ def test_dataloader_workers_match_in_process(hand_tree):
     for k in ("x", "mask_extreme", "mask_valid"):
         torch.testing.assert_close(batch[k], torch.stack([d[k] for d in direct]))
     assert batch["week"] == [d["week"] for d in direct]
+
+
+def _all_samples(ds) -> list[dict]:
+    return [ds[i] for i in range(len(ds))]
+
+
+def _assert_same_samples(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b)
+    for sa, sb in zip(a, b):
+        for k in ("x", "mask_extreme", "mask_extreme_loss", "mask_valid"):
+            assert torch.equal(sa[k], sb[k]), k
+
+
+@pytest.mark.parametrize(
+    "over", [{}, {"is_clima_scale": False}, {"is_norm": False}, {"window_size": 2}, {"x_min": 1, "y_max": 3}]
+)
+def test_memory_mapped_reads_equal_netcdf_reads(hand_tree, monkeypatch, over):
+    """Contiguous files are read through memory maps; the values are those netCDF4 reads."""
+    mapped.clear()
+    fast = _all_samples(ERA5LandDataset(_cfg(hand_tree, **over), "train"))
+    weekly = str(hand_tree / "ERA5-Land/EUR-11/2016/2016010.nc")
+    assert mapped.mapped_vars(weekly, VARS) is not None  # the fast path was taken
+    monkeypatch.setattr(mapped, "h5py", None)  # as without h5py: netCDF4 only
+    assert mapped.mapped_vars(weekly, VARS) is None
+    _assert_same_samples(fast, _all_samples(ERA5LandDataset(_cfg(hand_tree, **over), "train")))
+
+
+def test_compressed_or_rewritten_files_are_read_correctly(hand_tree, tmp_path):
+    """A compressed (chunked) file cannot be mapped and goes through netCDF4; a file rewritten
+    in place is mapped again, never served from a stale map."""
+    t = _copy_tree(hand_tree, tmp_path / "t")
+    mapped.clear()
+    ref = _all_samples(ERA5LandDataset(_cfg(t), "val"))
+    path = t / "ERA5-Land/EUR-11/2016/2016010.nc"
+    with netCDF4.Dataset(path) as src:
+        data = {v: np.asarray(src[v][:]) for v in VARS}
+    path.unlink()
+    path.parent.mkdir(exist_ok=True)
+    with netCDF4.Dataset(path, "w") as ds:  # same content, zlib-compressed
+        ds.createDimension("statistic", 4)
+        for d, n in zip(DIMS, (H, W)):
+            ds.createDimension(d, n)
+        for v in VARS:
+            ds.createVariable(v, "f4", ("statistic", *DIMS), zlib=True, fill_value=np.float32(np.nan))[:] = data[v]
+        ds.createVariable("statistic", str, ("statistic",))[:] = np.array(["min", "max", "mean", "std"], object)
+    assert mapped.mapped_vars(path, VARS) is None
+    _assert_same_samples(ref, _all_samples(ERA5LandDataset(_cfg(t), "val")))
+
+    other = t / "ERA5-Land/EUR-11/2016/2016011.nc"
+    before = mapped.mapped_vars(other, VARS)[0].array.copy()
+    write_weekly(other, {v: np.full((4, H, W), 7.0, np.float32) for v in VARS}, DIMS, ("min", "max", "mean", "std"))
+    after = mapped.mapped_vars(other, VARS)[0].array
+    assert not np.array_equal(before, after) and (after == 7.0).all()
 
 
 def _copy_tree(src: Path, dst: Path) -> Path:
