@@ -11,7 +11,7 @@ share the pages of the OS page cache instead of each holding its own climatology
 Only variables whose stored values *are* the values qualify: native float or integer type,
 no ``scale_factor`` / ``add_offset``, and a ``_FillValue`` / ``missing_value`` that is NaN or
 absent. Everything else (chunked or compressed variables, packed data, netCDF-3 files, a
-missing h5py) makes ``mapped_var`` return None and callers read through netCDF4 as before,
+missing h5py) makes ``mapped_vars`` return None and callers read through netCDF4 as before,
 so the numbers never depend on the path taken.
 """
 
@@ -30,7 +30,7 @@ try:  # optional at import time: without h5py every read goes through netCDF4
 except ImportError:  # pragma: no cover - h5py is in requirements.txt
     h5py = None
 
-MAX_MAPPED_FILES = 64  # per process; a map costs address space, not memory
+MAX_MAPPED_FILES = 16  # per process: a sample needs its 8-16 weekly files and the climatology
 _PACKING = ("scale_factor", "add_offset")
 _FILLS = ("_FillValue", "missing_value")
 
@@ -50,6 +50,9 @@ _LAYOUTS: dict[str, tuple[tuple[int, int], dict[str, _Layout | None]]] = {}
 # path -> ((mtime_ns, size), map): the most recently used files; views handed out keep
 # their map alive after it leaves this table.
 _MAPS: OrderedDict[str, tuple[tuple[int, int], mmap.mmap]] = OrderedDict()
+# path -> ((mtime_ns, size), map) of the files every sample reads (mapped with ``populate``):
+# never evicted, so a large climatology is mapped once per process.
+_STATIC: dict[str, tuple[tuple[int, int], mmap.mmap]] = {}
 # (variable, shape) -> dimension names. Resolving dimension scales costs ~1 ms per variable
 # in h5py, so it is done once per process for each variable name and shape: the files of one
 # tree share them (the loaders check the first file of each kind through netCDF4).
@@ -112,26 +115,27 @@ def _layouts(path: str, stamp: tuple[int, int], names: tuple[str, ...]) -> dict[
 
 
 def _map(path: str, stamp: tuple[int, int], populate: bool) -> mmap.mmap:
-    hit = _MAPS.get(path)
+    table = _STATIC if populate else _MAPS
+    hit = table.get(path)
     if hit is None or hit[0] != stamp:
         flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
         with open(path, "rb") as fh:
             hit = (stamp, mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ))
-        _MAPS[path] = hit
+        table[path] = hit
         while len(_MAPS) > MAX_MAPPED_FILES:
             _MAPS.popitem(last=False)
-    _MAPS.move_to_end(path)
+    if not populate:
+        _MAPS.move_to_end(path)
     return hit[1]
 
 
-def mapped_vars(
-    path: Path | str, names: tuple[str, ...] | list[str], populate: bool = False
-) -> list[MappedVar] | None:
+def mapped_vars(path: Path | str, names: tuple[str, ...] | list[str], populate: bool = False) -> list[MappedVar] | None:
     """Read-only views of the variables ``names`` of one file, or None unless all of them can
     be mapped (the caller then reads the file through netCDF4).
 
-    ``populate`` maps every page of the file at once (``MAP_POPULATE``): for files that every
-    sample reads (the climatology), instead of a page fault per 64 kB on first touch."""
+    ``populate`` is for files that every sample reads (the climatology): every page is mapped
+    at once (``MAP_POPULATE``) instead of a page fault per 64 kB on first touch, and the map
+    stays for the life of the process."""
     if h5py is None:
         return None
     path = str(path)
@@ -157,4 +161,5 @@ def clear() -> None:
     """Forget every map of this process (tests; files rewritten in place keep their stamp)."""
     _LAYOUTS.clear()
     _MAPS.clear()
+    _STATIC.clear()
     _DIMS.clear()
