@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.encoder.selective_scan import linear_scan, selective_scan, selective_scan_torch
+from models.encoder.selective_scan import kernel_available, linear_scan, selective_scan, selective_scan_torch
 
 
 def naive_scan(u, delta, A, B, C, D, z, delta_bias):
@@ -81,7 +81,7 @@ def test_kernel_without_mamba_ssm_is_a_clear_error():
 
 
 needs_kernel = pytest.mark.skipif(
-    not (torch.cuda.is_available() and __import__("models.encoder.selective_scan", fromlist=["x"])._kernel_scan),
+    not kernel_available(),
     reason="needs CUDA and mamba_ssm (requirements-gpu.txt): compares the CUDA kernel with the PyTorch scan",
 )
 
