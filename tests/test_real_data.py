@@ -269,7 +269,6 @@ def test_compressed_or_rewritten_files_are_read_correctly(hand_tree, tmp_path):
     with netCDF4.Dataset(path) as src:
         data = {v: np.asarray(src[v][:]) for v in VARS}
     path.unlink()
-    path.parent.mkdir(exist_ok=True)
     with netCDF4.Dataset(path, "w") as ds:  # same content, zlib-compressed
         ds.createDimension("statistic", 4)
         for d, n in zip(DIMS, (H, W)):
