@@ -129,6 +129,26 @@ def test_gradients_reach_encoder_through_straight_through(encoder):
     assert model.vq.project_in.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("affine", [False, True])
+def test_channel_layer_norm_matches_layer_norm_values_and_gradients(affine):
+    from models.encoder.cnn3d import channel_layer_norm
+
+    g = torch.Generator().manual_seed(0)
+    n, v, d = 2, 3, 4
+    h = torch.randn(n, v * d, 2, 3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(v, d, generator=g, dtype=torch.float64, requires_grad=True) if affine else None
+    b = torch.randn(v, d, generator=g, dtype=torch.float64, requires_grad=True) if affine else None
+    ref_in = h.detach().view(n, v, d, -1).transpose(2, 3).requires_grad_()
+    ref = F.layer_norm(ref_in, (d,), eps=1e-5)
+    if affine:
+        ref = ref * w.view(1, v, 1, d) + b.view(1, v, 1, d)
+    ref = ref.transpose(2, 3).reshape(h.shape)
+    out = channel_layer_norm(h, v, w, b)
+    torch.testing.assert_close(out, ref)
+    args = (h, w, b) if affine else (h,)
+    assert torch.autograd.gradcheck(lambda *a: channel_layer_norm(a[0], v, *a[1:]), args)
+
+
 def test_weighted_bce_hand_computed():
     logits = torch.tensor([[[[2.0, -1.0], [0.5, 0.0]]]])  # [1, 1, 2, 2]
     target = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])

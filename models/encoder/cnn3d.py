@@ -31,21 +31,46 @@ class CNNStage(nn.Module):
             self.downsample = PatchEmbed(in_channels, dim, bias=False)
 
 
+class _ChannelLayerNorm(torch.autograd.Function):
+    """LayerNorm over dim 2 of x [N, V, D, S], computed in place of the channels-first layout.
+
+    The fused ``F.layer_norm`` needs the channels innermost: two transposing copies
+    per call and, for D = 16, a slow backward kernel. Reducing over the strided D
+    axis directly and writing the backward by hand is 2-3x faster on CPU, with the
+    same values to float rounding.
+    """
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # as F.layer_norm under autocast
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+        xc = x - x.mean(2, keepdim=True)
+        rstd = torch.rsqrt(xc.square().mean(2, keepdim=True) + LN_EPS)
+        xhat = xc.mul_(rstd)
+        ctx.save_for_backward(xhat, rstd, weight)
+        if weight is None:
+            return xhat
+        return torch.addcmul(bias[..., None], xhat, weight[..., None])
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        xhat, rstd, weight = ctx.saved_tensors
+        dw = (g * xhat).sum((0, 3)) if ctx.needs_input_grad[1] else None
+        db = g.sum((0, 3)) if ctx.needs_input_grad[2] else None
+        gx = g if weight is None else g * weight[..., None]
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = (gx - gx.mean(2, keepdim=True) - xhat * (gx * xhat).mean(2, keepdim=True)) * rstd
+        return dx, dw, db
+
+
 def channel_layer_norm(
     h: Tensor, n_vars: int, weight: Tensor | None = None, bias: Tensor | None = None
 ) -> Tensor:
-    """LayerNorm over each variable's channels of h [N, V*D, T, H, W]; weight/bias [V, D] or None.
-
-    Transposes so the channels are innermost and uses the fused ``F.layer_norm``
-    kernel: on CPU that is ~2x faster than a strided mean/var over dim 2.
-    """
+    """LayerNorm over each variable's channels of h [N, V*D, T, H, W]; weight/bias [V, D] or None."""
     n, vd = h.shape[:2]
-    d = vd // n_vars
-    hv = h.reshape(n, n_vars, d, -1).transpose(2, 3)  # [N, V, THW, D]
-    out = F.layer_norm(hv, (d,), eps=LN_EPS)
-    if weight is not None:
-        out = torch.addcmul(bias.view(1, n_vars, 1, d), out, weight.view(1, n_vars, 1, d))
-    return out.transpose(2, 3).reshape(h.shape)
+    x = h.reshape(n, n_vars, vd // n_vars, -1)
+    return _ChannelLayerNorm.apply(x, weight, bias).view(h.shape)
 
 
 def embed_channels(x: Tensor, weight: Tensor) -> Tensor:
