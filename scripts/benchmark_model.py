@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config import SYNTHETIC_VARIABLES, Config  # noqa: E402
 from models import build_model  # noqa: E402
+from utils.cpu_memory import retain_freed_memory  # noqa: E402
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +41,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mamba_impl", default="auto", choices=["auto", "torch", "kernel"])
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
     p.add_argument("--profile", action="store_true", help="print a torch.profiler table of one step")
+    p.add_argument(
+        "--malloc",
+        default="retain",
+        choices=["retain", "default"],
+        help="CPU: 'retain' reuses freed memory as training does (utils/cpu_memory.py); 'default': glibc's policy",
+    )
     return p.parse_args(argv)
 
 
@@ -48,6 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
+    retained = dev.type == "cpu" and a.malloc == "retain" and retain_freed_memory()
     names = SYNTHETIC_VARIABLES[: a.vars] if a.vars <= 6 else [f"v{i}" for i in range(a.vars)]
     cfg = Config(
         encoder=a.encoder,
@@ -108,6 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         "channels": a.channels,
         "delta_t": a.delta_t,
         "threads": torch.get_num_threads(),
+        "malloc": "retain" if retained else "default",
         "steps": a.steps,
         "ms_per_step": round(statistics.median(times), 1),
         "best_ms": round(min(times), 1),

@@ -48,6 +48,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from utils.cpu_memory import retain_freed_memory
 from utils.distributed import DistInfo, ShardSampler, all_gather, all_reduce_sum, init_distributed
 from utils.logging import RUN_FILES, RunFolderError, RunLogger, flatten_metrics, progress, sample_images
 
@@ -101,6 +102,8 @@ class Runtime:
 def setup_runtime(cfg: Any) -> Runtime:
     """Device from ``cfg.device``, the torchrun process group when WORLD_SIZE > 1, autocast dtype."""
     info = init_distributed(cfg.device)
+    if info.device.type == "cpu":
+        retain_freed_memory()  # ~1.5x faster CPU steps (utils/cpu_memory.py)
     amp = None
     if cfg.amp != "none":
         if info.device.type == "cuda":
