@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Sampler  # noqa: E402
 from config import ERA5_LAND_VARIABLES, load_config  # noqa: E402
 from dataset.era5_land import ERA5LandDataset  # noqa: E402
 from dataset.sample_tree import ERA5_LAND_GRIDS, make_tree  # noqa: E402
+from utils.cpu_memory import retain_freed_memory  # noqa: E402
 
 YEARS = [2016, 2017]
 
@@ -84,7 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[0], help="DataLoader worker counts to measure")
     p.add_argument("--delta_t", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--malloc",
+        default="retain",
+        choices=["retain", "default"],
+        help="'retain' reuses freed memory as CPU training does (utils/cpu_memory.py); 'default': glibc's policy",
+    )
     a = p.parse_args(argv)
+    retained = a.malloc == "retain" and retain_freed_memory()
 
     h, w = ERA5_LAND_GRIDS["EUR-11"]
     if not (a.tree / "ERA5-Land" / "EUR-11" / "EUR-11_statistic_train.json").is_file():
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": repr(ds),
         "crop": [ch, cw],
         "torch_threads": torch.get_num_threads(),
+        "malloc": "retain" if retained else "default",
     }
     for workers in a.workers:
         for name, order in orders.items():
