@@ -24,11 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.data import DataLoader, Sampler  # noqa: E402
+from torch.utils.data import DataLoader, Sampler, default_collate  # noqa: E402
 
 from config import ERA5_LAND_VARIABLES, load_config  # noqa: E402
 from dataset.era5_land import ERA5LandDataset  # noqa: E402
 from dataset.sample_tree import ERA5_LAND_GRIDS, make_tree  # noqa: E402
+from utils.batch_transport import pooled_collate  # noqa: E402
 from utils.cpu_memory import retain_freed_memory  # noqa: E402
 
 YEARS = [2016, 2017]
@@ -49,12 +50,15 @@ def _peak_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
-def run(ds: ERA5LandDataset, order: list[int], workers: int) -> dict[str, float]:
+def run(ds: ERA5LandDataset, order: list[int], workers: int, collate: str = "pooled") -> dict[str, float]:
     """Iterate ``order`` once (batch 1). Rates over all samples and in steady state (after the
-    first 2 * max(workers, 1) samples: worker start-up and cold caches excluded)."""
-    loader = DataLoader(
-        ds, batch_size=1, sampler=_Fixed(order), num_workers=workers, collate_fn=lambda b: b[0]
-    )
+    first 2 * max(workers, 1) samples: worker start-up and cold caches excluded).
+
+    In-process the sample is used as it is; from workers it travels as training's loaders
+    send it (``pooled_collate``), or with ``collate='default'`` through PyTorch's default
+    collate (a fresh shared-memory file per batch)."""
+    fn = (lambda b: b[0]) if workers == 0 else pooled_collate if collate == "pooled" else default_collate
+    loader = DataLoader(ds, batch_size=1, sampler=_Fixed(order), num_workers=workers, collate_fn=fn)
     cpu0, t0 = time.process_time(), time.perf_counter()
     stamps = []
     for sample in loader:
@@ -85,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[0], help="DataLoader worker counts to measure")
     p.add_argument("--delta_t", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--collate",
+        default="pooled",
+        choices=["pooled", "default"],
+        help="with workers: 'pooled' reuses shared buffers as training does (utils/batch_transport.py); "
+        "'default': PyTorch's default collate",
+    )
     p.add_argument(
         "--malloc",
         default="retain",
@@ -139,10 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         "crop": [ch, cw],
         "torch_threads": torch.get_num_threads(),
         "malloc": "retain" if retained else "default",
+        "collate": a.collate,
     }
     for workers in a.workers:
         for name, order in orders.items():
-            report[f"{name}_workers{workers}"] = run(ds, order, workers)
+            report[f"{name}_workers{workers}"] = run(ds, order, workers, a.collate)
             print(
                 f"[benchmark] {name:8s} workers={workers}: {report[f'{name}_workers{workers}']}", flush=True
             )

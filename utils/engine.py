@@ -48,6 +48,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from utils.batch_transport import pooled_collate
 from utils.cpu_memory import retain_freed_memory
 from utils.distributed import DistInfo, ShardSampler, all_gather, all_reduce_sum, init_distributed
 from utils.logging import RUN_FILES, RunFolderError, RunLogger, flatten_metrics, progress, sample_images
@@ -362,6 +363,7 @@ def make_train_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> tuple[DataLoad
         batch_size=cfg.batch_size,
         sampler=sampler,
         num_workers=cfg.n_workers,
+        collate_fn=pooled_collate,
         pin_memory=cfg.pin_memory and rt.device.type == "cuda",
         drop_last=False,
     )
@@ -375,6 +377,7 @@ def _eval_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> DataLoader:
         batch_size=cfg.batch_size,
         sampler=sampler,
         num_workers=cfg.n_workers,
+        collate_fn=pooled_collate,
         pin_memory=cfg.pin_memory and rt.device.type == "cuda",
     )
 
