@@ -175,6 +175,9 @@ class Config:
     driver_threshold: float | None = None  # fixed score threshold (rule 'fixed'; MIL: 0.5 on the sigmoid)
     driver_threshold_percentile: float = 99.0  # rule 'normal_percentile': of scores at extreme-free pixels
     mil_topk: int = 100
+    # k of each top-k bag = ceil(mil_topk_fraction x bag size) (RTFM/MGFN: 3 of 32 snippets);
+    # none: the published absolute mil_topk (100 for 6 x 200 x 200 instances; collapses on crops)
+    mil_topk_fraction: float | None = 0.1
     mil_hidden: list[int] = field(default_factory=lambda: [512, 256])
     mil_dropout: float = 0.5
     mil_instance_dropout: float = 0.5  # DeepMIL

@@ -330,12 +330,17 @@ class MILModel(nn.Module):
         valid = batch["mask_valid"] > 0.5 if "mask_valid" in batch else torch.ones_like(pos)
         pos_i = (pos & valid).view(n, 1, 1, h * w).expand(n, 1, v, h * w).reshape(n, 1, v * h * w)
         neg_i = (~pos & valid).view(n, 1, 1, h * w).expand(n, 1, v, h * w).reshape(n, 1, v * h * w)
+        frac = cfg.mil_topk_fraction
         if self.method == "deepmil":
             p = cfg.mil_instance_dropout if self.training else 0.0
-            return losses.deepmil_loss(logit, pos_i, neg_i, cfg.mil_topk, p)
+            return losses.deepmil_loss(logit, pos_i, neg_i, cfg.mil_topk, p, frac)
         if self.method == "arnet":
-            return losses.arnet_loss(logit, pos_i, neg_i, cfg.mil_topk, cfg.arnet_lambda_center)
+            return losses.arnet_loss(logit, pos_i, neg_i, cfg.mil_topk, cfg.arnet_lambda_center, frac)
         mag = out.extra["magnitude"][:, :, :rows].transpose(1, 2).reshape(n, rows, v * h * w)
         if self.method == "rtfm":
-            return losses.rtfm_loss(logit, mag, pos_i, neg_i, cfg.mil_topk, cfg.rtfm_alpha, cfg.rtfm_margin)
-        return losses.mgfn_loss(logit, mag, pos_i, neg_i, cfg.mil_topk, cfg.mgfn_lambda_mc, cfg.rtfm_margin)
+            return losses.rtfm_loss(
+                logit, mag, pos_i, neg_i, cfg.mil_topk, cfg.rtfm_alpha, cfg.rtfm_margin, frac
+            )
+        return losses.mgfn_loss(
+            logit, mag, pos_i, neg_i, cfg.mil_topk, cfg.mgfn_lambda_mc, cfg.rtfm_margin, frac
+        )

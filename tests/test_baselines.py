@@ -201,3 +201,30 @@ def test_published_config_and_checkpoint_through_the_test_entry(reference_dir, t
     assert main(argv, build=build) == 0
     metrics = json.loads((tmp_path / "published" / "metrics_val.json").read_text())
     assert set(metrics["drivers"]["pooled"]) >= {"f1", "iou", "oa"}
+
+
+def test_mil_topk_fraction_is_a_quantile_of_each_bag():
+    """k per bag = ceil(fraction x bag size); on scores that do not depend on the bag, the
+    fraction-k hinge has no size bias, while an absolute k larger than the positive bag
+    compares all positives with the negatives' tail (the collapse to one constant score)."""
+    from Baselines_MIL import losses
+
+    torch.manual_seed(0)
+    n_inst = 1536
+    pos = torch.zeros(2, 1, n_inst, dtype=torch.bool)
+    pos[0, 0, :48] = True
+    pos[1, 0, :150] = True
+    k = losses.bag_k(pos, torch.Size([2, 3, n_inst]), 100, 0.1)
+    assert k.tolist() == [[5, 5, 5], [15, 15, 15]]
+    assert losses.bag_k(pos, torch.Size([2, 3, n_inst]), 100, None) == 100
+    logit = torch.randn(2, 3, n_inst)
+    (vals,), valid = losses.top_k(logit, pos, k, logit)
+    assert valid.sum(-1).tolist() == k.tolist()
+    assert torch.equal(vals[0, 0, :5], logit[0, 0, :48].topk(5).values)
+    # same score distribution in both bags: published k = 100 pays for the spread, a fraction does not
+    logit = torch.randn(64, 8, n_inst)
+    pos = torch.zeros(64, 1, n_inst, dtype=torch.bool)
+    pos[..., :48] = True
+    fixed, _ = losses.deepmil_loss(logit, pos, ~pos, 100, 0.0)
+    frac, _ = losses.deepmil_loss(logit, pos, ~pos, 100, 0.0, fraction=0.1)
+    assert fixed > 1.1 and abs(float(frac) - 1.0) < 0.02
