@@ -178,6 +178,9 @@ class Config:
     # k of each top-k bag = ceil(mil_topk_fraction x bag size) (RTFM/MGFN: 3 of 32 snippets);
     # none: the published absolute mil_topk (100 for 6 x 200 x 200 instances; collapses on crops)
     mil_topk_fraction: float | None = 0.1
+    # rows of the top-k: "row" = (sample, week) over all (variable, pixel) instances (published);
+    # "variable" = (sample, variable, week) over pixels, so each variable has its own top-k
+    mil_topk_per: str = field(default="row", metadata=_choices("row", "variable"))
     mil_hidden: list[int] = field(default_factory=lambda: [512, 256])
     mil_dropout: float = 0.5
     mil_instance_dropout: float = 0.5  # DeepMIL

@@ -325,18 +325,28 @@ class MILModel(nn.Module):
         logit = out.score
         n, v, t, h, w = logit.shape
         rows = 1 if self.method == "mgfn" else t  # MGFN scores do not vary over weeks
-        logit = logit[:, :, :rows].transpose(1, 2).reshape(n, rows, v * h * w)
         pos = batch["mask_extreme_loss"] > 0.5
         valid = batch["mask_valid"] > 0.5 if "mask_valid" in batch else torch.ones_like(pos)
-        pos_i = (pos & valid).view(n, 1, 1, h * w).expand(n, 1, v, h * w).reshape(n, 1, v * h * w)
-        neg_i = (~pos & valid).view(n, 1, 1, h * w).expand(n, 1, v, h * w).reshape(n, 1, v * h * w)
+        if cfg.mil_topk_per == "variable":  # rows (sample, variable, week), instances = pixels
+            def to_rows(x: Tensor) -> Tensor:
+                return x[:, :, :rows].reshape(n, v * rows, h * w)
+
+            pos_i = (pos & valid).view(n, 1, h * w)
+            neg_i = (~pos & valid).view(n, 1, h * w)
+        else:  # rows (sample, week), instances = (variable, pixel)
+            def to_rows(x: Tensor) -> Tensor:
+                return x[:, :, :rows].transpose(1, 2).reshape(n, rows, v * h * w)
+
+            pos_i = (pos & valid).view(n, 1, 1, h * w).expand(n, 1, v, h * w).reshape(n, 1, v * h * w)
+            neg_i = (~pos & valid).view(n, 1, 1, h * w).expand(n, 1, v, h * w).reshape(n, 1, v * h * w)
+        logit = to_rows(logit)
         frac = cfg.mil_topk_fraction
         if self.method == "deepmil":
             p = cfg.mil_instance_dropout if self.training else 0.0
             return losses.deepmil_loss(logit, pos_i, neg_i, cfg.mil_topk, p, frac)
         if self.method == "arnet":
             return losses.arnet_loss(logit, pos_i, neg_i, cfg.mil_topk, cfg.arnet_lambda_center, frac)
-        mag = out.extra["magnitude"][:, :, :rows].transpose(1, 2).reshape(n, rows, v * h * w)
+        mag = to_rows(out.extra["magnitude"])
         if self.method == "rtfm":
             return losses.rtfm_loss(
                 logit, mag, pos_i, neg_i, cfg.mil_topk, cfg.rtfm_alpha, cfg.rtfm_margin, frac

@@ -228,3 +228,38 @@ def test_mil_topk_fraction_is_a_quantile_of_each_bag():
     fixed, _ = losses.deepmil_loss(logit, pos, ~pos, 100, 0.0)
     frac, _ = losses.deepmil_loss(logit, pos, ~pos, 100, 0.0, fraction=0.1)
     assert fixed > 1.1 and abs(float(frac) - 1.0) < 0.02
+
+
+@pytest.mark.parametrize("method", ["deepmil", "arnet", "rtfm", "mgfn"])
+def test_mil_topk_per_variable(method, tiny_batch):
+    """``mil_topk_per variable``: each variable ranks its own pixels, so a variable whose
+    positive-bag scores are below another variable's still gets pushed up (with one top-k
+    per (sample, week) row the higher variable fills the positive top-k alone)."""
+    from utils.metrics import ScoreOutput
+
+    root, batch = tiny_batch
+    pos = batch["mask_extreme_loss"] > 0.5
+    if not pos.any() or pos.all():
+        pytest.skip("tiny batch without both bags")
+    grads = {}
+    for per in ("row", "variable"):
+        torch.manual_seed(0)
+        model = build(_cfg(root, method, mil_topk_per=per, mil_instance_dropout=0.0))
+        model.train()
+        n, v, _, t, h, w = batch["x"].shape
+        out = model(batch["x"])  # a real forward for the magnitude shapes
+        logit = torch.zeros(n, v, t, h, w)
+        logit[:, 0] = 3.0  # variable 0 scores above every other variable everywhere
+        logit = logit + 0.01 * torch.randn_like(logit)
+        logit.requires_grad_(True)
+        out = ScoreOutput.from_scores(logit, model.threshold, magnitude=logit.detach().abs() + 1.0)
+        loss, _ = model.compute_loss(out, batch)
+        assert torch.isfinite(loss)
+        (g,) = torch.autograd.grad(loss, logit)
+        grads[per] = g
+    pos_px = pos.reshape(n, 1, 1, h, w).expand(n, v, t, h, w)
+    other = torch.zeros(n, v, t, h, w, dtype=torch.bool)
+    other[:, 1:] = True
+    pushed = lambda g: float(g[pos_px & other].min())  # noqa: E731
+    assert pushed(grads["row"]) == 0.0  # only variable 0 in the positive top-k
+    assert pushed(grads["variable"]) < 0.0  # every variable's positive top-k goes up
