@@ -33,6 +33,10 @@ MAX_SLOTS = 4  # per worker: prefetch_factor (2) in the queue, one in the loop, 
 _ALIGN = 64
 
 
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // _ALIGN) * _ALIGN
+
+
 class _Slot:
     __slots__ = ("buffer", "offset")
 
@@ -41,9 +45,9 @@ class _Slot:
         self.offset = 0
 
     def take(self, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-        n = int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         view = self.buffer[self.offset : self.offset + n].view(dtype).view(shape)
-        self.offset += -(-n // _ALIGN) * _ALIGN
+        self.offset += _aligned(n)
         return view
 
 
@@ -95,7 +99,7 @@ def _nbytes(elem: Any, n: int) -> int:
     """Bytes the stacked tensors of a batch of ``n`` samples shaped like ``elem`` need (aligned)."""
     if isinstance(elem, Tensor | np.ndarray) and not (isinstance(elem, np.ndarray) and elem.dtype.kind in "OUS"):
         size = elem.numel() * elem.element_size() if isinstance(elem, Tensor) else elem.nbytes
-        return -(-size * n // _ALIGN) * _ALIGN
+        return _aligned(size * n)
     if isinstance(elem, Mapping):
         return sum(_nbytes(v, n) for v in elem.values())
     if isinstance(elem, Sequence) and not isinstance(elem, str | bytes):
