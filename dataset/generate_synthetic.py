@@ -41,7 +41,7 @@ import xarray as xr
 
 from dataset.synthetic_events import ANOMALY_SETS, EXTREMES, NOISES, Grid, paint_set
 
-__all__ = ["GeneratorParams", "PRESETS", "Cube", "build", "write", "generate", "var_name", "main"]
+__all__ = ["GeneratorParams", "PRESETS", "Cube", "build", "write", "generate", "mismatch", "var_name", "main"]
 
 WEEKS = 52
 N_OFFSETS, EXTREME_COLUMN = 14, 9  # coupling columns: offsets -9..+4 around the extreme week
@@ -74,6 +74,9 @@ class GeneratorParams:
     times_val: tuple[int, int] = (105, 130)
     times_test: tuple[int, int] = (131, 156)
     extreme_density: float = 1.0
+    # event sizes relative to the paper's 200-pixel grid; None: min(H, W) / 200 (the whole
+    # paper field shrunk to this grid, DATA.md); e.g. 1.0: a window of a paper-size field
+    event_scale: float | None = None
     kb: tuple[float, ...] = EXP1_K
     kn: tuple[float, ...] = EXP1_K
     ks: tuple[float, ...] = EXP1_K
@@ -99,6 +102,8 @@ class GeneratorParams:
                 raise ValueError(f"option --{opt} = {a} {b}; need 1 <= start <= end <= --n_weeks {self.n_weeks}")
         if self.extreme_density <= 0:
             raise ValueError(f"option --extreme_density is {self.extreme_density}; must be > 0")
+        if self.event_scale is not None and self.event_scale <= 0:
+            raise ValueError(f"option --event_scale is {self.event_scale}; must be > 0 (or unset)")
         for opt in ("kb", "kn", "ks", "signs"):
             if not getattr(self, opt):
                 raise ValueError(f"option {opt} is empty")
@@ -365,11 +370,41 @@ def _lat_lon(p: GeneratorParams) -> tuple[np.ndarray, np.ndarray]:
     return la.astype(np.float32), lo.astype(np.float32)
 
 
+def identity_attrs(p: GeneratorParams) -> dict[str, str]:
+    """The datacube attributes that say which settings made it (checked by ``mismatch``)."""
+    scale = Grid(*p.shape, p.event_scale).space_scale
+    return {
+        "preset": p.preset,
+        "seed": str(p.seed),
+        "n_weeks": str(p.n_weeks),
+        "height": str(p.height),
+        "width": str(p.width),
+        "n_vars": str(p.n_vars),
+        "extreme_density": str(p.extreme_density),
+        "event_scale": f"{scale:g}" + (" (window of a larger field)" if p.event_scale else " (min(H, W) / 200)"),
+    }
+
+
+def mismatch(out_dir: str | Path, params: GeneratorParams) -> str | None:
+    """Why the benchmark in ``out_dir`` was not made with ``params`` (None when it was)."""
+    path = Path(out_dir) / f"datacube_{Path(out_dir).name}.nc"
+    with xr.open_dataset(path) as ds:
+        found = dict(ds.attrs)
+    if "event_scale" not in found:  # written before the option existed: always the shrunk field
+        found["event_scale"] = identity_attrs(dataclasses.replace(params, event_scale=None))["event_scale"]
+    diffs = [
+        f"{k}: file has {found.get(k, '(absent)')!r}, wanted {v!r}"
+        for k, v in identity_attrs(params.validate()).items()
+        if str(found.get(k, "(absent)")) != v
+    ]
+    return f"{path} was generated with other settings ({'; '.join(diffs)})" if diffs else None
+
+
 def build(params: GeneratorParams, keep_noise: bool = False) -> Cube:
     """Generate the benchmark in memory (see the module docstring for the order of draws)."""
     p = params.validate()
     rng = np.random.default_rng(p.seed)
-    grid, shape, V = Grid(*p.shape), p.shape, p.n_vars
+    grid, shape, V = Grid(*p.shape, p.event_scale), p.shape, p.n_vars
     if p.base_climatology:
         n_ind = len(load_climatology_bases(p.base_climatology, p.base_variables, 1, 1))
         if n_ind > V:
@@ -418,16 +453,10 @@ def build(params: GeneratorParams, keep_noise: bool = False) -> Cube:
     attrs = {
         "title": "IDEE synthetic benchmark (spatio-temporal drivers of extremes)",
         "generator": "dataset.generate_synthetic",
-        "preset": p.preset,
-        "seed": str(p.seed),
-        "n_weeks": str(p.n_weeks),
-        "height": str(p.height),
-        "width": str(p.width),
-        "n_vars": str(V),
+        **identity_attrs(p),
         "n_independent": str(p.n_independent),
         "var_drop": " ".join(map(str, p.var_drop)),
         "driver_variables": " ".join(n for n, row in zip(names, coupling) if row.any()),
-        "extreme_density": str(p.extreme_density),
         "extreme_events": _counts_str(ext_counts) + f" forced_split_events={forced}",
         "extreme_shapes": repr(EXTREMES),
         "anomaly_events": "; ".join(anom_desc),
@@ -578,6 +607,18 @@ def generate(
 # ----------------------------------------------------------------------------------
 
 
+_SHRINK = "grid"
+
+
+def _event_scale(text: str) -> float | str:
+    if text == _SHRINK:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor '{_SHRINK}'") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m dataset.generate_synthetic",
@@ -596,6 +637,13 @@ def _parser() -> argparse.ArgumentParser:
     for split in ("train", "val", "test"):
         ap.add_argument(f"--times_{split}", type=int, nargs=2, metavar=("FIRST", "LAST"), help="1-based, inclusive")
     ap.add_argument("--extreme_density", type=float, help="multiplies the extreme event counts")
+    ap.add_argument(
+        "--event_scale",
+        type=_event_scale,
+        help="event sizes relative to the paper's 200 px grid: 'grid' (default) = min(height, width)/200, "
+        "the paper's field shrunk to the grid; a number, e.g. 1.0, makes the grid a window of a field with "
+        "events that size",
+    )
     ap.add_argument("--base_climatology", help="netCDF of per-pixel weekly climatologies used as bases")
     ap.add_argument("--base_variables", nargs="+", help="variables of --base_climatology (default: all)")
     return ap
@@ -605,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
     preset, out, seed = args.pop("preset"), args.pop("out"), args.pop("seed")
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items() if v is not None}
+    if overrides.get("event_scale") == _SHRINK:
+        overrides["event_scale"] = None
     start = time.time()
     try:
         params = resolve(preset, seed, **overrides)

@@ -8,7 +8,10 @@ so a seed fixes every byte.
 Scaling to other sizes (paper: 2392 weeks x 200 x 200 pixels):
 
 - spatial sizes scale with ``s = min(H, W) / 200`` (temporal sizes do not) and never
-  drop below one pixel;
+  drop below one pixel; an explicit ``s`` (``event_scale``, e.g. 1.0 for the paper's
+  sizes) makes the grid a *window* of a larger field instead: events are painted on the
+  grid padded by the largest half-size and cropped, so shapes cut by the window's edge
+  keep their share of the coverage;
 - event counts scale with the volume ``T*H*W / (2392*200*200)`` times a per-family
   *area compensation* ``E[paper footprint] / E[scaled footprint]``, so the voxel
   coverage of every family (e.g. class 1 ~1.1 %) stays the paper's at any grid size
@@ -116,10 +119,21 @@ class Grid:
     T: int
     H: int
     W: int
+    scale: float | None = None  # None: min(H, W) / 200 (the paper's structure shrunk to the grid)
 
     @property
     def space_scale(self) -> float:
-        return min(self.H, self.W) / PAPER_HW
+        return self.scale if self.scale is not None else min(self.H, self.W) / PAPER_HW
+
+    def window_pad(self) -> int:
+        """Pixels added on each side when painting a window (0 for a whole, shrunk field)."""
+        if self.scale is None:
+            return 0
+        widest = max(
+            max(s.cube_half_px[1], s.onset_half_px[1], math.ceil(s.gauss_axis_px[1]))
+            for s in (EXTREMES, *ANOMALY_SETS)
+        )
+        return int(np.rint(widest * self.scale))
 
     @property
     def volume_scale(self) -> float:
@@ -269,10 +283,19 @@ PAINTERS = {
 def paint_set(
     mask: np.ndarray, shapes: ShapeSet, grid: Grid, density: float, rng: np.random.Generator
 ) -> dict[str, int]:
-    """Paint every family of ``shapes`` into the uint8 ``mask`` (T, H, W); returns the counts used."""
-    counts = event_counts(shapes, grid, density, rng)
+    """Paint every family of ``shapes`` into the uint8 ``mask`` (T, H, W); returns the counts used.
+
+    For a window grid (explicit ``scale``) the events of the padded field are drawn and
+    painted, and the window is cut out of it.
+    """
+    pad = grid.window_pad()
+    field = grid if pad == 0 else Grid(grid.T, grid.H + 2 * pad, grid.W + 2 * pad, grid.scale)
+    target = mask if pad == 0 else np.zeros((field.T, field.H, field.W), np.uint8)
+    counts = event_counts(shapes, field, density, rng)
     for family, n in counts.items():
-        PAINTERS[family](mask, n, shapes, grid, rng)
+        PAINTERS[family](target, n, shapes, field, rng)
+    if pad:
+        mask |= target[:, pad : pad + grid.H, pad : pad + grid.W]
     return counts
 
 

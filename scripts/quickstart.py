@@ -22,6 +22,18 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
+def stale_preset(data: Path, preset: str) -> str | None:
+    """A benchmark our generator made from ``preset`` with settings the preset no longer has."""
+    import xarray as xr
+
+    from dataset.generate_synthetic import mismatch, resolve
+
+    with xr.open_dataset(data / f"datacube_{data.name}.nc") as ds:
+        ours = ds.attrs.get("generator") == "dataset.generate_synthetic" and ds.attrs.get("preset") == preset
+        seed = int(ds.attrs.get("seed", 0))
+    return mismatch(data, resolve(preset, seed)) if ours else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default="configs/quickstart.yaml", help="training preset")
@@ -37,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (data / f"datacube_{data.name}.nc").is_file():
         run([sys.executable, "-m", "dataset.generate_synthetic", "--preset", args.preset, "--out", str(data)])
     else:
+        stale = stale_preset(data, args.preset)
+        if stale:
+            print(f"error: {stale}. Delete the folder to regenerate it, or pass --data DIR.", file=sys.stderr)
+            return 2
         print(f"[quickstart] using the existing benchmark {data}")
 
     name = args.name or time.strftime("quickstart_%Y%m%d-%H%M%S")

@@ -301,3 +301,38 @@ def test_scaling_keeps_at_least_one_pixel():
         "gaussian": 340,
         "onset": 25,
     }
+
+
+def test_event_scale_window_keeps_paper_sizes_and_coverage(tmp_path, capsys):
+    """event_scale 1.0: a 32 x 32 window of a paper-size field, not the paper field shrunk to 32 px."""
+    shrunk, window = se.Grid(1040, 32, 32), se.Grid(1040, 32, 32, 1.0)
+    assert shrunk.space_scale == pytest.approx(0.16) and shrunk.window_pad() == 0
+    assert window.space_scale == 1.0 and window.window_pad() == 17  # the widest half-size, cube_half_px 17
+    widest: dict[float | None, int] = {}
+    cov = []
+    for grid in (shrunk, window):
+        rng, widest[grid.scale] = np.random.default_rng(0), 0
+        for _ in range(20):  # one cube at a time; its longest painted row is its width
+            m = np.zeros((grid.T, grid.H, grid.W), np.uint8)
+            se.paint_cubes(m, 1, se.EXTREMES, grid, rng)
+            widest[grid.scale] = max(widest[grid.scale], int(m.reshape(-1, grid.W).sum(axis=1).max()))
+    assert widest[None] <= 2 * round(17 * 0.16) + 1 < widest[1.0]
+    for seed in range(6):  # shapes cut by the window's edge still count: coverage stays the paper's
+        ext1 = np.zeros((window.T, window.H, window.W), np.uint8)
+        se.paint_set(ext1, se.EXTREMES, window, 1.0, np.random.default_rng(seed))
+        cov.append(100 * ext1.mean())
+    assert 0.8 <= np.mean(cov) <= 1.7, cov
+    cube = build(resolve("tiny", seed=1, event_scale=1.0))
+    assert cube.attrs["event_scale"].startswith("1 (window")
+    assert main(["--preset", "tiny", "--out", str(tmp_path / "x"), "--event_scale", "0"]) == 2
+    assert "--event_scale" in capsys.readouterr().err
+
+
+def test_mismatch_names_the_changed_setting(tiny_dir):
+    """The quick start refuses a stale benchmark folder instead of training on other data."""
+    from dataset.generate_synthetic import mismatch
+
+    assert mismatch(tiny_dir, resolve("tiny", seed=3)) is None
+    msg = mismatch(tiny_dir, resolve("tiny", seed=3, event_scale=0.5))
+    assert msg is not None and "event_scale" in msg and "datacube_tiny.nc" in msg
+    assert "seed" in mismatch(tiny_dir, resolve("tiny", seed=4))
