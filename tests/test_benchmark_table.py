@@ -6,6 +6,7 @@ import csv
 
 import pytest
 import torch
+import yaml
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,8 @@ def test_table_runs_and_resumes(tiny_root, tmp_path, capsys, restore_threads):
     assert all(0 <= float(v) <= 100 for r in rows[1:] for v in r[1:7])
     md = (out / "table.md").read_text()
     assert md.startswith("| method | F1 val") and "Naive" in md
+    saved = yaml.safe_load((out / "runs" / "deepmil_s0" / "config.yaml").read_text())
+    assert saved["mil_topk_per"] == "variable"  # the table's default for DeepMIL
 
     capsys.readouterr()
     assert main(argv) == 0  # second call: nothing retrained
@@ -52,3 +55,15 @@ def test_unknown_method_is_an_error(tiny_root, tmp_path):
 
     with pytest.raises(SystemExit):
         main(["--root_synthetic", str(tiny_root), "--methods", "nosuch", "--out", str(tmp_path)])
+
+
+def test_method_defaults_yield_to_the_command_line(tiny_root, tmp_path, restore_threads):
+    from scripts.benchmark_table import main
+
+    out = tmp_path / "table"
+    assert main(["--root_synthetic", str(tiny_root), "--methods", "arnet", "--seeds", "1", "--epochs", "1",
+                 "--out", str(out), "--x_max", "8", "--y_max", "8", "--max_train_batches", "1",
+                 "--max_eval_batches", "1", "--encoder", "CNN_3D", "--mil_topk_per", "row",
+                 "--threads", "1"]) == 0
+    saved = yaml.safe_load((out / "runs" / "arnet_s0" / "config.yaml").read_text())
+    assert saved["mil_topk_per"] == "row" and saved["method"] == "arnet"
