@@ -54,7 +54,7 @@ def table(name: str, metrics: dict[str, Any]) -> str:
             f"| {label:<24} |    {_pct(drivers['f1'])} |     {_pct(drivers['iou'])} |"
             f"    {_pct(drivers['oa'])} |     {_pct(ext.get('f1'))} |"
         )
-    lines.append("per variable (IDE): " + "; ".join(
+    lines.append(f"per variable ({name}): " + "; ".join(
         f"{v} F1 {_pct(s['f1']).strip()}% FPR {100 * s['fpr']:.2f}%"
         for v, s in metrics["drivers"]["per_variable"].items()
     ))
