@@ -131,6 +131,10 @@ class Config:
     classifier: str = field(default="CNN_3D", metadata=_choices("CNN_3D"))
     cls_dim: int = 16
     cls_drop_rate: float = 0.0
+    # per-variable heads read the flags through non-negative weights, so a flag can only raise the
+    # head's extreme logit; keeps driver variables from staying switched off (docs/results.md).
+    # Off = the published heads (free sign, read the codes).
+    monotone_heads: bool = False
 
     # ---- losses ----------------------------------------------------------------
     lambda_anomaly: float = 30.0  # published: 100

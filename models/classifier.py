@@ -5,6 +5,16 @@ padding (0, 1, 1), ReLU between them, so T halves at every layer down to 1; the
 last layer outputs one channel. For T = 8 this is the published
 ``conv1 -> conv2 -> conv3`` with the published names and shapes. The V
 per-variable heads run as one grouped convolution over the same input.
+
+``monotone_heads`` (off in the published model) makes each per-variable head an
+evidence head: a linear filter with non-negative weights (the absolute values of
+its parameters, no ReLU) of the variable's flag coordinate (0 = normal code, 1 =
+the driver code; straight-through in training), so a flag can only raise that
+head's extreme logit, and every flag gets a gradient. A head of free sign gives a
+switched-off variable a push of random sign, and a ReLU head whose units are off
+gives none; an evidence head pushes the flags on where extremes are and off
+elsewhere (docs/results.md). Parameter names and shapes are unchanged: conv1's
+input channels are summed, as all D carry the same flag.
 """
 
 from __future__ import annotations
@@ -42,33 +52,55 @@ class _Head(nn.Module):
 class ExtremeClassifier(nn.Module):
     """z_q [N, V, D, T, H, W] -> (logits [N, 1, H, W], heads [N, V, H, W])."""
 
-    def __init__(self, n_vars: int, dim: int, hidden: int, delta_t: int, drop_rate: float = 0.0) -> None:
+    def __init__(
+        self, n_vars: int, dim: int, hidden: int, delta_t: int, drop_rate: float = 0.0, monotone_heads: bool = False
+    ) -> None:
         super().__init__()
         k = _n_layers(delta_t)
         self.n_vars, self.delta_t, self.n_conv, self.drop_rate = n_vars, delta_t, k, drop_rate
+        self.monotone_heads = monotone_heads
         joint = _Head(n_vars * dim, n_vars * hidden, k)
         for i in range(k):  # published layout: cls.conv1.., cls.layers.<v>.conv1..
             self.add_module(f"conv{i + 1}", joint.get_submodule(f"conv{i + 1}"))
         self.layers = nn.ModuleList(_Head(dim, hidden, k) for _ in range(n_vars))
 
-    def forward(self, z_q: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, z_q: Tensor, flags: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``flags`` [N, V, T, H, W]: the flag coordinate, required with ``monotone_heads``."""
         n, v, d, t, h, w = z_q.shape
         if t != self.delta_t:
             raise ValueError(f"classifier built for delta_t={self.delta_t} got T={t}")
+        if self.monotone_heads and flags is None:
+            raise ValueError("monotone_heads: the classifier needs the flag coordinate")
         x = z_q.reshape(n, v * d, t, h, w)
-        joint, heads = x, x
+        joint, heads = x, (flags.reshape(n, v, t, h, w) if self.monotone_heads else x)
         for i in range(1, self.n_conv + 1):
             conv = self.get_submodule(f"conv{i}")
             joint = F.conv3d(joint, conv.weight, conv.bias, _S, _P)
-            wh = stacked(self.layers, f"conv{i}.weight").flatten(0, 1)
+            wh = stacked(self.layers, f"conv{i}.weight")
+            if self.monotone_heads:
+                wh = _evidence_weight(wh, first=i == 1)
+            wh = wh.flatten(0, 1)
             bh = stacked(self.layers, f"conv{i}.bias").flatten(0, 1)
             heads = F.conv3d(heads, wh, bh, _S, _P, groups=v)
             if i < self.n_conv:
-                joint, heads = F.relu(joint), F.relu(heads)
+                joint = F.relu(joint)
+                heads = heads if self.monotone_heads else F.relu(heads)
                 if self.drop_rate > 0:
                     joint = F.dropout(joint, self.drop_rate, self.training)
                     heads = F.dropout(heads, self.drop_rate, self.training)
         return joint[:, :, 0], heads[:, :, 0]
+
+
+def _evidence_weight(w: Tensor, first: bool) -> Tensor:
+    """Stacked head weights [V, out, in, k...] -> non-negative weights; conv1's D inputs summed to one.
+
+    Scaled by 2 / sqrt(fan_in) so that at PyTorch's default initialisation (uniform within
+    1 / sqrt(fan_in)) each layer's weights sum to about 1: the head starts near logit 0
+    instead of a large positive one.
+    """
+    fan_in = w[0, 0].numel()
+    w = w.abs() * (2.0 / fan_in**0.5)
+    return w.sum(dim=2, keepdim=True) if first else w
 
 
 def check_delta_t(delta_t: int) -> None:

@@ -2,6 +2,7 @@
 
     z_q, indices, aux_loss = quantizer.quantize_features(z)   # z [N, V, D, T, H, W]
     quantizer.normal_code()                          # [D], the code of index 0 ("normal")
+    quantizer.code(i)                                # [D], the code of index i
 
 ``z_q`` has z's shape, ``indices`` [N, V, T, H, W] (int64; a driver flag is
 ``indices != 0``), ``aux_loss`` a scalar tensor (0 in eval mode). Each class
@@ -33,7 +34,10 @@ def _untokens(q: Tensor, idx: Tensor, shape: tuple[int, ...]) -> tuple[Tensor, T
 
 
 class _Contract:
-    """Mixin: zero aux loss outside training, scalar shape."""
+    """Mixin: zero aux loss outside training, scalar shape; the normal code."""
+
+    def normal_code(self) -> Tensor:
+        return self.code(0)  # type: ignore[attr-defined]
 
     def _aux(self, aux: Tensor | float, ref: Tensor) -> Tensor:
         if not self.training or not torch.is_tensor(aux):  # type: ignore[attr-defined]
@@ -50,8 +54,8 @@ class LFQQuantizer(LFQ, _Contract):
         z_q, idx = _untokens(q, idx, shape)
         return z_q, idx, self._aux(aux, z)
 
-    def normal_code(self) -> Tensor:
-        idx = torch.zeros(1, 1, dtype=torch.long, device=self.mask.device)
+    def code(self, index: int = 0) -> Tensor:
+        idx = torch.full((1, 1), index, dtype=torch.long, device=self.mask.device)
         return self.indices_to_codes(idx).reshape(-1)
 
 
@@ -64,8 +68,8 @@ class FSQQuantizer(FSQ, _Contract):
         z_q, idx = _untokens(q, idx, shape)
         return z_q, idx, self._aux(0.0, z)
 
-    def normal_code(self) -> Tensor:
-        idx = torch.zeros(1, 1, dtype=torch.long, device=self._levels.device)
+    def code(self, index: int = 0) -> Tensor:
+        idx = torch.full((1, 1), index, dtype=torch.long, device=self._levels.device)
         return self.indices_to_codes(idx).reshape(-1)
 
 
@@ -78,8 +82,8 @@ class VQQuantizer(VectorQuantize, _Contract):
         z_q, idx = _untokens(q, idx, shape)
         return z_q, idx, self._aux(aux, z)
 
-    def normal_code(self) -> Tensor:
-        idx = torch.zeros(1, 1, dtype=torch.long, device=self.codebook.device)
+    def code(self, index: int = 0) -> Tensor:
+        idx = torch.full((1, 1), index, dtype=torch.long, device=self.codebook.device)
         return self.get_output_from_indices(idx).reshape(-1)
 
 
@@ -92,8 +96,8 @@ class LatentQuantizer(LatentQuantize, _Contract):
         z_q, idx = _untokens(q.transpose(1, 2), idx, shape)
         return z_q, idx, self._aux(aux, z)
 
-    def normal_code(self) -> Tensor:
-        idx = torch.zeros(1, 1, dtype=torch.long, device=self._levels.device)
+    def code(self, index: int = 0) -> Tensor:
+        idx = torch.full((1, 1), index, dtype=torch.long, device=self._levels.device)
         return self.indices_to_codes(idx).reshape(-1)
 
 
@@ -106,8 +110,8 @@ class ResidualVQQuantizer(ResidualVQ, _Contract):
         z_q, idx = _untokens(q, idx[..., 0], shape)
         return z_q, idx, self._aux(aux, z)
 
-    def normal_code(self) -> Tensor:
-        idx = torch.zeros(1, 1, 1, dtype=torch.long, device=next(self.buffers()).device)
+    def code(self, index: int = 0) -> Tensor:
+        idx = torch.full((1, 1, 1), index, dtype=torch.long, device=next(self.buffers()).device)
         return self.get_output_from_indices(idx).reshape(-1)
 
 

@@ -57,7 +57,14 @@ class IDE(nn.Module):
         self.lambda_anomaly = cfg.lambda_anomaly
         self.loss_weighting = getattr(cfg, "loss_weighting", "published")
         self.encoder = build_encoder(cfg, n_vars)
-        self.cls = ExtremeClassifier(n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate)
+        self.monotone_heads = getattr(cfg, "monotone_heads", False)
+        if self.monotone_heads and cfg.codebook_size != 2:
+            raise ValueError(
+                f"option 'monotone_heads' needs a binary codebook (codebook_size 2), got {cfg.codebook_size}"
+            )
+        self.cls = ExtremeClassifier(
+            n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate, self.monotone_heads
+        )
         self.vq = build_quantizer(cfg)
 
     def forward(self, x: Tensor) -> IDEOutput:
@@ -73,10 +80,18 @@ class IDE(nn.Module):
             )
         z = self.encoder(x)
         z_q, idx, aux = self.vq.quantize_features(z)
-        logits, heads = self.cls(z_q)
+        logits, heads = self.cls(z_q, self.flag_coordinate(z_q) if self.monotone_heads else None)
         return IDEOutput(
             logits=logits, anomaly=(idx != 0).to(torch.uint8), heads=heads, z=z, z_q=z_q, aux_loss=aux
         )
+
+    def flag_coordinate(self, z_q: Tensor) -> Tensor:
+        """z_q [N, V, D, T, H, W] -> [N, V, 1, T, H, W]: its projection on code(1) - code(0), 0 at the
+        normal code and 1 at the driver code; linear, so the straight-through gradient passes."""
+        c0, c1 = self.vq.code(0).detach().to(z_q.dtype), self.vq.code(1).detach().to(z_q.dtype)
+        diff = c1 - c0
+        shape = (1, 1, -1, 1, 1, 1)
+        return ((z_q - c0.view(shape)) * (diff / diff.dot(diff)).view(shape)).sum(dim=2, keepdim=True)
 
     def fit_epoch_start(self, epoch: int) -> None:
         """Engine hook: set this epoch's lambda_anomaly (geometric ramp start -> final over the warm-up)."""

@@ -118,6 +118,33 @@ def test_variables_do_not_mix_and_heads_match_per_variable_convs():
         torch.testing.assert_close(heads[:, 1], y[:, 0, 0])
 
 
+@pytest.mark.parametrize("codebook", ["LFQ", "FSQ", "VQ"])
+def test_monotone_heads_read_flags_and_only_rise_with_them(codebook):
+    torch.manual_seed(0)
+    cfg = tiny_cfg(encoder="CNN_3D", codebook=codebook, monotone_heads=True)
+    model = build_model(cfg).train()
+    published = build_model(tiny_cfg(encoder="CNN_3D", codebook=codebook))
+    assert {k: v.shape for k, v in model.state_dict().items()} == {
+        k: v.shape for k, v in published.state_dict().items()
+    }
+    c0, c1 = model.vq.code(0), model.vq.code(1)
+    flags = (torch.rand(1, 2, 4, 8, 8) < 0.2).float()
+    z_q = (c0 + flags.unsqueeze(2).movedim(2, -1) * (c1 - c0)).movedim(-1, 2)  # [N, V, D, T, H, W]
+    torch.testing.assert_close(model.flag_coordinate(z_q), flags.unsqueeze(2))
+    with torch.no_grad():
+        _, heads = model.cls(z_q, flags.unsqueeze(2))
+        more = flags.clone()
+        more[0, 1, :, 2:5, 3:6] = 1.0  # switch on flags of variable b only
+        _, heads_more = model.cls(z_q, more.unsqueeze(2))
+    assert torch.equal(heads_more[:, 0], heads[:, 0])  # variable a's head does not see b
+    assert (heads_more[:, 1] >= heads[:, 1] - 1e-6).all() and (heads_more[:, 1] > heads[:, 1] + 1e-6).any()
+    out = model(torch.randn(1, 2, 1, 4, 8, 8))
+    out.heads[:, 1].sum().backward()  # a head's gradient reaches its encoder through the flags
+    assert model.encoder.layers_var[1][0].downsample.proj.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="monotone_heads.*codebook_size 2"):
+        build_model(tiny_cfg(encoder="CNN_3D", monotone_heads=True, codebook_size=4))
+
+
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_gradients_reach_encoder_through_straight_through(encoder):
     torch.manual_seed(0)
