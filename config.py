@@ -132,8 +132,9 @@ class Config:
     cls_dim: int = 16
     cls_drop_rate: float = 0.0
     # per-variable heads read the flags through non-negative weights, so a flag can only raise the
-    # head's extreme logit; keeps driver variables from staying switched off (docs/results.md).
-    # Off = the published heads (free sign, read the codes).
+    # head's extreme logit; keeps driver variables from staying switched off (docs/results.md,
+    # "Evidence heads"). Off = the published heads (free sign, read the codes). Training only:
+    # flags and the extreme prediction do not depend on it.
     monotone_heads: bool = False
 
     # ---- losses ----------------------------------------------------------------

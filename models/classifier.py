@@ -7,13 +7,13 @@ last layer outputs one channel. For T = 8 this is the published
 per-variable heads run as one grouped convolution over the same input.
 
 ``monotone_heads`` (off in the published model) makes each per-variable head an
-evidence head: a linear filter with non-negative weights (the absolute values of
-its parameters, no ReLU) of the variable's flag coordinate (0 = normal code, 1 =
-the driver code; straight-through in training), so a flag can only raise that
+evidence head: it reads the variable's flag coordinate (0 = normal code, 1 = the
+driver code; straight-through in training) through non-negative weights (the
+absolute values of its parameters) and leaky ReLUs, so a flag can only raise that
 head's extreme logit, and every flag gets a gradient. A head of free sign gives a
 switched-off variable a push of random sign, and a ReLU head whose units are off
 gives none; an evidence head pushes the flags on where extremes are and off
-elsewhere (docs/results.md). Parameter names and shapes are unchanged: conv1's
+elsewhere (docs/results.md, "Evidence heads"). Parameter names and shapes are unchanged: conv1's
 input channels are summed, as all D carry the same flag.
 """
 
@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from models.encoder.common import stacked
 
 SUPPORTED_T = (2, 4, 8, 16, 32)
+EVIDENCE_SLOPE = 0.1  # leaky ReLU of the evidence heads: monotone, and no unit is ever without gradient
 _K, _S, _P = (2, 3, 3), (2, 1, 1), (0, 1, 1)
 
 
@@ -84,7 +85,7 @@ class ExtremeClassifier(nn.Module):
             heads = F.conv3d(heads, wh, bh, _S, _P, groups=v)
             if i < self.n_conv:
                 joint = F.relu(joint)
-                heads = heads if self.monotone_heads else F.relu(heads)
+                heads = F.leaky_relu(heads, EVIDENCE_SLOPE) if self.monotone_heads else F.relu(heads)
                 if self.drop_rate > 0:
                     joint = F.dropout(joint, self.drop_rate, self.training)
                     heads = F.dropout(heads, self.drop_rate, self.training)
