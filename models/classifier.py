@@ -66,7 +66,7 @@ class ExtremeClassifier(nn.Module):
         self.layers = nn.ModuleList(_Head(dim, hidden, k) for _ in range(n_vars))
 
     def forward(self, z_q: Tensor, flags: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``flags`` [N, V, T, H, W]: the flag coordinate, required with ``monotone_heads``."""
+        """``flags`` [N, V, T, H, W] or [N, V, 1, T, H, W]: the flag coordinate, needed with ``monotone_heads``."""
         n, v, d, t, h, w = z_q.shape
         if t != self.delta_t:
             raise ValueError(f"classifier built for delta_t={self.delta_t} got T={t}")
