@@ -57,13 +57,13 @@ class IDE(nn.Module):
         self.lambda_anomaly = cfg.lambda_anomaly
         self.loss_weighting = getattr(cfg, "loss_weighting", "published")
         self.encoder = build_encoder(cfg, n_vars)
-        self.monotone_heads = getattr(cfg, "monotone_heads", False)
-        if self.monotone_heads and cfg.codebook_size != 2:
+        monotone_heads = getattr(cfg, "monotone_heads", False)
+        if monotone_heads and cfg.codebook_size != 2:
             raise ValueError(
                 f"option 'monotone_heads' needs a binary codebook (codebook_size 2), got {cfg.codebook_size}"
             )
         self.cls = ExtremeClassifier(
-            n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate, self.monotone_heads
+            n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate, monotone_heads
         )
         self.vq = build_quantizer(cfg)
 
@@ -80,7 +80,7 @@ class IDE(nn.Module):
             )
         z = self.encoder(x)
         z_q, idx, aux = self.vq.quantize_features(z)
-        logits, heads = self.cls(z_q, self.flag_coordinate(z_q) if self.monotone_heads else None)
+        logits, heads = self.cls(z_q, self.flag_coordinate(z_q) if self.cls.monotone_heads else None)
         return IDEOutput(
             logits=logits, anomaly=(idx != 0).to(torch.uint8), heads=heads, z=z, z_q=z_q, aux_loss=aux
         )
