@@ -1,6 +1,7 @@
 """Train and evaluate IDE and the baselines on one synthetic benchmark; write the paper-style table.
 
     python scripts/benchmark_table.py --root_synthetic DIR --methods all --seeds 3 [--epochs N] [--out DIR]
+    python scripts/benchmark_table.py ... --seeds 1 --first_seed 2   # only seed 2 (e.g. on another machine)
     python scripts/benchmark_table.py --root_synthetic DIR --methods ide_cnn deepmil iforest --seeds 1 \\
         --epochs 2 --max_train_batches 50        # any other --<option> VALUE goes to every run
 
@@ -236,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("--root_synthetic", required=True, help="benchmark folder (datacube_<name>.nc ...)")
     ap.add_argument("--methods", nargs="+", default=["all"], help=f"all or any of: {' '.join(METHODS)}")
-    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per method")
+    ap.add_argument("--seeds", type=int, default=3, help="number of seeds per method")
+    ap.add_argument("--first_seed", type=int, default=0,
+                    help="seeds first_seed .. first_seed + seeds - 1: split a table's seeds over processes or "
+                         "machines that share --out, then one call with all seeds (finished runs are skipped) "
+                         "writes the whole table")
     ap.add_argument("--epochs", type=int, default=None, help="n_epochs of every trained method")
     ap.add_argument("--out", default="log/benchmark_table", help="output folder (runs/, table.md, table.csv)")
     ap.add_argument("--config", default=None, help="YAML preset instead of the datacube's attributes")
@@ -264,10 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         with open(out / "table.log", "a") as fh:
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
 
-    log(f"[table] methods {' '.join(names)}; seeds {args.seeds}; options {' '.join(base)}")
+    if args.seeds < 1 or args.first_seed < 0:
+        ap.error(f"--seeds must be >= 1 and --first_seed >= 0 (got {args.seeds} and {args.first_seed})")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    log(f"[table] methods {' '.join(names)}; seeds {' '.join(map(str, seeds))}; options {' '.join(base)}")
     results: dict[str, list[dict]] = {"naive": [naive_rows(base)]}
     for name in names:
-        results[name] = [run_one(name, seed, base, out, args.epochs, log) for seed in range(args.seeds)]
+        results[name] = [run_one(name, seed, base, out, args.epochs, log) for seed in seeds]
     order = ["naive", *[n for n in METHODS if n in names]]
     md = write_table(summarise({n: results[n] for n in order}), out)
     print(md)

@@ -49,6 +49,15 @@ def test_table_runs_and_resumes(tiny_root, tmp_path, capsys, restore_threads):
     assert main(argv) == 0  # second call: nothing retrained
     assert capsys.readouterr().out.count("done before, skipped") == 2
 
+    # seeds split over two calls that share --out, then one call that aggregates them
+    one = ["--methods", "iforest", "--seeds", "1", "--first_seed", "1"]
+    assert main([*argv[:2], *one, *argv[7:]]) == 0
+    assert (out / "runs" / "iforest_s1" / "metrics_test.json").is_file()
+    assert main([*argv[:2], "--methods", "iforest", "--seeds", "2", *argv[7:]]) == 0
+    assert capsys.readouterr().out.count("done before, skipped") == 2
+    rows = {r[0]: r for r in csv.reader(open(out / "table.csv"))}
+    assert rows["Isolation Forest"][9] == "2" and "±" in rows["Isolation Forest"][1]
+
 
 def test_unknown_method_is_an_error(tiny_root, tmp_path):
     from scripts.benchmark_table import main
