@@ -84,7 +84,7 @@ CollectorsFactory = Callable[[Dataset], Sequence[Collector]]
 @dataclass
 class Runtime:
     dist: DistInfo
-    amp_dtype: torch.dtype | None  # autocast dtype on CUDA; None = full precision
+    amp_dtype: torch.dtype | None  # autocast dtype (set on CUDA only, see setup_runtime); None = full precision
 
     @property
     def device(self) -> torch.device:
@@ -97,7 +97,7 @@ class Runtime:
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
 
 def setup_runtime(cfg: Any) -> Runtime:
@@ -611,7 +611,7 @@ def _fit(
         seed_everything(cfg.seed + rt.dist.rank)  # augmentation stream of this rank (data order: sampler)
     model.to(rt.device)
     optimizer = build_optimizer(cfg, model)
-    scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
     best: dict[str, dict[str, Any]] = {k: {"value": None, "epoch": None} for k in ("loss", "F1", "driver_F1")}
     if state is not None:
         model.load_state_dict(state["model_state_dict"])
