@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch CPU threads (0: torch's default); 1 is ~10x faster on a shared, busy CPU")
     args, extra = ap.parse_known_args(argv)
+    if args.seeds < 1 or args.first_seed < 0:
+        ap.error(f"--seeds must be >= 1 and --first_seed >= 0 (got {args.seeds} and {args.first_seed})")
     if args.threads > 0:
         import torch
 
@@ -269,8 +271,6 @@ def main(argv: list[str] | None = None) -> int:
         with open(out / "table.log", "a") as fh:
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
 
-    if args.seeds < 1 or args.first_seed < 0:
-        ap.error(f"--seeds must be >= 1 and --first_seed >= 0 (got {args.seeds} and {args.first_seed})")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     log(f"[table] methods {' '.join(names)}; seeds {' '.join(map(str, seeds))}; options {' '.join(base)}")
     results: dict[str, list[dict]] = {"naive": [naive_rows(base)]}
