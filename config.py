@@ -189,6 +189,9 @@ class Config:
     mil_hidden: list[int] = field(default_factory=lambda: [512, 256])
     mil_dropout: float = 0.5
     mil_instance_dropout: float = 0.5  # DeepMIL
+    # DeepMIL with a fraction: compare each row's positive and negative bags at equal size (random
+    # subsample of the larger one), so the top-k means are the same quantile estimate on both sides
+    mil_match_bags: bool = False
     arnet_lambda_center: float = 20.0
     rtfm_alpha: float = 1e-4
     rtfm_margin: float = 100.0

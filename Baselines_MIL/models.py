@@ -343,7 +343,7 @@ class MILModel(nn.Module):
         frac = cfg.mil_topk_fraction
         if self.method == "deepmil":
             p = cfg.mil_instance_dropout if self.training else 0.0
-            return losses.deepmil_loss(logit, pos_i, neg_i, cfg.mil_topk, p, frac)
+            return losses.deepmil_loss(logit, pos_i, neg_i, cfg.mil_topk, p, frac, cfg.mil_match_bags)
         if self.method == "arnet":
             return losses.arnet_loss(logit, pos_i, neg_i, cfg.mil_topk, cfg.arnet_lambda_center, frac)
         mag = to_rows(out.extra["magnitude"])
