@@ -230,6 +230,30 @@ def test_mil_topk_fraction_is_a_quantile_of_each_bag():
     assert fixed > 1.1 and abs(float(frac) - 1.0) < 0.02
 
 
+def test_mil_match_bags_removes_the_small_bag_bias():
+    """A small positive bag's top-10 % mean lies below a large negative bag's (1.49 against 1.74
+    sd for 15 and 200 draws), so the fraction hinge still pays for spread there (DeepMIL collapsed
+    to one constant score on 2 of 3 seeds of `small`); bags cut to equal size do not pay."""
+    from Baselines_MIL import losses
+
+    pos = torch.zeros(1, 2, 10, dtype=torch.bool)
+    pos[0, 0, :3] = True
+    pos[0, 1, :7] = True
+    p, n = losses.match_bag_sizes(pos, ~pos, torch.Size([1, 2, 10]))
+    assert p.sum(-1).tolist() == n.sum(-1).tolist() == [[3, 3]]
+    assert not (p & ~pos).any() and not (n & pos).any()
+
+    torch.manual_seed(0)
+    pos = torch.zeros(4000, 1, 216, dtype=torch.bool)
+    pos[..., :16] = True  # a 16 x 16 crop row with few pixels of the positive bag
+    spread = {}
+    for match in (False, True):
+        loss = [float(losses.deepmil_loss(torch.randn(4000, 1, 216) * sd, pos, ~pos, 100, 0.5, 0.1, match)[0])
+                for sd in (0.1, 1.0)]
+        spread[match] = loss[1] - loss[0]
+    assert spread[False] > 0.03 and abs(spread[True]) < 0.01
+
+
 @pytest.mark.parametrize("method", ["deepmil", "arnet", "rtfm", "mgfn"])
 def test_mil_topk_per_variable(method, tiny_batch):
     """``mil_topk_per variable``: each variable ranks its own pixels, so a variable whose
