@@ -60,9 +60,10 @@ METHODS: dict[str, Method] = {
     "stealnet": Method("STEALNet", "Baselines_Reconstruction.models:build", {"method": "stealnet"}),
     "uniad": Method("UniAD", "Baselines_Reconstruction.models:build", {"method": "uniad"}),
     # one top-k per variable: with one per (sample, week) a single variable fills the positive
-    # top-k (docs/baselines.md); RTFM and MGFN keep the published grouping
+    # top-k (docs/baselines.md); RTFM and MGFN keep the published grouping. DeepMIL compares
+    # bags of equal size: without, its hinge collapsed to one constant score on 2 of 3 seeds
     "deepmil": Method("DeepMIL", "Baselines_MIL.models:MILModel", {"method": "deepmil"},
-                      {"mil_topk_per": "variable"}),
+                      {"mil_topk_per": "variable", "mil_match_bags": True}),
     "arnet": Method("ARNet", "Baselines_MIL.models:MILModel", {"method": "arnet"},
                     {"mil_topk_per": "variable"}),
     "rtfm": Method("RTFM", "Baselines_MIL.models:MILModel", {"method": "rtfm"}),

@@ -43,7 +43,7 @@ def test_table_runs_and_resumes(tiny_root, tmp_path, capsys, restore_threads):
     md = (out / "table.md").read_text()
     assert md.startswith("| method | F1 val") and "Naive" in md
     saved = yaml.safe_load((out / "runs" / "deepmil_s0" / "config.yaml").read_text())
-    assert saved["mil_topk_per"] == "variable"  # the table's default for DeepMIL
+    assert saved["mil_topk_per"] == "variable" and saved["mil_match_bags"] is True  # the table's DeepMIL
 
     capsys.readouterr()
     assert main(argv) == 0  # second call: nothing retrained
