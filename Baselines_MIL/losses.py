@@ -95,12 +95,11 @@ def deepmil_loss(
     keep = torch.ones_like(score, dtype=torch.bool)
     if instance_dropout > 0:
         keep = torch.rand_like(score) >= instance_dropout
+    pos, neg = pos & keep, neg & keep
     if match_bags:
-        pos, neg = match_bag_sizes(pos & keep, neg & keep, score.shape)
-    kp = bag_k(pos & keep, score.shape, k, fraction)
-    kn = bag_k(neg & keep, score.shape, k, fraction)
-    (sp,), vp = top_k(score, pos & keep, kp, score)
-    (sn,), vn = top_k(score, neg & keep, kn, score)
+        pos, neg = match_bag_sizes(pos, neg, score.shape)
+    (sp,), vp = top_k(score, pos, bag_k(pos, score.shape, k, fraction), score)
+    (sn,), vn = top_k(score, neg, bag_k(neg, score.shape, k, fraction), score)
     if fraction is None:
         loss = masked_mean(F.relu(1.0 - sp + sn), vp & vn)
     else:
