@@ -15,13 +15,22 @@ switched-off variable a push of random sign, and a ReLU head whose units are off
 gives none; an evidence head pushes the flags on where extremes are and off
 elsewhere (docs/results.md, "Evidence heads"). Parameter names and shapes are unchanged: conv1's
 input channels are summed, as all D carry the same flag.
+
+When the quantizer hands over its code channels (``AffineCodes``: z_q = W c + b with
+c of k channels, k = 1 for the binary LFQ), the first layer's weights are folded with
+W and b and convolve the k + 1 channels [c, 1] per variable instead of z_q's D: the
+same linear map (zero padding included, as the constant channel is padded with zeros
+too), so the outputs agree to float rounding and every parameter, W and b included,
+gets the same gradient; on CPU the classifier's step is about half as long.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.codebook import AffineCodes
 from models.encoder.common import stacked
 
 SUPPORTED_T = (2, 4, 8, 16, 32)
@@ -65,21 +74,32 @@ class ExtremeClassifier(nn.Module):
             self.add_module(f"conv{i + 1}", joint.get_submodule(f"conv{i + 1}"))
         self.layers = nn.ModuleList(_Head(dim, hidden, k) for _ in range(n_vars))
 
-    def forward(self, z_q: Tensor, flags: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``flags`` [N, V, T, H, W] or [N, V, 1, T, H, W]: the flag coordinate, needed with ``monotone_heads``."""
+    def forward(
+        self, z_q: Tensor, flags: Tensor | None = None, codes: AffineCodes | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``flags`` [N, V, T, H, W] or [N, V, 1, T, H, W]: the flag coordinate, needed with ``monotone_heads``.
+        ``codes``: z_q's code channels (the quantizer's ``quantize_with_codes``), used by the first layer."""
         n, v, d, t, h, w = z_q.shape
         if t != self.delta_t:
             raise ValueError(f"classifier built for delta_t={self.delta_t} got T={t}")
         if self.monotone_heads and flags is None:
             raise ValueError("monotone_heads: the classifier needs the flag coordinate")
         x = z_q.reshape(n, v * d, t, h, w)
+        fold = None
+        if codes is not None:
+            x, fold = _code_channels(codes)  # x [N, V*(k+1), T, H, W], fold [D, k+1]
         joint, heads = x, (flags.reshape(n, v, t, h, w) if self.monotone_heads else x)
         for i in range(1, self.n_conv + 1):
             conv = self.get_submodule(f"conv{i}")
-            joint = F.conv3d(joint, conv.weight, conv.bias, _S, _P)
+            wj = conv.weight
+            if i == 1 and fold is not None:
+                wj = _fold(wj.unflatten(1, (v, d)), fold).flatten(1, 2)
+            joint = F.conv3d(joint, wj, conv.bias, _S, _P)
             wh = stacked(self.layers, f"conv{i}.weight")
             if self.monotone_heads:
                 wh = _evidence_weight(wh, first=i == 1)
+            elif i == 1 and fold is not None:
+                wh = _fold(wh, fold)
             wh = wh.flatten(0, 1)
             bh = stacked(self.layers, f"conv{i}.bias").flatten(0, 1)
             heads = F.conv3d(heads, wh, bh, _S, _P, groups=v)
@@ -90,6 +110,22 @@ class ExtremeClassifier(nn.Module):
                     joint = F.dropout(joint, self.drop_rate, self.training)
                     heads = F.dropout(heads, self.drop_rate, self.training)
         return joint[:, :, 0], heads[:, :, 0]
+
+
+def _code_channels(codes: AffineCodes) -> tuple[Tensor, Tensor]:
+    """[c, 1] per variable as [N, V*(k+1), T, H, W] and the map [W | b] [D, k+1] (just [N, V*k, ...]
+    and W without a bias)."""
+    c, weight, bias = codes
+    n, v, k, t, h, w = c.shape
+    if bias is None:
+        return c.reshape(n, v * k, t, h, w), weight
+    ones = c.new_ones(n, v, 1, t, h, w)
+    return torch.cat([c, ones], 2).reshape(n, v * (k + 1), t, h, w), torch.cat([weight, bias[:, None]], 1)
+
+
+def _fold(w: Tensor, fold: Tensor) -> Tensor:
+    """Weights [A, B, D, kernel...] acting on z_q channels -> [A, B, k+1, kernel...] acting on [c, 1]."""
+    return torch.einsum("abd...,dj->abj...", w, fold.to(w.dtype))
 
 
 def _evidence_weight(w: Tensor, first: bool) -> Tensor:

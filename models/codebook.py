@@ -4,6 +4,11 @@
     quantizer.normal_code()                          # [D], the code of index 0 ("normal")
     quantizer.code(i)                                # [D], the code of index i
 
+``quantizer.quantize_with_codes(z)`` returns the same plus, for quantizers whose
+``z_q`` is a linear map of a few code channels (LFQ, FSQ: ``project_out``), those
+channels as :class:`AffineCodes`, so the classifier can convolve k + 1 channels per
+variable instead of D (same values to float rounding, same gradients).
+
 ``z_q`` has z's shape, ``indices`` [N, V, T, H, W] (int64; a driver flag is
 ``indices != 0``), ``aux_loss`` a scalar tensor (0 in eval mode). Each class
 subclasses the ``vector_quantize_pytorch`` module directly, so its parameter
@@ -14,9 +19,10 @@ names sit right under ``vq.`` as in the published checkpoints (LFQ: ``vq.mask``,
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from vector_quantize_pytorch import FSQ, LFQ, LatentQuantize, ResidualVQ, VectorQuantize
 
 CODEBOOKS = ("LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ")
@@ -33,11 +39,40 @@ def _untokens(q: Tensor, idx: Tensor, shape: tuple[int, ...]) -> tuple[Tensor, T
     return q.view(n, v, t, h, w, d).movedim(-1, 2), idx.reshape(n, v, t, h, w).long()
 
 
+class AffineCodes(NamedTuple):
+    """z_q = weight @ code + bias at every token; the code has k << D channels."""
+
+    codes: Tensor  # [N, V, k, T, H, W], straight-through in training (grads reach the encoder)
+    weight: Tensor  # [D, k]
+    bias: Tensor | None  # [D]
+
+
 class _Contract:
     """Mixin: zero aux loss outside training, scalar shape; the normal code."""
 
     def normal_code(self) -> Tensor:
         return self.code(0)  # type: ignore[attr-defined]
+
+    def quantize_with_codes(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor, AffineCodes | None]:
+        """``quantize_features`` plus the code channels that ``project_out`` maps to z_q (None if absent).
+
+        The library computes them inside its forward; a hook on ``project_out`` for the
+        duration of this call takes its input, so nothing is computed twice.
+        """
+        proj = getattr(self, "project_out", None)
+        if not isinstance(proj, nn.Linear) or proj.in_features + 1 >= proj.out_features:
+            return (*self.quantize_features(z), None)  # type: ignore[attr-defined]
+        seen: list[Tensor] = []
+        handle = proj.register_forward_hook(lambda _m, inp, _out: seen.append(inp[0]))
+        try:
+            z_q, idx, aux = self.quantize_features(z)  # type: ignore[attr-defined]
+        finally:
+            handle.remove()
+        n, v, _, t, h, w = z.shape
+        if len(seen) != 1 or seen[0].numel() != n * v * t * h * w * proj.in_features:
+            return z_q, idx, aux, None
+        codes = seen[0].reshape(n, v, t, h, w, proj.in_features).movedim(-1, 2)
+        return z_q, idx, aux, AffineCodes(codes, proj.weight, proj.bias)
 
     def _aux(self, aux: Tensor | float, ref: Tensor) -> Tensor:
         if not self.training or not torch.is_tensor(aux):  # type: ignore[attr-defined]

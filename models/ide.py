@@ -79,8 +79,9 @@ class IDE(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         z = self.encoder(x)
-        z_q, idx, aux = self.vq.quantize_features(z)
-        logits, heads = self.cls(z_q, self.flag_coordinate(z_q) if self.cls.monotone_heads else None)
+        z_q, idx, aux, codes = self.vq.quantize_with_codes(z)
+        flags = self.flag_coordinate(z_q) if self.cls.monotone_heads else None
+        logits, heads = self.cls(z_q, flags, codes)
         return IDEOutput(
             logits=logits, anomaly=(idx != 0).to(torch.uint8), heads=heads, z=z, z_q=z_q, aux_loss=aux
         )

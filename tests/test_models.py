@@ -119,6 +119,39 @@ def test_variables_do_not_mix_and_heads_match_per_variable_convs():
 
 
 @pytest.mark.parametrize("codebook", ["LFQ", "FSQ", "VQ"])
+@pytest.mark.parametrize("monotone", [False, True])
+def test_classifier_on_code_channels_equals_classifier_on_z_q(codebook, monotone):
+    """The folded first layer (k + 1 code channels instead of D) gives the same logits, heads and
+    gradients for every parameter (project_out's included) as convolving z_q itself."""
+    cfg = tiny_cfg(encoder="CNN_3D", codebook=codebook, monotone_heads=monotone, codebook_size=2)
+    x = torch.randn(2, 2, 1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    results = []
+    for use_codes in (True, False):
+        torch.manual_seed(0)
+        model = build_model(cfg).eval()  # eval: the VQ codebook does not move between the two passes
+        z = model.encoder(x)
+        z_q, idx, aux, codes = model.vq.quantize_with_codes(z)
+        if codebook == "VQ":
+            assert codes is None  # no low-dimensional code: the classifier convolves z_q
+        else:
+            assert codes.codes.shape == (2, 2, 1, 4, 8, 8)
+            torch.testing.assert_close(  # the hooked channels are what project_out maps to z_q
+                model.vq.project_out(codes.codes.movedim(2, -1)).movedim(-1, 2), z_q
+            )
+        flags = model.flag_coordinate(z_q) if monotone else None
+        logits, heads = model.cls(z_q, flags, codes if use_codes else None)
+        (logits.square().sum() + heads.sin().sum()).backward()
+        grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+        results.append((logits.detach(), heads.detach(), grads))
+    (l1, h1, g1), (l2, h2, g2) = results
+    torch.testing.assert_close(l1, l2, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(h1, h2, atol=1e-5, rtol=1e-5)
+    assert g1.keys() == g2.keys() and any(k.startswith("vq.project_out") for k in g1) == (codebook != "VQ")
+    for k in g2:
+        torch.testing.assert_close(g1[k], g2[k], atol=1e-5, rtol=1e-4, msg=k)
+
+
+@pytest.mark.parametrize("codebook", ["LFQ", "FSQ", "VQ"])
 def test_monotone_heads_read_flags_and_only_rise_with_them(codebook):
     torch.manual_seed(0)
     cfg = tiny_cfg(encoder="CNN_3D", codebook=codebook, monotone_heads=True)
