@@ -140,7 +140,8 @@ class SimpleNet(nn.Module):
             return loss, {"true": float(loss)}
         proj, score = self._scores(self.climatology_inputs(batch))
         fake = proj + torch.randn_like(proj) * self.cfg.simplenet_noise_std
-        l_true, l_fake = F.relu(0.5 + score).mean(), F.relu(0.5 - self.discriminator(fake)).mean()
+        # discriminator output D = -score: true features D >= 0.5, noisy ones D <= -0.5
+        l_true, l_fake = F.relu(0.5 + score).mean(), F.relu(0.5 + self.discriminator(fake)).mean()
         return l_true + l_fake, {"true": float(l_true.detach()), "fake": float(l_fake.detach())}
 
     @staticmethod

@@ -133,6 +133,21 @@ def test_one_training_step_and_flags(method, tiny_batch):
     assert (out.logits is not None) == method.startswith("ig")
 
 
+@pytest.mark.filterwarnings("ignore:SimpleNet without")
+def test_simplenet_loss_separates_true_from_noisy_features(tiny_batch, monkeypatch):
+    """Truncated L1 of SimpleNet: true features pushed to D >= 0.5, noisy ones to D <= -0.5."""
+    root, batch = tiny_batch
+    torch.manual_seed(0)
+    model = build(_cfg(root, "simplenet")).train()
+    d_true, d_fake = torch.tensor([0.9, 0.1, -0.3]), torch.tensor([-0.8, 0.2, 0.6])
+    monkeypatch.setattr(model, "_scores", lambda x: (torch.zeros(3, 4), -d_true))  # score = -D
+    monkeypatch.setattr(model.discriminator, "forward", lambda feat: d_fake)
+    loss, parts = model.compute_loss(model(batch["x"]), batch)
+    # true: relu(0.5 - D) = 0, 0.4, 0.8; noisy: relu(0.5 + D) = 0, 0.7, 1.1
+    assert parts["true"] == pytest.approx(0.4) and parts["fake"] == pytest.approx(0.6)
+    assert loss.item() == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("method", ["ocsvm", "iforest"])
 def test_sklearn_fit_on_subsample(method, tiny_batch):
     root, batch = tiny_batch
