@@ -140,12 +140,19 @@ def test_simplenet_loss_separates_true_from_noisy_features(tiny_batch, monkeypat
     torch.manual_seed(0)
     model = build(_cfg(root, "simplenet")).train()
     d_true, d_fake = torch.tensor([0.9, 0.1, -0.3]), torch.tensor([-0.8, 0.2, 0.6])
-    monkeypatch.setattr(model, "_scores", lambda x: (torch.zeros(3, 4), -d_true))  # score = -D
-    monkeypatch.setattr(model.discriminator, "forward", lambda feat: d_fake)
+    batches = []
+    monkeypatch.setattr(model, "_features", lambda x: torch.zeros(3, 4))
+
+    def discriminator(feat):  # one batch: the 3 true rows, then their 3 noisy copies
+        batches.append(len(feat))
+        return torch.cat([d_true, d_fake])
+
+    monkeypatch.setattr(model.discriminator, "forward", discriminator)
     loss, parts = model.compute_loss(model(batch["x"]), batch)
     # true: relu(0.5 - D) = 0, 0.4, 0.8; noisy: relu(0.5 + D) = 0, 0.7, 1.1
     assert parts["true"] == pytest.approx(0.4) and parts["fake"] == pytest.approx(0.6)
     assert loss.item() == pytest.approx(1.0)
+    assert batches == [6]  # BatchNorm sees true and noisy features together
 
 
 @pytest.mark.parametrize("method", ["ocsvm", "iforest"])
