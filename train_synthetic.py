@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None, build: Callable[[Config], Any] | None = 
         engine.check_run_dir(cfg)
     try:
         drivers = not getattr(model, "needs_threshold", False)
+        if not drivers and hasattr(model, "attribute_in_eval"):
+            model.attribute_in_eval = False  # IG: its validation passes score extremes only
         engine.fit(cfg, model, train_set, val_set, synthetic_collectors(cfg, drivers=drivers))
     finally:
         cleanup()

@@ -50,6 +50,9 @@ class IGModel(nn.Module):
         self.cls = ExtremeClassifier(n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate)
         init_weights(self, cfg.init)
         self.threshold = math.inf
+        # False: eval-mode forward skips the attributions (n_steps passes per batch); training
+        # turns them off for its validation passes, which score extremes only
+        self.attribute_in_eval = True
 
     def logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.cls(self.encoder(x))
@@ -77,7 +80,7 @@ class IGModel(nn.Module):
 
     def forward(self, x: Tensor) -> ScoreOutput:
         logits, heads = self.logits(x)
-        if self.training:  # attributions only at evaluation (they cost n_steps passes)
+        if self.training or not self.attribute_in_eval:  # attributions cost n_steps passes
             n, v, _, t, h, w = x.shape
             return ScoreOutput.from_scores(x.new_zeros(n, v, t, h, w), self.threshold, logits, heads=heads)
         return ScoreOutput.from_scores(self.attributions(x, logits), self.threshold, logits, heads=heads)
