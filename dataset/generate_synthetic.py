@@ -14,6 +14,17 @@ shifted by each coupled offset), noise and values per variable, statistics over 
 training period. Values: with ``theta = B (2^kb - 1) + 2^kn N + ks std(N)``, a normal
 voxel is ``B + N``, a random anomaly ``B + theta`` and a driver ``B + s_v |theta|``.
 
+Two regimes (``--regime``): ``scaled`` (presets ``small``, ``tiny``) uses the calibrated
+shapes of ``synthetic_events`` (sizes shrink with the grid unless ``--event_scale`` is given,
+coverage kept at any scale) and 52-week bases; ``published`` (preset ``paper-exp1``, with
+``event_scale`` 1.0 and ``base_oscillations`` 46) reproduces what the published generator
+makes with its exp-1 settings on the requested grid: its shape families and counts scaled
+with the volume, events centred in the grid, its coupling-matrix draw (centre U{0..13},
+half-length U{5..14} // 2), unnormalised dependent weights in the exp-1 pairs (normal /
+quadratic, Laplace / linear, Laplace / linear), 3-D red noise for variable 1, and bases with
+``base_oscillations`` periods over the whole cube (annual only at 2392 weeks).
+``scripts/compare_generators.py`` compares the regime statistics of benchmark folders.
+
 ``--base_climatology FILE.nc`` uses real per-pixel weekly climatologies as the bases
 of the independent variables (exp-2/3 style): each chosen variable's "mean" weekly
 climatology (any dim whose labels include "mean" is reduced to it; one remaining dim
@@ -39,7 +50,16 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from dataset.synthetic_events import ANOMALY_SETS, EXTREMES, NOISES, Grid, paint_set
+from dataset.synthetic_events import (
+    ANOMALY_SETS,
+    EXTREMES,
+    NOISES,
+    PUBLISHED_ANOMALY_SETS,
+    PUBLISHED_EXTREMES,
+    Grid,
+    paint_published,
+    paint_set,
+)
 
 __all__ = ["GeneratorParams", "PRESETS", "Cube", "build", "write", "generate", "mismatch", "var_name", "main"]
 
@@ -49,6 +69,9 @@ EXP1_K = (0.35, 0.35, 0.9, 0.35, 0.35, 0.35)
 EXP1_SIGNS = (1, 1, -1, -1, -1, -1)
 INDEPENDENT_NOISE = (("red", 0.2), ("laplace", 0.08), ("white", 0.07))
 DEPENDENT_NOISE = ("white", 0.065)
+PUBLISHED_INDEPENDENT_NOISE = (("red3d", 0.2), ("laplace", 0.08), ("white", 0.07))
+PUBLISHED_DEPENDENT = (("normal", "quadratic"), ("laplace", "linear"), ("laplace", "linear"))  # exp-1 config
+REGIMES = ("scaled", "published")
 BASE_KINDS = ("sine", "cosine", "constant")
 BASE_AMPLITUDE = 3.0
 CLIMATOLOGY_STATS = ("min", "max", "mean", "median", "std")
@@ -77,6 +100,13 @@ class GeneratorParams:
     # event sizes relative to the paper's 200-pixel grid; None: min(H, W) / 200 (the whole
     # paper field shrunk to this grid, DATA.md); e.g. 1.0: a window of a paper-size field
     event_scale: float | None = None
+    # "scaled": our calibrated shapes, coverage kept at any scale, window padding for an explicit
+    # event_scale; "published": the published generator's exp-1 shape families, coupling-matrix
+    # draw, dependent weights and 3-D red noise, events centred in the grid (see the module docstring)
+    regime: str = "scaled"
+    # None: sine/cosine bases with a 52-week period; a number: that many periods over the whole
+    # cube, phase 2 pi t n / (T - 1) for t = 0..T-1 (the published generator's nOsc; exp 1: 46)
+    base_oscillations: float | None = None
     kb: tuple[float, ...] = EXP1_K
     kn: tuple[float, ...] = EXP1_K
     ks: tuple[float, ...] = EXP1_K
@@ -104,6 +134,10 @@ class GeneratorParams:
             raise ValueError(f"option --extreme_density is {self.extreme_density}; must be > 0")
         if self.event_scale is not None and self.event_scale <= 0:
             raise ValueError(f"option --event_scale is {self.event_scale}; must be > 0 (or unset)")
+        if self.regime not in REGIMES:
+            raise ValueError(f"option --regime is {self.regime!r}; must be one of {', '.join(REGIMES)}")
+        if self.base_oscillations is not None and self.base_oscillations <= 0:
+            raise ValueError(f"option --base_oscillations is {self.base_oscillations}; must be > 0 (or 'annual')")
         for opt in ("kb", "kn", "ks", "signs"):
             if not getattr(self, opt):
                 raise ValueError(f"option {opt} is empty")
@@ -120,8 +154,19 @@ class GeneratorParams:
 
 _SPLITS_PAPER = {"times_train": (1, 1768), "times_val": (1769, 2080), "times_test": (2081, 2392)}
 PRESETS: dict[str, GeneratorParams] = {
-    # The paper's exp 1 cube: 46 years of weeks on 200 x 200 pixels.
-    "paper-exp1": GeneratorParams(n_weeks=2392, height=200, width=200, preset="paper-exp1", **_SPLITS_PAPER),
+    # The paper's exp 1 cube (46 years of weeks on 200 x 200 pixels) as the published generator
+    # makes it, on any grid: its shape families at the paper's sizes (event_scale 1.0), counts
+    # scaled with the volume, bases with 46 oscillations over the cube (annual at 2392 weeks only).
+    "paper-exp1": GeneratorParams(
+        n_weeks=2392,
+        height=200,
+        width=200,
+        preset="paper-exp1",
+        event_scale=1.0,
+        regime="published",
+        base_oscillations=46.0,
+        **_SPLITS_PAPER,
+    ),
     # Quick start data. Coverage is the paper's at any size (see synthetic_events), so no
     # densification is needed (factor 1.0): seed 0 has ~10 000 class-1 voxels in ~160 events,
     # 6 880 of them in the train split, extremes in >90 % of the weeks of every split.
@@ -158,7 +203,7 @@ class Cube:
     drivers: np.ndarray  # uint8 (V, T, H, W): anomaly_extreme
     extreme: np.ndarray  # uint8 (T, H, W) in {0, 1, 2, 3}
     coupling: np.ndarray  # uint8 (V, 14)
-    bases: list[np.ndarray]  # per variable float32 (52, H, 1 or W), indexed by week (t-1) % 52
+    bases: list[np.ndarray]  # per variable float32 (P, H, 1 or W), row (t-1) % P; P = 52 or n_weeks
     noise_std: list[float]
     latitude: np.ndarray
     longitude: np.ndarray
@@ -199,10 +244,18 @@ def _ensure_split_extremes(ext1: np.ndarray, p: GeneratorParams, rng: np.random.
 
 
 def coupling_matrix(p: GeneratorParams, rng: np.random.Generator) -> np.ndarray:
-    """uint8 [V, 14]: a contiguous block of 2..14 ones per driver variable; dropped variables stay 0."""
+    """uint8 [V, 14]: a contiguous block of ones per driver variable; dropped variables stay 0.
+
+    "scaled": length U{2..14}, start uniform; "published": centre U{0..13}, half-length
+    U{5..14} // 2, the block ``[centre - half, centre + half)`` clipped to the 14 columns.
+    """
     cm = np.zeros((p.n_vars, N_OFFSETS), np.uint8)
     for v in range(p.n_vars):
         if v + 1 in p.var_drop:
+            continue
+        if p.regime == "published":
+            centre, half = int(rng.integers(0, N_OFFSETS)), int(rng.integers(5, N_OFFSETS + 1)) // 2
+            cm[v, max(centre - half, 0) : centre + half] = 1
             continue
         length = int(rng.integers(2, N_OFFSETS + 1))
         start = int(rng.integers(0, N_OFFSETS - length + 1))
@@ -228,10 +281,17 @@ def driver_mask(ext1: np.ndarray, row: np.ndarray, out: np.ndarray) -> None:
 # ----------------------------------------------------------------------------------
 
 
-def synthetic_base(j: int, height: int) -> tuple[np.ndarray, str]:
-    """Independent base j: sine / cosine (period 52 weeks, amplitude 3) or 0, plus row/H - 0.5."""
+def synthetic_base(j: int, height: int, n_weeks: int | None = None, oscillations: float | None = None):
+    """Independent base j: sine / cosine (amplitude 3) or 0, plus row/H - 0.5.
+
+    Period 52 weeks (52 rows, indexed by week of year) unless ``oscillations`` is given: then
+    ``n_weeks`` rows with ``oscillations`` periods over them (phase ``2 pi t n / (T - 1)``).
+    """
     kind = BASE_KINDS[j % len(BASE_KINDS)]
-    phase = 2 * np.pi * np.arange(WEEKS) / WEEKS
+    if oscillations is None:
+        phase = 2 * np.pi * np.arange(WEEKS) / WEEKS
+    else:
+        phase = 2 * np.pi * np.arange(n_weeks) * oscillations / max(n_weeks - 1, 1)
     signal = {"sine": np.sin, "cosine": np.cos}.get(kind, np.zeros_like)(phase) * BASE_AMPLITUDE
     grad = np.arange(height) / height - 0.5
     return (signal[:, None, None] + grad[None, :, None]).astype(np.float32), kind
@@ -291,14 +351,20 @@ def make_bases(p: GeneratorParams, rng: np.random.Generator) -> tuple[list[np.nd
         ind = load_climatology_bases(p.base_climatology, p.base_variables, p.height, p.width)
         desc = [f"climatology:{n}" for n in (p.base_variables or [f"#{i}" for i in range(len(ind))])]
     else:
-        pairs = [synthetic_base(j, p.height) for j in range(p.n_independent)]
-        ind, desc = [b for b, _ in pairs], [k for _, k in pairs]
+        osc = p.base_oscillations
+        pairs = [synthetic_base(j, p.height, p.n_weeks, osc) for j in range(p.n_independent)]
+        ind = [b for b, _ in pairs]
+        desc = [k if osc is None else f"{k}:{osc:g} periods over the cube" for _, k in pairs]
     bases = list(ind)
-    for _ in range(p.n_vars - len(ind)):
-        dist = "normal" if rng.random() < 0.5 else "laplace"
-        w = rng.standard_normal(len(ind)) if dist == "normal" else rng.laplace(0.0, 1.0, len(ind))
-        w = w / max(np.linalg.norm(w), 1e-12)
-        kind = "linear" if rng.random() < 0.5 else "quadratic"
+    for d in range(p.n_vars - len(ind)):
+        if p.regime == "published":  # the exp-1 config's weight/coupling pairs, weights not normalised
+            dist, kind = _cycle(PUBLISHED_DEPENDENT, d)
+            w = rng.standard_normal(len(ind)) if dist == "normal" else rng.laplace(0.0, 1.0, len(ind))
+        else:
+            dist = "normal" if rng.random() < 0.5 else "laplace"
+            w = rng.standard_normal(len(ind)) if dist == "normal" else rng.laplace(0.0, 1.0, len(ind))
+            w = w / max(np.linalg.norm(w), 1e-12)
+            kind = "linear" if rng.random() < 0.5 else "quadratic"
         terms = ind if kind == "linear" else [(b.astype(np.float64) ** 2 - 1) / math.sqrt(2) for b in ind]
         bases.append(sum(wi * b for wi, b in zip(w.tolist(), terms)).astype(np.float32))
         desc.append(f"dependent:{dist}:{kind}:weights=" + ",".join(f"{x:.6f}" for x in w))
@@ -319,9 +385,10 @@ def chunked_mean_std(a: np.ndarray) -> tuple[float, float]:
 
 
 def base_at(base: np.ndarray, flat_idx: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Base values at flat voxel indices of the (T, H, W) cube (week = t % 52)."""
+    """Base values at flat voxel indices of the (T, H, W) cube (row = t % rows: week of year for 52 rows)."""
     t, y, x = np.unravel_index(flat_idx, shape)
-    return np.broadcast_to(base, (WEEKS, shape[1], shape[2]))[t % WEEKS, y, x]
+    period = base.shape[0]
+    return np.broadcast_to(base, (period, shape[1], shape[2]))[t % period, y, x]
 
 
 def make_values(
@@ -339,8 +406,9 @@ def make_values(
     flat = noise.reshape(-1)
     idx_a, idx_d = np.flatnonzero(anomaly), np.flatnonzero(drivers)
     n_a, n_d = flat[idx_a], flat[idx_d]  # fancy indexing copies: noise before the base is added
-    for t0 in range(0, shape[0], WEEKS):
-        t1 = min(t0 + WEEKS, shape[0])
+    period = base.shape[0]
+    for t0 in range(0, shape[0], period):
+        t1 = min(t0 + period, shape[0])
         noise[t0:t1] += base[: t1 - t0]
     b_a, b_d = base_at(base, idx_a, shape), base_at(base, idx_d, shape)
     flat[idx_a] = 2.0**kb * b_a + 2.0**kn * n_a + ks * std_n
@@ -370,6 +438,12 @@ def _lat_lon(p: GeneratorParams) -> tuple[np.ndarray, np.ndarray]:
     return la.astype(np.float32), lo.astype(np.float32)
 
 
+def _scale_note(p: GeneratorParams) -> str:
+    if p.event_scale is None:
+        return " (min(H, W) / 200)"
+    return " (events centred in the grid)" if p.regime == "published" else " (window of a larger field)"
+
+
 def identity_attrs(p: GeneratorParams) -> dict[str, str]:
     """The datacube attributes that say which settings made it (checked by ``mismatch``)."""
     scale = Grid(*p.shape, p.event_scale).space_scale
@@ -381,8 +455,13 @@ def identity_attrs(p: GeneratorParams) -> dict[str, str]:
         "width": str(p.width),
         "n_vars": str(p.n_vars),
         "extreme_density": str(p.extreme_density),
-        "event_scale": f"{scale:g}" + (" (window of a larger field)" if p.event_scale else " (min(H, W) / 200)"),
+        "event_scale": f"{scale:g}" + _scale_note(p),
+        "regime": p.regime,
+        "base_oscillations": "annual" if p.base_oscillations is None else f"{p.base_oscillations:g}",
     }
+
+
+_IDENTITY_DEFAULTS = {"regime": "scaled", "base_oscillations": "annual"}  # files written before these options
 
 
 def mismatch(out_dir: str | Path, params: GeneratorParams) -> str | None:
@@ -392,6 +471,8 @@ def mismatch(out_dir: str | Path, params: GeneratorParams) -> str | None:
         found = dict(ds.attrs)
     if "event_scale" not in found:  # written before the option existed: always the shrunk field
         found["event_scale"] = identity_attrs(dataclasses.replace(params, event_scale=None))["event_scale"]
+    for k, v in _IDENTITY_DEFAULTS.items():
+        found.setdefault(k, v)
     diffs = [
         f"{k}: file has {found.get(k, '(absent)')!r}, wanted {v!r}"
         for k, v in identity_attrs(params.validate()).items()
@@ -411,8 +492,12 @@ def build(params: GeneratorParams, keep_noise: bool = False) -> Cube:
             raise ValueError(f"--base_climatology gives {n_ind} independent variables but --n_vars is {V}")
         p = dataclasses.replace(p, n_independent=n_ind)
 
+    published = p.regime == "published"
     ext1 = np.zeros(shape, np.uint8)
-    ext_counts = paint_set(ext1, EXTREMES, grid, p.extreme_density, rng)
+    if published:
+        ext_counts = paint_published(ext1, PUBLISHED_EXTREMES, grid, p.extreme_density, rng)
+    else:
+        ext_counts = paint_set(ext1, EXTREMES, grid, p.extreme_density, rng)
     forced = _ensure_split_extremes(ext1, p, rng)
     extreme = halo_classes(ext1)
     coupling = coupling_matrix(p, rng)
@@ -426,10 +511,9 @@ def build(params: GeneratorParams, keep_noise: bool = False) -> Cube:
     anomaly = np.zeros((V, *shape), np.uint8)
     anom_desc = []
     for j in range(p.n_independent):
-        sset = _cycle(ANOMALY_SETS, j)
-        anom_desc.append(
-            f"{var_name(j + 1)}:set_{sset.name}:" + _counts_str(paint_set(anomaly[j], sset, grid, 1.0, rng))
-        )
+        sset = _cycle(PUBLISHED_ANOMALY_SETS if published else ANOMALY_SETS, j)
+        paint = paint_published if published else paint_set
+        anom_desc.append(f"{var_name(j + 1)}:set_{sset.name}:" + _counts_str(paint(anomaly[j], sset, grid, 1.0, rng)))
         if p.n_independent < V:
             np.bitwise_or(anomaly[p.n_independent], anomaly[j], out=anomaly[p.n_independent])
     for v in range(p.n_independent + 1, V):
@@ -439,7 +523,8 @@ def build(params: GeneratorParams, keep_noise: bool = False) -> Cube:
 
     values, stds, noises, noise_desc = [], [], [], []
     for v in range(V):
-        kind, sigma = _cycle(INDEPENDENT_NOISE, v) if v < p.n_independent else DEPENDENT_NOISE
+        ind_noise = PUBLISHED_INDEPENDENT_NOISE if published else INDEPENDENT_NOISE
+        kind, sigma = _cycle(ind_noise, v) if v < p.n_independent else DEPENDENT_NOISE
         x = NOISES[kind](rng, shape, sigma)
         if keep_noise:
             noises.append(x.copy())
@@ -458,9 +543,9 @@ def build(params: GeneratorParams, keep_noise: bool = False) -> Cube:
         "var_drop": " ".join(map(str, p.var_drop)),
         "driver_variables": " ".join(n for n, row in zip(names, coupling) if row.any()),
         "extreme_events": _counts_str(ext_counts) + f" forced_split_events={forced}",
-        "extreme_shapes": repr(EXTREMES),
+        "extreme_shapes": repr(PUBLISHED_EXTREMES if published else EXTREMES),
         "anomaly_events": "; ".join(anom_desc),
-        "anomaly_shapes": "; ".join(repr(s) for s in ANOMALY_SETS),
+        "anomaly_shapes": "; ".join(repr(s) for s in (PUBLISHED_ANOMALY_SETS if published else ANOMALY_SETS)),
         "dependent_anomalies": "union of the independent variables' random anomalies",
         "bases": "; ".join(f"{n}:{d}" for n, d in zip(names, base_desc)),
         "base_climatology": str(p.base_climatology or ""),
@@ -619,6 +704,15 @@ def _event_scale(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor '{_SHRINK}'") from None
 
 
+def _oscillations(text: str) -> float | str:
+    if text == "annual":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'annual'") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m dataset.generate_synthetic",
@@ -640,9 +734,22 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--event_scale",
         type=_event_scale,
-        help="event sizes relative to the paper's 200 px grid: 'grid' (default) = min(height, width)/200, "
-        "the paper's field shrunk to the grid; a number, e.g. 1.0, makes the grid a window of a field with "
-        "events that size",
+        help="event sizes relative to the paper's 200 px grid: 'grid' = min(height, width)/200, the paper's "
+        "field shrunk to the grid (default of small and tiny); a number, e.g. 1.0 (default of paper-exp1), "
+        "gives events that size",
+    )
+    ap.add_argument(
+        "--regime",
+        choices=REGIMES,
+        help="'scaled' (small, tiny): our calibrated shapes, coverage kept at any event scale, an explicit "
+        "--event_scale paints the grid as a window of a larger field; 'published' (paper-exp1): the published "
+        "generator's exp-1 shapes, coupling, weights and 3-D red noise, events centred in the grid",
+    )
+    ap.add_argument(
+        "--base_oscillations",
+        type=_oscillations,
+        help="'annual' (small, tiny): sine/cosine bases with a 52-week period; a number N (paper-exp1: 46): "
+        "N periods over the whole cube, as the published generator (annual only at 2392 weeks)",
     )
     ap.add_argument("--base_climatology", help="netCDF of per-pixel weekly climatologies used as bases")
     ap.add_argument("--base_variables", nargs="+", help="variables of --base_climatology (default: all)")
@@ -655,6 +762,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items() if v is not None}
     if overrides.get("event_scale") == _SHRINK:
         overrides["event_scale"] = None
+    if overrides.get("base_oscillations") == "annual":
+        overrides["base_oscillations"] = None
     start = time.time()
     try:
         params = resolve(preset, seed, **overrides)

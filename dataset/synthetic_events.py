@@ -23,6 +23,10 @@ Counts at paper size are DATA.md's. The size ranges that DATA.md leaves open
 (Gaussian axes, onset footprints) are calibrated so that the coverages match the
 published ones (extremes: class 1 ~1.1 %, halo classes ~0.4 % each; random anomaly
 sets A/B/C ~1.9 / 0.45 / 1.8 %); see ``tests/test_generator.py`` for the check.
+
+``PublishedSet`` / ``paint_published`` (regime "published") instead draw the published
+generator's exp-1 families with its size conventions (see ``PublishedSet``), centred in the
+grid, counts scaled with the volume only; ``red_noise_3d`` is its noise red in time and space.
 """
 
 from __future__ import annotations
@@ -130,8 +134,7 @@ class Grid:
         if self.scale is None:
             return 0
         widest = max(
-            max(s.cube_half_px[1], s.onset_half_px[1], math.ceil(s.gauss_axis_px[1]))
-            for s in (EXTREMES, *ANOMALY_SETS)
+            max(s.cube_half_px[1], s.onset_half_px[1], math.ceil(s.gauss_axis_px[1])) for s in (EXTREMES, *ANOMALY_SETS)
         )
         return int(np.rint(widest * self.scale))
 
@@ -300,6 +303,135 @@ def paint_set(
 
 
 # ----------------------------------------------------------------------------------
+# the published generator's shape families (regime "published")
+# ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedSet:
+    """Event counts at paper size and the *maximum* extents of the published generator's exp-1 families.
+
+    Sizes follow its conventions: a box half-size ``h`` is ``U{3..max} // 2`` and the box spans
+    ``[c - h, c + h)`` (extent ``2h``); local events last ``2h`` weeks around their centre week;
+    onsets start in the last ``1 - onset_start`` of the time axis and last to its end; Gaussian
+    events are the voxels where a Gaussian with standard deviations ``U{7..max} // 2`` exceeds
+    ``1 - max(std) / 100`` of its peak; random walks make ``walk_steps`` moves to voxels they have
+    not visited (at most ``10 * walk_steps`` tries). Every event is centred inside the grid and clipped at
+    its faces, as in the published generator (no window padding).
+    """
+
+    name: str
+    cubes: int = 0
+    walks: int = 0
+    local: int = 0
+    gaussian: int = 0
+    onset: int = 0
+    box_px: int = 35
+    box_weeks: int = 25
+    local_weeks: int = 17
+    onset_px: int = 17
+    onset_start: float = 0.98
+    walk_steps: int = 125
+
+
+PUBLISHED_EXTREMES = PublishedSet("extremes", cubes=200, walks=1100, local=2600, gaussian=340, onset=25)
+PUBLISHED_ANOMALY_SETS = (
+    PublishedSet("A", cubes=320, walks=3000, local=4000, gaussian=300),
+    PublishedSet("B", onset=18, walks=1800, local=160, gaussian=350),
+    PublishedSet("C", cubes=300, walks=2000, local=2800, gaussian=290),
+)
+
+
+def _pub_half(rng: np.random.Generator, lo: int, top: int, n: int, s: float = 1.0) -> np.ndarray:
+    """Half-sizes ``U{lo..top} // 2``, spatial ones times ``s`` (at least 1)."""
+    h = rng.integers(lo, top + 1, n) // 2
+    return h if s == 1.0 else np.maximum(np.rint(h * s), 1).astype(np.int64)
+
+
+def _pub_boxes(mask: np.ndarray, c: np.ndarray, half: np.ndarray) -> None:
+    for (t, y, x), (ht, hy, hx) in zip(c.tolist(), half.tolist()):
+        mask[max(t - ht, 0) : t + ht, max(y - hy, 0) : y + hy, max(x - hx, 0) : x + hx] = 1
+
+
+def pub_cubes(mask: np.ndarray, n: int, ps: PublishedSet, grid: Grid, rng: np.random.Generator) -> None:
+    c, s = _centres(rng, n, grid), grid.space_scale
+    half = np.stack(
+        [_pub_half(rng, 3, ps.box_weeks, n), _pub_half(rng, 3, ps.box_px, n, s), _pub_half(rng, 3, ps.box_px, n, s)], 1
+    )
+    _pub_boxes(mask, c, half)
+
+
+def pub_local(mask: np.ndarray, n: int, ps: PublishedSet, grid: Grid, rng: np.random.Generator) -> None:
+    c, h = _centres(rng, n, grid), _pub_half(rng, 3, ps.local_weeks, n)
+    for (t, y, x), ht in zip(c.tolist(), h.tolist()):
+        mask[max(t - ht, 0) : t + ht, y, x] = 1
+
+
+def pub_onsets(mask: np.ndarray, n: int, ps: PublishedSet, grid: Grid, rng: np.random.Generator) -> None:
+    c, s = _centres(rng, n, grid), grid.space_scale
+    c[:, 0] = rng.integers(int(ps.onset_start * grid.T), grid.T, n)
+    half = np.stack([np.full(n, grid.T), _pub_half(rng, 3, ps.onset_px, n, s), _pub_half(rng, 3, ps.onset_px, n, s)], 1)
+    for (t, y, x), (_, hy, hx) in zip(c.tolist(), half.tolist()):
+        mask[t:, max(y - hy, 0) : y + hy, max(x - hx, 0) : x + hx] = 1
+
+
+def pub_gaussians(mask: np.ndarray, n: int, ps: PublishedSet, grid: Grid, rng: np.random.Generator) -> None:
+    """Ellipsoids ``sum (d_i / sd_i)^2 <= -2 ln(1 - max(sd) / 100)``: the thresholded Gaussians."""
+    c, s = _centres(rng, n, grid), grid.space_scale
+    sd = np.stack(
+        [_pub_half(rng, 7, ps.box_weeks, n), _pub_half(rng, 7, ps.box_px, n, s), _pub_half(rng, 7, ps.box_px, n, s)], 1
+    )
+    for centre, d in zip(c.tolist(), sd.tolist()):
+        r2 = -2.0 * math.log(1.0 - max(d) / 100.0)
+        reach = [int(math.sqrt(r2) * k) for k in d]
+        lo = [max(p - k, 0) for p, k in zip(centre, reach)]
+        hi = [min(p + k + 1, m) for p, k, m in zip(centre, reach, mask.shape)]
+        dt, dy, dx = ((np.arange(a, b) - p) / k for a, b, p, k in zip(lo, hi, centre, d))
+        inside = dt[:, None, None] ** 2 + dy[None, :, None] ** 2 + dx[None, None, :] ** 2 <= r2
+        mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] |= inside.astype(np.uint8)
+
+
+def pub_walks(mask: np.ndarray, n: int, ps: PublishedSet, grid: Grid, rng: np.random.Generator) -> None:
+    """Walks to unvisited voxels of this family (26-neighbourhood), ``walk_steps`` moves, <= 10 tries each."""
+    if n == 0:
+        return
+    seen = np.zeros(mask.shape, np.uint8)
+    upper = mask.shape
+    for t, y, x in _centres(rng, n, grid).tolist():
+        seen[t, y, x] = 1
+        moves = 0
+        for dt, dy, dx in rng.integers(-1, 2, (10 * ps.walk_steps, 3)).tolist():
+            nt, ny, nx = t + dt, y + dy, x + dx
+            if 0 <= nt < upper[0] and 0 <= ny < upper[1] and 0 <= nx < upper[2] and not seen[nt, ny, nx]:
+                seen[nt, ny, nx] = 1
+                t, y, x = nt, ny, nx
+                moves += 1
+                if moves == ps.walk_steps:
+                    break
+    mask |= seen
+
+
+PUB_PAINTERS = {
+    "cubes": pub_cubes,
+    "walks": pub_walks,
+    "local": pub_local,
+    "gaussian": pub_gaussians,
+    "onset": pub_onsets,
+}
+
+
+def paint_published(
+    mask: np.ndarray, ps: PublishedSet, grid: Grid, density: float, rng: np.random.Generator
+) -> dict[str, int]:
+    """Paint a published family set into ``mask``; counts are the paper's times the volume ratio and ``density``."""
+    vol = grid.volume_scale * density
+    counts = {k: _draw_count(rng, getattr(ps, k) * vol) for k in PUB_PAINTERS}
+    for family, n in counts.items():
+        PUB_PAINTERS[family](mask, n, ps, grid, rng)
+    return counts
+
+
+# ----------------------------------------------------------------------------------
 # noise (float32 cubes, filled in chunks so no float64 full cube exists)
 # ----------------------------------------------------------------------------------
 
@@ -342,4 +474,19 @@ def red_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma: floa
     return out
 
 
-NOISES = {"red": red_noise, "laplace": laplace_noise, "white": white_noise}
+def red_noise_3d(rng: np.random.Generator, shape: tuple[int, int, int], sigma: float) -> np.ndarray:
+    """Noise red in time *and* space, as the published generator's: white noise whose Fourier amplitude
+    is divided by ``max(|f_t|, 1) * max(|f_y|, 1) * max(|f_x|, 1)`` (integer frequency indices), scaled
+    to standard deviation ``sigma`` over the whole cube (the mean is kept)."""
+    spec = np.fft.rfftn(rng.standard_normal(shape, dtype=np.float32))
+    for axis, n in enumerate(shape):
+        f = np.abs(np.fft.rfftfreq(n) if axis == 2 else np.fft.fftfreq(n)) * n
+        gain = (1.0 / np.maximum(np.rint(f), 1.0)).astype(np.float32)
+        spec *= gain.reshape([-1 if a == axis else 1 for a in range(3)])
+    out = np.fft.irfftn(spec, s=shape).astype(np.float32, copy=False)
+    del spec
+    out *= np.float32(sigma / max(float(out.std(dtype=np.float64)), 1e-12))
+    return out
+
+
+NOISES = {"red": red_noise, "laplace": laplace_noise, "white": white_noise, "red3d": red_noise_3d}

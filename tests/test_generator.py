@@ -336,3 +336,74 @@ def test_mismatch_names_the_changed_setting(tiny_dir):
     msg = mismatch(tiny_dir, resolve("tiny", seed=3, event_scale=0.5))
     assert msg is not None and "event_scale" in msg and "datacube_tiny.nc" in msg
     assert "seed" in mismatch(tiny_dir, resolve("tiny", seed=4))
+
+
+# ---------------------------------------------------------------------------- published regime
+
+
+_SPLITS_156 = {"times_train": (1, 104), "times_val": (105, 130), "times_test": (131, 156)}
+
+
+@pytest.fixture(scope="module")
+def published_cube():
+    return build(resolve("paper-exp1", seed=2, n_weeks=156, height=24, width=24, **_SPLITS_156), keep_noise=True)
+
+
+def test_paper_exp1_preset_is_the_published_regime_at_paper_size(published_cube):
+    p = resolve("paper-exp1")
+    assert (p.event_scale, p.regime, p.base_oscillations) == (1.0, "published", 46.0)
+    c = published_cube
+    assert c.attrs["regime"] == "published" and c.attrs["base_oscillations"] == "46"
+    t = np.arange(156)  # 46 periods over the cube, not a 52-week year
+    grad = np.arange(24) / 24 - 0.5
+    np.testing.assert_allclose(c.bases[0][:, :, 0], 3 * np.sin(2 * np.pi * t * 46 / 155)[:, None] + grad, atol=1e-5)
+    for v in (1, 2, 3, 5):  # published coupling: one block of 2..14 offsets
+        ones = np.flatnonzero(c.coupling[v])
+        assert 2 <= len(ones) <= 14 and np.all(np.diff(ones) == 1)
+    assert abs(float(c.noise[0].std()) - 0.2) < 1e-3  # 3-D red noise, scaled over the whole cube
+
+
+def test_published_shapes_have_the_published_extents():
+    g = se.Grid(60, 80, 80, 1.0)
+    rng = np.random.default_rng(0)
+    for _ in range(10):  # a box spans [c - h, c + h): even extents 2..34 px, 2..24 weeks
+        m = np.zeros((g.T, g.H, g.W), np.uint8)
+        se.pub_cubes(m, 1, se.PUBLISHED_EXTREMES, g, rng)
+        t, y, x = (np.flatnonzero(m.any(axis=a)) for a in ((1, 2), (0, 2), (0, 1)))
+        assert len(t) <= 24 and len(y) <= 34 and len(x) <= 34
+    m = np.zeros((g.T, g.H, g.W), np.uint8)
+    se.pub_walks(m, 1, se.PUBLISHED_EXTREMES, g, rng)
+    assert m.sum() == 126  # start + 125 moves, never revisiting a voxel (room to move in 60 x 80 x 80)
+    m[:] = 0
+    se.pub_local(m, 5, se.PUBLISHED_EXTREMES, g, rng)
+    runs = m.sum(axis=0)
+    assert set(np.unique(runs[runs > 0]).tolist()) <= set(range(1, 17))
+
+
+def test_regime_statistics_by_hand():
+    from scripts import compare_generators as cg
+
+    ext = np.zeros((4, 3, 20), np.uint8)
+    ext[0:2, 0, 0] = 1  # event 1: 1 px, 2 weeks, 2 voxels
+    ext[1, 2, 2:20] = 1  # event 2: 18 px wide, 1 week, 18 voxels
+    ext[3, 1, 5] = 2  # a halo voxel is no extreme
+    s = cg.event_sizes(ext == 1)
+    assert s["events"] == 2 and s["width med"] == 9.5 and s["weeks med"] == 1.5
+    assert s[">16px %"] == pytest.approx(100 * 18 / 20)
+    anomaly = np.zeros((2, 4, 3, 20), np.uint8)
+    drivers = np.zeros_like(anomaly)
+    drivers[1, 0, 0, :6] = 1  # variable 2: 6 driver voxels, one of them also in its anomaly mask
+    anomaly[1, 0, 0, 5:9] = 1
+    z = np.ones((2, 4, 3, 20), np.float32)
+    z[1, 0, 0, :6] = -3.0
+    r = cg.regime_stats(ext, anomaly, drivers, z, ["a", "b"])
+    assert r["ext1 %"] == pytest.approx(100 * 20 / 240) and r["ext1-3 %"] == pytest.approx(100 * 21 / 240)
+    assert r["drivers % a"] == 0 and r["drivers % b"] == pytest.approx(100 * 6 / 240)
+    assert r["drivers % pooled"] == pytest.approx(100 * 6 / 240)  # only variable b has drivers
+    assert r["random % b"] == pytest.approx(100 * 3 / 240)
+    assert r["|z| drv b"] == 3.0 and r["|z| rnd b"] == 1.0 and r["|z| nrm b"] == 1.0
+    assert np.isnan(r["|z| drv a"])
+    med, std = np.zeros((52, 1, 1), np.float32), np.full((52, 1, 1), 2.0, np.float32)
+    med[1] = 1.0
+    x = np.array([3.0, 3.0, 3.0], np.float32).reshape(3, 1, 1)
+    np.testing.assert_allclose(cg.normalise(x, np.array([1, 2, 53]), med, std).ravel(), [1.5, 1.0, 1.5])
