@@ -136,6 +136,12 @@ class Config:
     # "Evidence heads"). Off = the published heads (free sign, read the codes). Training only:
     # flags and the extreme prediction do not depend on it.
     monotone_heads: bool = False
+    # give each variable's encoder a second input channel per channel: the value minus its spatial
+    # median over the sample's grid (per week). It removes what the whole region shares that the
+    # climatology missed (a seasonal cycle out of step with the 52-week calendar, a region-wide
+    # shift), so a local anomaly stands out (docs/results.md, "Spatial anomaly channel"). Off = the
+    # published input; on doubles the encoder's input channels (checkpoints differ in that layer).
+    spatial_anomaly: bool = False
 
     # ---- losses ----------------------------------------------------------------
     lambda_anomaly: float = 30.0  # published: 100

@@ -8,6 +8,7 @@ The engine needs only ``out.logits``, ``out.anomaly`` and ``compute_loss``.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -56,7 +57,12 @@ class IDE(nn.Module):
         self.lambda_anomaly_warmup = getattr(cfg, "lambda_anomaly_warmup_epochs", 0.0)
         self.lambda_anomaly = cfg.lambda_anomaly
         self.loss_weighting = getattr(cfg, "loss_weighting", "published")
-        self.encoder = build_encoder(cfg, n_vars)
+        self.spatial_anomaly = bool(getattr(cfg, "spatial_anomaly", False))
+        enc_cfg = cfg
+        if self.spatial_anomaly:
+            enc_cfg = copy.copy(cfg)
+            enc_cfg.in_channels = 2 * cfg.in_channels
+        self.encoder = build_encoder(enc_cfg, n_vars)
         monotone_heads = getattr(cfg, "monotone_heads", False)
         if monotone_heads and cfg.codebook_size != 2:
             raise ValueError(
@@ -78,13 +84,17 @@ class IDE(nn.Module):
                 f"IDE expects x [N, V={self.n_vars}, C={self.in_channels}, T={self.delta_t}, H, W], "
                 f"got {tuple(x.shape)}"
             )
-        z = self.encoder(x)
+        z = self.encode(x)
         z_q, idx, aux, codes = self.vq.quantize_with_codes(z)
         flags = self.flag_coordinate(z_q) if self.cls.monotone_heads else None
         logits, heads = self.cls(z_q, flags, codes)
         return IDEOutput(
             logits=logits, anomaly=(idx != 0).to(torch.uint8), heads=heads, z=z, z_q=z_q, aux_loss=aux
         )
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x [N, V, C, T, H, W] -> z [N, V, D, T, H, W], with the spatial anomaly channels when asked."""
+        return self.encoder(with_spatial_anomaly(x) if self.spatial_anomaly else x)
 
     def flag_coordinate(self, z_q: Tensor) -> Tensor:
         """z_q [N, V, D, T, H, W] -> [N, V, 1, T, H, W]: its projection on code(1) - code(0), 0 at the
@@ -126,3 +136,14 @@ def anomaly_weight(epoch: float, start: float, final: float, warmup_epochs: floa
     if warmup_epochs <= 0 or epoch >= warmup_epochs or start <= 0 or final <= 0:
         return final
     return start * (final / start) ** (epoch / warmup_epochs)
+
+
+def with_spatial_anomaly(x: Tensor) -> Tensor:
+    """x [N, V, C, T, H, W] -> [N, V, 2C, T, H, W]: x, then x minus its median over (H, W).
+
+    The median is taken per sample, variable, channel and week, so it follows what the whole
+    grid shares (a residual seasonal cycle, a region-wide shift) and ignores a local anomaly that
+    covers less than half of the grid.
+    """
+    med = x.flatten(-2).median(dim=-1).values[..., None, None]
+    return torch.cat([x, x - med], dim=2)

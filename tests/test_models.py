@@ -322,3 +322,32 @@ def test_bad_options_are_clear_errors():
     model = build_model(tiny_cfg(encoder="CNN_3D"))
     with pytest.raises(ValueError, match="IDE expects"):
         model(torch.randn(1, 3, 1, 4, 8, 8))
+
+
+def test_spatial_anomaly_channel_hand_computed():
+    from models.ide import with_spatial_anomaly
+
+    # one sample, variable, channel and week on a 1 x 5 grid: median 3 (a local blob of 10 ignored)
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0, 10.0]).view(1, 1, 1, 1, 1, 5)
+    out = with_spatial_anomaly(x)
+    assert out.shape == (1, 1, 2, 1, 1, 5)
+    assert torch.equal(out[:, :, 0], x[:, :, 0])
+    assert out[0, 0, 1, 0, 0].tolist() == [-2.0, -1.0, 0.0, 1.0, 7.0]
+    # a shift shared by the whole grid (a residual seasonal cycle) is gone from the second channel
+    base = torch.randn(2, 3, 1, 4, 6, 6)
+    a = with_spatial_anomaly(base)[:, :, 1]
+    b = with_spatial_anomaly(base + torch.arange(4.0).view(1, 1, 1, 4, 1, 1) * 5)[:, :, 1]
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_spatial_anomaly_option_doubles_encoder_input_only():
+    for encoder in ENCODERS:
+        plain = build_model(tiny_cfg(encoder=encoder))
+        model = build_model(tiny_cfg(encoder=encoder, spatial_anomaly=True))
+        x = torch.randn(2, 2, 1, 4, 8, 8)
+        out = model(x)
+        assert out.anomaly.shape == (2, 2, 4, 8, 8)
+        diff = {k for k, v in model.state_dict().items() if v.shape != plain.state_dict()[k].shape}
+        assert diff and all(k.startswith("encoder.") for k in diff), diff
+        with pytest.raises(ValueError, match="C=1"):
+            model(torch.randn(2, 2, 2, 4, 8, 8))
