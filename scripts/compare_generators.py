@@ -17,7 +17,13 @@ is used. Rows:
   variables that have drivers; ``random %``: ``anomaly`` voxels that are not drivers;
 - ``|z| drv / rnd / nrm``: mean absolute normalised value (per pixel and week of year,
   ``(x - median[w]) / std[w]`` from the climatology file, as the loader does) at
-  driver, random-anomaly and normal voxels.
+  driver, random-anomaly and normal voxels;
+- ``shared %``: share of the variance of ``z`` that the grid shares (the variance of
+  the per-week mean over the selection's pixels): near 100 % when a signal the
+  climatology missed (a seasonal cycle out of step with the calendar) dominates;
+- ``d z`` / ``d z-med``: driver effect size, (mean at drivers - mean elsewhere) / std
+  elsewhere, of ``z`` and of ``z`` minus its per-week spatial median (the model's
+  ``spatial_anomaly`` channel).
 """
 
 from __future__ import annotations
@@ -71,7 +77,24 @@ def regime_stats(
             r = a & ~d
             for key, m in (("drv", d), ("rnd", r), ("nrm", ~(a | d))):
                 out[f"|z| {key} {n}"] = float(np.abs(z[v][m]).mean()) if m.any() else float("nan")
+        for v, n in enumerate(names):
+            zv = z[v].astype(np.float64)
+            out[f"shared % {n}"] = 100.0 * float(zv.mean(axis=(1, 2)).var() / max(zv.var(), 1e-12))
+        for v, n in enumerate(names):
+            d = drivers[v].astype(bool)
+            zv = z[v].astype(np.float64)
+            resid = zv - np.median(zv, axis=(1, 2), keepdims=True)
+            out[f"d z {n}"] = effect_size(zv, d)
+            out[f"d z-med {n}"] = effect_size(resid, d)
     return out
+
+
+def effect_size(values: np.ndarray, mask: np.ndarray) -> float:
+    """(mean inside ``mask`` - mean outside) / std outside; NaN when either side is empty."""
+    if not mask.any() or mask.all():
+        return float("nan")
+    rest = values[~mask]
+    return float((values[mask].mean() - rest.mean()) / max(rest.std(), 1e-12))
 
 
 def normalise(x: np.ndarray, time_labels: np.ndarray, median: np.ndarray, std: np.ndarray) -> np.ndarray:

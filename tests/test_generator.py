@@ -407,3 +407,21 @@ def test_regime_statistics_by_hand():
     med[1] = 1.0
     x = np.array([3.0, 3.0, 3.0], np.float32).reshape(3, 1, 1)
     np.testing.assert_allclose(cg.normalise(x, np.array([1, 2, 53]), med, std).ravel(), [1.5, 1.0, 1.5])
+
+
+def test_grid_shared_share_and_driver_effect_sizes_by_hand():
+    from scripts import compare_generators as cg
+
+    # 2 weeks on a 1 x 4 grid: week 0 all +1, week 1 all -1 (a signal the whole grid shares) plus
+    # one driver voxel of +2 at pixel 0 of week 1
+    z = np.array([[1.0, 1.0, 1.0, 1.0], [1.0, -1.0, -1.0, -1.0]], np.float32).reshape(1, 2, 1, 4)
+    drivers = np.zeros((1, 2, 1, 4), np.uint8)
+    drivers[0, 1, 0, 0] = 1
+    ext = np.zeros((2, 1, 4), np.uint8)
+    r = cg.regime_stats(ext, np.zeros_like(drivers), drivers, z, ["v"])
+    means = np.array([1.0, -0.5])  # per-week grid means; var(z) = 1 - 0.25^2 (mean 0.25, E z^2 = 1)
+    assert r["shared % v"] == pytest.approx(100 * means.var() / 0.9375)  # 60 %
+    rest = np.array([1, 1, 1, 1, -1, -1, -1], float)  # z elsewhere
+    assert r["d z v"] == pytest.approx((1 - rest.mean()) / rest.std())
+    # minus the week's median (1 in week 0, -1 in week 1): the driver is +2, everything else 0
+    assert r["d z-med v"] > 1e6  # nothing varies elsewhere: the driver stands out without bound
