@@ -136,12 +136,13 @@ class Config:
     # "Evidence heads"). Off = the published heads (free sign, read the codes). Training only:
     # flags and the extreme prediction do not depend on it.
     monotone_heads: bool = False
-    # give each variable's encoder a second input channel per channel: the value minus its spatial
-    # median over the sample's grid (per week). It removes what the whole region shares that the
-    # climatology missed (a seasonal cycle out of step with the 52-week calendar, a region-wide
-    # shift), so a local anomaly stands out (docs/results.md, "Spatial anomaly channel"). Off = the
-    # published input; on doubles the encoder's input channels (checkpoints differ in that layer).
-    spatial_anomaly: bool = False
+    # 'always': each variable's encoder also gets, per input channel, the value minus its spatial median
+    # over the sample's grid (per week), which removes what the whole region shares and the climatology
+    # missed (a seasonal cycle out of step with the 52-week calendar, a region-wide shift) so that local
+    # anomalies stand out; doubles the encoder's input channels. 'none': the published input. 'auto':
+    # the entry scripts measure the training split and choose 'always' when the grid shares at least
+    # half of the median variable's variance (dataset/grid_signal.py; docs/results.md, "Paper-size events")
+    spatial_anomaly: str = field(default="none", metadata=_choices("none", "always", "auto"))
 
     # ---- losses ----------------------------------------------------------------
     lambda_anomaly: float = 30.0  # published: 100

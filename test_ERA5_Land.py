@@ -46,6 +46,7 @@ def test_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str,
     cfg = parse_config(
         argv, description=doc.split("\n")[0], defaults_file=preset, fixed={"dataset": dataset_name}
     )
+    from dataset.grid_signal import resolve_spatial_anomaly
     from dataset.real_metrics import DroughtClassCollector, DroughtPredictionWriter
     from models.build import build_model
 
@@ -54,6 +55,9 @@ def test_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str,
         rt = engine.setup_runtime(cfg)
         checkpoint = engine.find_eval_checkpoint(cfg)
         dataset = real_dataset_class(cfg.dataset).from_config(dataclasses.replace(cfg, is_aug=False), split)
+        if cfg.spatial_anomaly == "auto":  # the same choice as training: measured on the training split
+            train_set = real_dataset_class(cfg.dataset).from_config(dataclasses.replace(cfg, is_aug=False), "train")
+            cfg = resolve_spatial_anomaly(cfg, train_set)
         engine.seed_everything(cfg.seed)
         model = build_model(cfg)
         engine.load_for_evaluation(model, checkpoint)

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None, build: Any = None, description: str | No
     their driver threshold from the validation split first."""
     description = description or __doc__.split("\n")[0]
     cfg = parse_config(argv, description=description, fixed={"dataset": "synthetic"})
+    from dataset.grid_signal import resolve_spatial_anomaly
     from dataset.synthetic import SyntheticDataset
     from models.build import build_model
 
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None, build: Any = None, description: str | No
             raise ValueError(
                 f"option 'times_{split}' holds fewer weeks than delta_t = {cfg.delta_t}: no samples"
             )
+        if cfg.spatial_anomaly == "auto":  # the same choice as training: measured on the training split
+            cfg = resolve_spatial_anomaly(cfg, SyntheticDataset.from_config(cfg, "train"))
         engine.seed_everything(cfg.seed)
         model = (build or build_model)(cfg)
         engine.load_for_evaluation(model, checkpoint)

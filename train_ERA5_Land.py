@@ -52,6 +52,7 @@ def train_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str
     cfg = parse_config(
         argv, description=doc.split("\n")[0], defaults_file=preset, fixed={"dataset": dataset_name}
     )
+    from dataset.grid_signal import resolve_spatial_anomaly
     from models.build import build_model
 
     with user_errors(prog):  # everything that can be wrong before the first step
@@ -61,6 +62,7 @@ def train_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str
         train_set = dataset_cls.from_config(cfg, "train")
         val_set = dataset_cls.from_config(cfg, "val")
         check_real_config(cfg, train_set)
+        cfg = resolve_spatial_anomaly(cfg, train_set)
         model = build_model(cfg)
         engine.check_run_dir(cfg)
     try:

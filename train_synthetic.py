@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None, build: Callable[[Config], Any] | None = 
     (score-based baselines) is validated on extremes only: its driver threshold is chosen after training."""
     description = description or __doc__.split("\n")[0]
     cfg = parse_config(argv, description=description, fixed={"dataset": "synthetic"})
+    from dataset.grid_signal import resolve_spatial_anomaly
     from dataset.synthetic import SyntheticDataset
     from models.build import build_model
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None, build: Callable[[Config], Any] | None = 
         train_set = SyntheticDataset.from_config(cfg, "train")
         val_set = SyntheticDataset.from_config(cfg, "val")
         _check_samples(train_set, val_set, cfg)
+        cfg = resolve_spatial_anomaly(cfg, train_set)
         model = (build or build_model)(cfg)
         engine.check_run_dir(cfg)
     try:

@@ -57,7 +57,13 @@ class IDE(nn.Module):
         self.lambda_anomaly_warmup = getattr(cfg, "lambda_anomaly_warmup_epochs", 0.0)
         self.lambda_anomaly = cfg.lambda_anomaly
         self.loss_weighting = getattr(cfg, "loss_weighting", "published")
-        self.spatial_anomaly = bool(getattr(cfg, "spatial_anomaly", False))
+        mode = getattr(cfg, "spatial_anomaly", "none")
+        if mode not in ("none", "always"):
+            raise ValueError(
+                f"option 'spatial_anomaly' is {mode!r} at model build; the entry scripts resolve 'auto' from "
+                "the training data (dataset.grid_signal.resolve_spatial_anomaly): pass 'always' or 'none'"
+            )
+        self.spatial_anomaly = mode == "always"
         enc_cfg = cfg
         if self.spatial_anomaly:
             enc_cfg = copy.copy(cfg)

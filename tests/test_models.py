@@ -343,7 +343,7 @@ def test_spatial_anomaly_channel_hand_computed():
 def test_spatial_anomaly_option_doubles_encoder_input_only():
     for encoder in ENCODERS:
         plain = build_model(tiny_cfg(encoder=encoder))
-        model = build_model(tiny_cfg(encoder=encoder, spatial_anomaly=True))
+        model = build_model(tiny_cfg(encoder=encoder, spatial_anomaly="always"))
         x = torch.randn(2, 2, 1, 4, 8, 8)
         out = model(x)
         assert out.anomaly.shape == (2, 2, 4, 8, 8)
