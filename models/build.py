@@ -61,7 +61,7 @@ def load_checkpoint(
     ]
     if bad_shape and strict:
         raise ValueError(
-            f"checkpoint {path} does not fit the model (check encoder, in_channels, variables, "
+            f"checkpoint {path} does not fit the model (check encoder, in_channels, spatial_anomaly, variables, "
             f"delta_t): " + "; ".join(bad_shape[:10])
         )
     if bad_shape:
