@@ -245,6 +245,10 @@ class Config:
             raise ValueError(f"option 'variables' lists a variable twice: {self.variables}")
         if self.delta_t not in (2, 4, 8, 16, 32):
             raise ValueError(f"option 'delta_t' is {self.delta_t}; the classifier takes 2, 4, 8, 16 or 32")
+        if self.train_crop < 0:
+            raise ValueError(
+                f"option 'train_crop' is {self.train_crop}; use 0 (train on the whole window) or a crop size in pixels"
+            )
         if not 0.0 <= self.train_crop_focus <= 1.0:
             raise ValueError(f"option 'train_crop_focus' is {self.train_crop_focus}; it is a share in [0, 1]")
         for lo, hi, what in ((self.x_min, self.x_max, "x"), (self.y_min, self.y_max, "y")):
@@ -265,6 +269,33 @@ class Config:
         if self.window_size < 1:
             raise ValueError(f"option 'window_size' is {self.window_size}; must be >= 1")
         return self
+
+    def split_overlaps(self) -> list[str]:
+        """Warnings for validation / test periods that share weeks or years with the training period.
+
+        Legal (a user may mean it) but it makes validation and test scores optimistic, so the
+        engine logs each one with its share.
+        """
+        if self.dataset == "synthetic":
+            periods = {k: set(range(getattr(self, k)[0], getattr(self, k)[1] + 1))
+                       for k in ("times_train", "times_val", "times_test")}
+            unit = "weeks"
+        else:
+            periods = {k: {str(y) for y in getattr(self, k)} for k in ("years_train", "years_val", "years_test")}
+            unit = "years"
+        train_key = next(k for k in periods if k.endswith("_train"))
+        out = []
+        for key in periods:
+            if key == train_key or not periods[key]:
+                continue
+            shared = periods[key] & periods[train_key]
+            if shared:
+                out.append(
+                    f"option '{key}': {len(shared)} of its {len(periods[key])} {unit} "
+                    f"({100 * len(shared) / len(periods[key]):.0f} %) are also in '{train_key}'; "
+                    "scores on that split will be optimistic"
+                )
+        return out
 
     @property
     def run_dir(self) -> Path:

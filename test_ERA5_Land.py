@@ -21,8 +21,10 @@ from typing import Any
 from config import parse_config
 from train_ERA5_Land import PRESET, real_dataset_class
 from utils import engine
+from utils.checkpoints import write_atomic
 from utils.distributed import cleanup
-from utils.logging import user_errors
+from utils.errors import UserError
+from utils.logging import RERUN_TEST, exit_with_error, user_errors
 
 PROG = "test_ERA5_Land.py"
 
@@ -100,7 +102,7 @@ def test_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str,
                 "counts": m["counts"],
             }
             out = run_dir / f"metrics_{split}.json"
-            out.write_text(json.dumps(metrics, indent=1))
+            write_atomic(out, json.dumps(metrics, indent=1).encode(), then=RERUN_TEST)
             print(
                 f"{dataset!r}\n{split} split, {res['n_samples']} samples, checkpoint {checkpoint}, "
                 f"threshold {threshold}"
@@ -109,6 +111,8 @@ def test_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str,
             print(
                 f"wrote {out}" + (f" and {run_dir / f'drivers_{split}.nc'}" if cfg.save_predictions else "")
             )
+    except UserError as err:  # a resume that does not fit, a full disk: one line, exit 2
+        exit_with_error(prog, err)
     finally:
         cleanup()
     return 0

@@ -22,8 +22,10 @@ import numpy as np
 from config import parse_config
 from train_synthetic import synthetic_collectors
 from utils import engine
+from utils.checkpoints import write_atomic
 from utils.distributed import cleanup
-from utils.logging import user_errors
+from utils.errors import UserError
+from utils.logging import RERUN_TEST, exit_with_error, user_errors
 from utils.metrics import driver_scores, naive_drivers
 
 PROG = "test_synthetic.py"
@@ -121,11 +123,13 @@ def main(argv: list[str] | None = None, build: Any = None, description: str | No
             if threshold is not None:
                 metrics["driver_threshold"] = threshold
             out = run_dir / f"metrics_{split}.json"
-            out.write_text(json.dumps(metrics, indent=1))
+            write_atomic(out, json.dumps(metrics, indent=1).encode(), then=RERUN_TEST)
             print(f"{split} split, {res['n_samples']} samples, checkpoint {checkpoint}")
             print(table(f"IDE ({cfg.encoder})" if cfg.method == "ide" else cfg.method, metrics))
             saved = f" and {run_dir / f'drivers_{split}.nc'}" if cfg.save_predictions else ""
             print(f"wrote {out}{saved}")
+    except UserError as err:  # a resume that does not fit, a full disk: one line, exit 2
+        exit_with_error(PROG, err)
     finally:
         cleanup()
     return 0

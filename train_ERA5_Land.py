@@ -19,7 +19,8 @@ from typing import Any
 from config import Config, parse_config
 from utils import engine
 from utils.distributed import cleanup
-from utils.logging import user_errors
+from utils.errors import UserError
+from utils.logging import exit_with_error, user_errors
 from utils.metrics import ExtremeCollector
 
 PROG = "train_ERA5_Land.py"
@@ -64,9 +65,12 @@ def train_real(argv: list[str] | None, dataset_name: str, preset: str, prog: str
         check_real_config(cfg, train_set)
         cfg = resolve_spatial_anomaly(cfg, train_set)
         model = build_model(cfg)
+        engine.check_train_crop(cfg, train_set)
         engine.check_run_dir(cfg)
     try:
         engine.fit(cfg, model, train_set, val_set, real_collectors(cfg))
+    except UserError as err:  # a resume that does not fit, a full disk: one line, exit 2
+        exit_with_error(prog, err)
     finally:
         cleanup()
     return 0

@@ -19,7 +19,8 @@ from typing import Any
 from config import Config, parse_config
 from utils import engine
 from utils.distributed import cleanup
-from utils.logging import user_errors
+from utils.errors import UserError
+from utils.logging import exit_with_error, user_errors
 from utils.metrics import DriverCollector, ExtremeCollector
 from utils.predictions import PredictionCollector
 
@@ -63,12 +64,15 @@ def main(argv: list[str] | None = None, build: Callable[[Config], Any] | None = 
         _check_samples(train_set, val_set, cfg)
         cfg = resolve_spatial_anomaly(cfg, train_set)
         model = (build or build_model)(cfg)
+        engine.check_train_crop(cfg, train_set)
         engine.check_run_dir(cfg)
     try:
         drivers = not getattr(model, "needs_threshold", False)
         if not drivers and hasattr(model, "attribute_in_eval"):
             model.attribute_in_eval = False  # IG: its validation passes score extremes only
         engine.fit(cfg, model, train_set, val_set, synthetic_collectors(cfg, drivers=drivers))
+    except UserError as err:  # a resume that does not fit, a full disk: one line, exit 2
+        exit_with_error(PROG, err)
     finally:
         cleanup()
     return 0

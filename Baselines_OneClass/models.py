@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from models.build import extract_state_dict
 from models.encoder import build_encoder
+from utils.checkpoints import read_checkpoint
 from utils.metrics import ScoreOutput
 
 METHODS = ("simplenet", "ocsvm", "iforest")
@@ -101,7 +102,7 @@ class SimpleNet(nn.Module):
 
     def load_backbone(self, path: str | Path) -> None:
         """Encoder weights from an IDE checkpoint or a published SimpleNet backbone (``encoder.*`` keys)."""
-        state = extract_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        state = extract_state_dict(read_checkpoint(path, "option 'simplenet_backbone':"), path)
         enc = {k: v for k, v in state.items() if k.startswith("encoder.")}
         if not enc:
             raise ValueError(f"option 'simplenet_backbone': {path} holds no 'encoder.*' weights")

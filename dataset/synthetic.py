@@ -106,7 +106,9 @@ class SyntheticDataset(Dataset):
         self.nan_fill = float(nan_fill)
         self.clip_value = float(clip_value)
 
+        self.warnings: list[str] = []  # legal but suspicious input, logged by the engine
         self._load_cube(times, variables, x_min, x_max, y_min, y_max)
+        self._check_missing()
         if self.is_norm:
             if self.is_clima_scale:
                 self._normalise_climatology()
@@ -178,6 +180,18 @@ class SyntheticDataset(Dataset):
                 raise ValueError(f"{path}: 'time' coordinate must be 1-D integer week labels (got {labels!r:.80})")
             if labels.size == 0:
                 raise ValueError(f"{path}: 'time' coordinate is empty")
+            units = str(ds["time"].attrs.get("units", ""))
+            if "since" in units:
+                raise ValueError(
+                    f"{path}: 'time' is a time stamp ({units!r}); benchmark cubes label weeks 1, 2, ... "
+                    "(the week of year is (label - 1) % 52 + 1): relabel 'time' as week numbers"
+                )
+            if labels.size and int(labels.min()) < 1:
+                raise ValueError(
+                    f"{path}: 'time' labels start at {int(labels.min())}; benchmark weeks are numbered from 1 "
+                    "and the week of year is taken as (label - 1) % 52 + 1, so every week would be normalised "
+                    "against the wrong climatology week: renumber 'time' from 1 (e.g. ds['time'] = ds['time'] + 1)"
+                )
             lo, hi = int(labels[0]), int(labels[-1])
             if times is None:
                 times = (lo, hi)
@@ -272,6 +286,26 @@ class SyntheticDataset(Dataset):
         da = ds[name]
         idx = {d: s for d, s in (("y", ysl), ("x", xsl)) if d in da.dims}
         return np.asarray(da.isel(idx).values, dtype=np.float32)
+
+    def _check_missing(self) -> None:
+        """A variable that is NaN everywhere is an error; more than 1 % NaN is a warning with the share."""
+        path = self.files["datacube"]
+        where = (
+            f"weeks {self.time_labels[0]}-{self.time_labels[-1]}, y {self.y[0]}-{self.y[-1]}, "
+            f"x {self.x[0]}-{self.x[-1]}"
+        )
+        for name, xv in zip(self.variables, self._x, strict=True):
+            share = float(np.isnan(xv).mean())
+            if share == 1.0:
+                raise ValueError(
+                    f"{path}: variable '{name}' is NaN everywhere in {where}; the model would see a constant: "
+                    "fix the file or leave the variable out of --variables (and --in_channels_dynamic)"
+                )
+            if share > 0.01:
+                self.warnings.append(
+                    f"{path}: variable '{name}' is {100 * share:.1f} % NaN in {where}; "
+                    f"those values become nan_fill = {self.nan_fill:g} after normalisation"
+                )
 
     # ------------------------------------------------------------------ normalisation
     def _normalise_climatology(self) -> None:

@@ -15,6 +15,8 @@ from torch import nn
 
 from models.ide import IDE
 from models.weight_init import init_weights
+from utils.checkpoints import describe_mismatch, read_checkpoint
+from utils.errors import CheckpointError
 
 
 def build_model(cfg) -> IDE:
@@ -24,14 +26,17 @@ def build_model(cfg) -> IDE:
     return model
 
 
-def extract_state_dict(obj: Any) -> dict[str, torch.Tensor]:
+def extract_state_dict(obj: Any, path: str | Path = "checkpoint") -> dict[str, torch.Tensor]:
     """State dict of a checkpoint (model_state_dict / state_dict) or a bare one; ``module.`` stripped."""
     if isinstance(obj, dict) and "model_state_dict" in obj:
         obj = obj["model_state_dict"]
     elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
-        raise ValueError("checkpoint holds no state dict (expected 'model_state_dict' or a bare state dict)")
+        raise CheckpointError(
+            f"{path} holds no state dict (expected 'model_state_dict' or a bare state dict): "
+            "pass a model checkpoint"
+        )
     out = {}
     for key, val in obj.items():
         while key.startswith("module."):
@@ -40,40 +45,30 @@ def extract_state_dict(obj: Any) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_checkpoint(
-    model: nn.Module, path: str | Path, strict: bool = True, map_location: Any = "cpu"
-) -> dict:
+def load_checkpoint(model: nn.Module, path: str | Path, strict: bool = True) -> dict:
     """Load weights from ``path`` (our checkpoints, the published format, or a bare state dict).
 
-    Returns the whole checkpoint object (so callers can read epoch, optimizer state, ...).
-    On a mismatch the error lists the missing / unexpected / wrongly shaped keys.
+    Returns the whole checkpoint object (so callers can read epoch, optimizer state, ...), on the
+    CPU. The file is read without executing code; a mismatch is one line counting the missing,
+    unknown and wrongly shaped entries.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    state = extract_state_dict(ckpt)
+    ckpt = read_checkpoint(path)
+    state = extract_state_dict(ckpt, path)
     own = model.state_dict()
-    bad_shape = [
-        f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and own[k].shape != v.shape
-    ]
-    if bad_shape and strict:
-        raise ValueError(
-            f"checkpoint {path} does not fit the model (check encoder, in_channels, spatial_anomaly, variables, "
-            f"delta_t): " + "; ".join(bad_shape[:10])
+    mismatch = describe_mismatch(own, state)
+    if mismatch and strict:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the model built from these options ({mismatch}); "
+            "check encoder, in_channels, spatial_anomaly, variables and delta_t, or pass the run's "
+            "--config RUN/config.yaml"
         )
-    if bad_shape:
-        state = {k: v for k, v in state.items() if k not in own or own[k].shape == v.shape}
+    state = {k: v for k, v in state.items() if k not in own or own[k].shape == v.shape}
     result = model.load_state_dict(state, strict=strict)
     if not strict and (result.missing_keys or result.unexpected_keys):
         import warnings
 
-        warnings.warn(
-            f"checkpoint {path}: missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}",
-            stacklevel=2,
-        )
+        warnings.warn(f"checkpoint {path}: {mismatch}", stacklevel=2)
     return ckpt if isinstance(ckpt, dict) else {"model_state_dict": state}
 
 

@@ -163,9 +163,9 @@ def run_one(name: str, seed: int, base: list[str], out: Path, epochs: int | None
 def _finished(last: Path, n_epochs: Any) -> bool:
     if not last.is_file() or n_epochs is None:
         return False
-    import torch
+    from utils.checkpoints import read_checkpoint
 
-    return int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1 >= int(n_epochs)
+    return int(read_checkpoint(last)["epoch"]) + 1 >= int(n_epochs)
 
 
 def _simplenet_backbone(base: list[str], out: Path, seed: int, log: Callable) -> dict[str, Any]:

@@ -219,16 +219,21 @@ def test_evaluate_predictions_round_trip(tmp_path):
 
 
 def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
+    import errno
+
+    from utils import checkpoints
+    from utils.errors import StorageError
+
     path = tmp_path / "last.pth"
-    engine.save_checkpoint(path, {"epoch": 1})
+    engine.save_checkpoint(path, {"epoch": 1, "model_state_dict": {}})
 
-    def broken_save(obj, f):
-        Path(f).write_bytes(b"partial")
-        raise OSError("disk full")
+    def broken_write(target, data):
+        Path(target).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
-        engine.save_checkpoint(path, {"epoch": 2})
+    monkeypatch.setattr(checkpoints, "_write_bytes", broken_write)
+    with pytest.raises(StorageError, match=f"cannot write {path}: no space left on device"):
+        engine.save_checkpoint(path, {"epoch": 2, "model_state_dict": {}})
     assert engine.load_checkpoint_dict(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]
 

@@ -310,7 +310,7 @@ def test_load_checkpoint_bare_state_dict_and_errors(tmp_path):
     wrong = build_model(tiny_cfg(encoder="Swin_3D", in_channels=2))
     with pytest.raises(ValueError, match="does not fit"):
         load_checkpoint(wrong, tmp_path / "bare.pth")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="missing.pth does not exist"):
         load_checkpoint(model, tmp_path / "missing.pth")
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import platform
 import random
 import time
@@ -49,9 +48,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from utils.batch_transport import pooled_collate
+from utils.checkpoints import (
+    check_checkpoint_path,
+    describe_mismatch,
+    read_checkpoint,
+    save_checkpoint,
+    write_error_message,
+)
 from utils.cpu_memory import retain_freed_memory
 from utils.distributed import DistInfo, ShardSampler, all_gather, all_reduce_sum, init_distributed
-from utils.logging import RUN_FILES, RunFolderError, RunLogger, flatten_metrics, progress, sample_images
+from utils.errors import CheckpointError, StorageError, UserError
+from utils.logging import RERUN_TEST, RUN_FILES, RunFolderError, RunLogger, flatten_metrics, progress, sample_images
 
 __all__ = [
     "Runtime",
@@ -67,6 +74,7 @@ __all__ = [
     "check_run_dir",
     "RunFolderError",
     "find_eval_checkpoint",
+    "check_train_crop",
     "save_checkpoint",
     "load_checkpoint_dict",
     "SampleImages",
@@ -222,13 +230,19 @@ def load_for_evaluation(model: nn.Module, checkpoint: str | Path) -> None:
     """Load ``checkpoint`` (ours or published format) strictly; a mismatch says how to fix it."""
     from models.build import load_checkpoint
 
-    try:
-        load_checkpoint(model, checkpoint)
-    except RuntimeError as err:  # strict load_state_dict: another architecture
+    load_checkpoint(model, checkpoint)
+
+
+def check_train_crop(cfg: Any, dataset: Dataset) -> None:
+    """A ``train_crop`` larger than the training samples is a mistake, not a request for the whole grid."""
+    if cfg.train_crop <= 0 or len(dataset) == 0:
+        return
+    h, w = (int(n) for n in dataset[0]["x"].shape[-2:])
+    if cfg.train_crop > min(h, w):
         raise ValueError(
-            f"checkpoint {checkpoint} does not fit the model built from the options "
-            f"(pass the run's --config <run>/config.yaml): {err}"
-        ) from None
+            f"option 'train_crop' is {cfg.train_crop} but the training samples are {h} x {w} pixels; "
+            f"use at most {min(h, w)}, or 0 to train on the whole window"
+        )
 
 
 def random_crop(batch: dict, size: int, focus: float = 0.0) -> dict:
@@ -440,7 +454,11 @@ def evaluate(
     if run_dir is not None and split is not None and rt.is_main:
         for c in collectors:
             if hasattr(c, "save"):
-                c.save(Path(run_dir), split)
+                try:
+                    c.save(Path(run_dir), split)
+                except OSError as err:
+                    where = err.filename or run_dir
+                    raise StorageError(write_error_message(where, err, RERUN_TEST)) from None
     raw.train(was_training)
     return results
 
@@ -450,24 +468,12 @@ def evaluate(
 # --------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` (atomic)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
-    """Our own checkpoints hold only tensors and plain Python values: load them with weights_only."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location="cpu", weights_only=True)
+def load_checkpoint_dict(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
+    """One of our own checkpoints (a dict of tensors and plain values), loaded without running code."""
+    ckpt = read_checkpoint(path, what)
+    if not isinstance(ckpt, dict) or "model_state_dict" not in ckpt:
+        raise CheckpointError(f"{what} {path} is not a checkpoint of an IDEE run (no model_state_dict)")
+    return ckpt
 
 
 def _versions() -> dict[str, str]:
@@ -526,10 +532,7 @@ def prepare_test_run(cfg: Any, split: str | None = None) -> Path:
 def find_eval_checkpoint(cfg: Any) -> Path:
     """``cfg.checkpoint`` or, in the run folder, best_driver_F1 -> best_F1 -> best_loss -> last."""
     if cfg.checkpoint:
-        path = Path(cfg.checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(f"option 'checkpoint': {path} does not exist")
-        return path
+        return check_checkpoint_path(cfg.checkpoint, "option 'checkpoint':")
     run = Path(cfg.run_dir)
     for name in ("best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth"):
         if (run / name).is_file():
@@ -579,7 +582,7 @@ def fit(
     problem = all_gather(_run_dir_problem(cfg) if rt.is_main else None)[0]
     if problem:
         raise RunFolderError(problem)
-    state = load_checkpoint_dict(run / "last.pth") if cfg.resume else None
+    state = load_checkpoint_dict(run / "last.pth", "--resume true:") if cfg.resume else None
     if rt.is_main:
         run.mkdir(parents=True, exist_ok=True)
         if cfg.overwrite:
@@ -590,6 +593,9 @@ def fit(
     log = RunLogger(run, enabled=rt.is_main, purge_step=start_epoch + 1 if state is not None else None)
     try:
         return _fit(cfg, rt, model, train_set, val_set, collectors_factory, state, start_epoch, log, n_images)
+    except UserError as err:  # a resume that does not fit, a full disk: recorded before the script reports it
+        log.error(str(err))
+        raise
     finally:
         log.close()
 
@@ -614,9 +620,16 @@ def _fit(
     scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
     best: dict[str, dict[str, Any]] = {k: {"value": None, "epoch": None} for k in ("loss", "F1", "driver_F1")}
     if state is not None:
+        _check_resume_fits(cfg, model, state)
         model.load_state_dict(state["model_state_dict"])
         if optimizer is not None and state.get("optimizer_state_dict"):
-            optimizer.load_state_dict(state["optimizer_state_dict"])
+            try:
+                optimizer.load_state_dict(state["optimizer_state_dict"])
+            except ValueError as err:  # another optimizer or parameter grouping
+                raise CheckpointError(
+                    f"--resume true: the optimiser state in {run / 'last.pth'} does not fit these options "
+                    f"({err}); {_changed_options(cfg, state)}resume with the run's own options"
+                ) from None
         if state.get("scaler_state_dict"):
             scaler.load_state_dict(state["scaler_state_dict"])
         best = state.get("best", best)
@@ -647,6 +660,9 @@ def _fit(
         f"{steps} steps per epoch per rank, {rt.dist.world_size} rank(s) on {rt.device}, "
         f"amp {cfg.amp if rt.amp_dtype else 'none'}, {n_params:,} parameters"
     )
+    split_overlaps = getattr(cfg, "split_overlaps", lambda: [])
+    for message in [*split_overlaps(), *getattr(train_set, "warnings", []), *getattr(val_set, "warnings", [])]:
+        log.warning(message)
     if cfg.amp != "none" and rt.amp_dtype is None:
         log.warning(f"amp {cfg.amp} needs CUDA; running in float32 on {rt.device}")
 
@@ -707,12 +723,32 @@ def _fit(
     return {"best": best, "history": history, "val": val_metrics, "run_dir": str(run)}
 
 
-def _log_config_changes(cfg: Any, saved: dict[str, Any], log: RunLogger) -> None:
+def _config_changes(cfg: Any, saved: dict[str, Any]) -> list[str]:
     now = cfg.to_dict()
     changed = [k for k in now if k not in ("resume", "overwrite") and k in saved and saved[k] != now[k]]
+    return [f"{k} ({saved[k]!r} -> {now[k]!r})" for k in changed]
+
+
+def _log_config_changes(cfg: Any, saved: dict[str, Any], log: RunLogger) -> None:
+    changed = _config_changes(cfg, saved)
     if changed:
-        log.warning("config differs from the run's config.yaml in: " + ", ".join(
-            f"{k} ({saved[k]!r} -> {now[k]!r})" for k in changed))
+        log.warning("config differs from the run's config.yaml in: " + ", ".join(changed))
+
+
+def _changed_options(cfg: Any, state: dict[str, Any]) -> str:
+    changed = _config_changes(cfg, state.get("config") or {})
+    return f"options changed since the run started: {', '.join(changed[:6])}; " if changed else ""
+
+
+def _check_resume_fits(cfg: Any, model: nn.Module, state: dict[str, Any]) -> None:
+    """A resume with options that build another model fails in one line naming the changed options."""
+    mismatch = describe_mismatch(model.state_dict(), state["model_state_dict"])
+    if mismatch:
+        raise CheckpointError(
+            f"--resume true: {Path(cfg.run_dir) / 'last.pth'} does not fit the model these options build "
+            f"({mismatch}); {_changed_options(cfg, state)}resume with the run's own options or train under "
+            "a new --name"
+        )
 
 
 def _fmt(x: Any) -> str:

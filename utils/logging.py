@@ -11,9 +11,11 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
+
+from utils.errors import UserError
 
 __all__ = [
     "RunLogger",
@@ -23,7 +25,12 @@ __all__ = [
     "flatten_metrics",
     "sample_images",
     "user_errors",
+    "exit_with_error",
+    "RERUN_TEST",
 ]
+
+#: what to do after an output of a test run could not be written
+RERUN_TEST = "free space (or fix the folder's permissions), then run the test again"
 
 #: files a training run writes into ``<dir_log>/<name>/`` (``--overwrite true`` removes exactly these)
 RUN_FILES = (
@@ -36,22 +43,32 @@ RUN_FILES = (
 )
 
 
-class RunFolderError(ValueError):
+class RunFolderError(UserError, ValueError):
     """The run folder is in a state the requested action must not touch (a user error, exit 2)."""
 
 
 @contextlib.contextmanager
-def user_errors(prog: str) -> Iterator[None]:
-    """Turn set-up errors (bad option vs data, missing files, occupied run folder) into
-    ``prog: error: message`` on stderr and exit code 2, argparse-style, without a traceback.
+def user_errors(prog: str, setup: bool = True) -> Iterator[None]:
+    """Turn errors of the user's input or environment into ``prog: error: message`` on stderr and
+    exit code 2, argparse-style, without a traceback.
 
-    Wrap only the set-up phase: an error raised during training is a bug and keeps its traceback.
+    ``setup=True`` (before the first step): also the plain ``ValueError``/``FileNotFoundError`` of
+    option and data checks. ``setup=False`` (training, testing): only :class:`UserError`s (a resume
+    that does not fit, a full disk); anything else raised there is a bug and keeps its traceback.
     """
+    caught: tuple[type[BaseException], ...] = (UserError,)
+    if setup:
+        caught += (ValueError, FileNotFoundError, NotADirectoryError)
     try:
         yield
-    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except caught as err:
+        exit_with_error(prog, err)
+
+
+def exit_with_error(prog: str, err: BaseException) -> NoReturn:
+    """``prog: error: message`` on stderr, exit code 2 (argparse's convention for a usage error)."""
+    print(f"{prog}: error: {err}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 
 def progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
@@ -114,6 +131,13 @@ class RunLogger:
     # ---- text ----------------------------------------------------------------------------
     def info(self, msg: str) -> None:
         self._log.info(msg)
+
+    def error(self, msg: str) -> None:
+        """An error the entry script reports and exits on; kept in the log file (console: the script)."""
+        record = self._log.makeRecord(self._log.name, logging.ERROR, __file__, 0, f"error: {msg}", None, None)
+        for handler in self._log.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.handle(record)
 
     def warning(self, msg: str) -> None:
         self._log.warning(f"warning: {msg}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -29,6 +30,10 @@ from config import ConfigError
 NO_EFFECT = {
     "gpu_id": "devices come from CUDA_VISIBLE_DEVICES / torchrun / --device",
     "is_shuffle": "unused by the published loader as well",
+}
+# Published options that describe the authors' machine, not the model: not taken from a config.pkl.
+MACHINE_SPECIFIC = {
+    "n_workers": "data-loading processes for the authors' machine; set --n_workers for this one",
 }
 # Published name -> our name, where they differ (none known so far; kept as the one place to add them).
 RENAMED: dict[str, str] = {}
@@ -171,8 +176,12 @@ def read_published_config(path: str | Path, quiet: bool = False) -> dict[str, An
     options = load_namespace(path)
     out: dict[str, Any] = {}
     unknown: list[str] = []
+    machine: list[str] = []
     for pub_name, value in options.items():
         name = RENAMED.get(pub_name, pub_name)
+        if name in MACHINE_SPECIFIC:
+            machine.append(f"{pub_name} {value!r} ({MACHINE_SPECIFIC[name]})")
+            continue
         if name not in FIELDS:
             unknown.append(pub_name)
             continue
@@ -190,6 +199,12 @@ def read_published_config(path: str | Path, quiet: bool = False) -> dict[str, An
         if kept:
             why = "; ".join(f"{n}: {NO_EFFECT[n]}" for n in kept)
             print(f"warning: {path}: published options kept but without effect here: {why}", file=sys.stderr)
+        if machine:
+            print(
+                f"warning: {path}: published options of the authors' machine, not taken (this one has "
+                f"{os.cpu_count()} CPUs): " + "; ".join(machine),
+                file=sys.stderr,
+            )
         if unknown:
             print(
                 f"warning: {path}: published options unknown to this project, dropped: "
