@@ -736,7 +736,7 @@ def _log_config_changes(cfg: Any, saved: dict[str, Any], log: RunLogger) -> None
 
 
 def _changed_options(cfg: Any, state: dict[str, Any]) -> str:
-    changed = _config_changes(cfg, state.get("config") or {})
+    changed = [c for c in _config_changes(cfg, state.get("config") or {}) if not c.startswith("n_epochs ")]
     return f"options changed since the run started: {', '.join(changed[:6])}; " if changed else ""
 
 
