@@ -37,6 +37,22 @@ def _choices(*values: str) -> dict:
     return {"choices": values}
 
 
+def _registered(registry: str) -> dict:
+    """Choices read from a registry (``"module:NAME"``), imported when an option is checked."""
+    return {"registry": registry}
+
+
+def choices_of(name: str) -> tuple[str, ...] | None:
+    """The allowed values of option ``name`` (fixed, or the names registered so far), None if free."""
+    meta = FIELDS[name].metadata
+    if "registry" in meta:
+        import importlib
+
+        module, attr = meta["registry"].split(":")
+        return tuple(getattr(importlib.import_module(module), attr).names())
+    return meta.get("choices")
+
+
 @dataclass
 class Config:
     """Resolved configuration. ``metadata['choices']`` restricts string options."""
@@ -56,7 +72,7 @@ class Config:
     gpu_id: str = "0"  # published option; use CUDA_VISIBLE_DEVICES / torchrun instead
 
     # ---- data (common) --------------------------------------------------------
-    dataset: str = field(default="synthetic", metadata=_choices("synthetic", "ERA5_Land", "CERRA"))
+    dataset: str = field(default="synthetic", metadata=_registered("dataset.families:DATASETS"))
     variables: list[str] = field(default_factory=lambda: list(SYNTHETIC_VARIABLES))
     variables_static: list[str] = field(default_factory=lambda: ["latitude", "longitude"])
     in_channels: int = 1
@@ -180,9 +196,7 @@ class Config:
     pin_memory: bool = True
 
     # ---- baselines (docs/baselines.md) ---------------------------------------------
-    method: str = field(default="ide", metadata=_choices(
-        "ide", "deepmil", "arnet", "rtfm", "mgfn", "simplenet", "ocsvm", "iforest", "stealnet", "uniad",
-        "ig1", "ig2"))
+    method: str = field(default="ide", metadata=_registered("models.methods:METHODS"))
     driver_threshold_rule: str = field(default="val_f1", metadata=_choices("val_f1", "normal_percentile", "fixed"))
     driver_threshold: float | None = None  # fixed score threshold (rule 'fixed'; MIL: 0.5 on the sigmoid)
     driver_threshold_percentile: float = 99.0  # rule 'normal_percentile': of scores at extreme-free pixels
@@ -401,11 +415,15 @@ def coerce(name: str, value: Any) -> Any:
         if isinstance(value, str):
             value = value.split()
         return _tuple(name, tp, value)
-    if "choices" in FIELDS[name].metadata:
+    choices = choices_of(name)
+    if choices is not None:
         value = _scalar(name, tp, value)
-        choices = FIELDS[name].metadata["choices"]
         if value not in choices:
-            raise ConfigError(f"option '{name}': {value!r} is not one of {', '.join(choices)}")
+            import difflib
+
+            close = difflib.get_close_matches(str(value), choices, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"option '{name}': {value!r} is not one of {', '.join(choices)}{hint}")
         return value
     return _scalar(name, tp, value)
 
@@ -493,8 +511,8 @@ def build_parser(description: str | None = None, defaults_file: str | None = Non
             kwargs["metavar"] = "V"
         elif tp is bool:
             kwargs["metavar"] = "true|false"
-        elif "choices" in f.metadata:
-            kwargs["metavar"] = "{" + ",".join(f.metadata["choices"]) + "}"
+        elif choices_of(f.name) is not None:
+            kwargs["metavar"] = "{" + ",".join(choices_of(f.name) or ()) + "}"
         kwargs["help"] = f"(default: {shown})"
         parser.add_argument(f"--{f.name}", **kwargs)
     return parser
@@ -514,16 +532,28 @@ def parse_config(
     parser = build_parser(description, defaults_file)
     args = vars(parser.parse_args(sys.argv[1:] if argv is None else argv))
     path = args.pop("config")
-    overrides = dict(fixed or {})
-    for key, val in args.items():
-        if isinstance(val, list) and len(val) == 1 and not _is_sequence(key):
-            val = val[0]
-        overrides[key] = val
+    overrides = {**(fixed or {}), **_given(args)}
     try:
         return load_config(path, overrides)
     except ValueError as err:
         parser.error(str(err))
         raise  # unreachable: parser.error exits
+
+
+def parse_overrides(argv: list[str]) -> dict[str, Any]:
+    """``["--lr", "1e-3", ...]`` -> ``{"lr": "1e-3"}``: the options a command line gives (``--config`` too),
+    unconverted (``load_config`` types them); an unknown option exits 2 with argparse's message."""
+    return _given(vars(build_parser().parse_args(argv)))
+
+
+def _given(args: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, val in args.items():
+        if isinstance(val, list) and len(val) == 1 and key != "config" and not _is_sequence(key):
+            val = val[0]
+        if not (key == "config" and val is None):
+            out[key] = val
+    return out
 
 
 def _is_sequence(name: str) -> bool:

@@ -1,24 +1,19 @@
-"""Train IDE on CERRA with NOAA VHI drought labels.
+"""Train a method (IDE by default, ``--method NAME`` for a baseline) on CERRA with NOAA VHI drought labels.
 
     python train_CERRA.py --root_CERRA ../CERRA --root_NOAA_CERRA ../NOAA_CERRA --dir_log log --name cerra
+    python train_CERRA.py --method stealnet ... --name stealnet_cerra
 
 Defaults come from configs/cerra.yaml (18 variables, 2 input channels, paper crop 512 x 832);
 everything else as in train_ERA5_Land.py.
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-from train_ERA5_Land import train_real
-
-PROG = "train_CERRA.py"
-PRESET = str(Path(__file__).resolve().parent / "configs" / "cerra.yaml")
+from utils.cli import train_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    return train_real(argv, "CERRA", PRESET, PROG, __doc__)
+    return train_main(argv, dataset="CERRA", prog="train_CERRA.py", doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -27,16 +27,15 @@ from torch import Tensor, nn
 from models.classifier import ExtremeClassifier
 from models.encoder import build_encoder
 from models.losses import weighted_bce
+from models.methods import MethodSpec, ThresholdedScores, register_method
 from models.weight_init import init_weights
 from utils.metrics import ScoreOutput
 
 METHODS = ("ig1", "ig2")
 
 
-class IGModel(nn.Module):
+class IGModel(ThresholdedScores, nn.Module):
     """Encoder -> classifier (no quantizer); drivers by integrated gradients at evaluation."""
-
-    needs_threshold = True
 
     def __init__(self, cfg) -> None:
         super().__init__()
@@ -52,7 +51,10 @@ class IGModel(nn.Module):
         self.threshold = math.inf
         # False: eval-mode forward skips the attributions (n_steps passes per batch); training
         # turns them off for its validation passes, which score extremes only
-        self.attribute_in_eval = True
+        self._attribute_in_eval = True
+
+    def scores_drivers_in_validation(self, on: bool) -> None:
+        self._attribute_in_eval = on
 
     def logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.cls(self.encoder(x))
@@ -80,7 +82,7 @@ class IGModel(nn.Module):
 
     def forward(self, x: Tensor) -> ScoreOutput:
         logits, heads = self.logits(x)
-        if self.training or not self.attribute_in_eval:  # attributions cost n_steps passes
+        if self.training or not self._attribute_in_eval:  # attributions cost n_steps passes
             n, v, _, t, h, w = x.shape
             return ScoreOutput.from_scores(x.new_zeros(n, v, t, h, w), self.threshold, logits, heads=heads)
         return ScoreOutput.from_scores(self.attributions(x, logits), self.threshold, logits, heads=heads)
@@ -91,3 +93,9 @@ class IGModel(nn.Module):
         joint = weighted_bce(out.logits, batch["mask_extreme"], valid)
         heads = weighted_bce(out.extra["heads"], batch["mask_extreme"], valid)
         return joint + heads, {"bce_joint": float(joint.detach()), "bce_heads": float(heads.detach())}
+
+
+register_method(MethodSpec("ig1", "Integrated Gradients I", build=IGModel, scores=True, family="attribution",
+                           summary="integrated gradients of an extreme classifier, zero baseline"))
+register_method(MethodSpec("ig2", "Integrated Gradients II", build=IGModel, scores=True, family="attribution",
+                           summary="integrated gradients, the window's own mean as baseline"))

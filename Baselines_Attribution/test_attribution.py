@@ -1,9 +1,20 @@
-"""Integrated-gradients drivers (zero or window-mean baseline) of a trained classifier; val threshold."""
+"""Test a ig1, ig2 checkpoint on a synthetic split
+(a shortcut for ``test_synthetic.py --method NAME``).
+
+Example: ``python -m Baselines_Attribution.test_attribution --config log/ig1/config.yaml --split test``; a published
+run reads with ``--config config.pkl --checkpoint model.pth --method NAME``.
+"""
 
 import sys
 
-from Baselines_Attribution.models import IGModel as build
-from test_synthetic import main
+from utils.cli import test_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    return test_main(
+        argv, dataset="synthetic", prog="Baselines_Attribution.test_attribution", doc=__doc__, group="attribution"
+    )
+
 
 if __name__ == "__main__":
-    sys.exit(main(build=build, description=__doc__.split("\n")[0]))
+    sys.exit(main())

@@ -1,13 +1,18 @@
-"""Driver (and Naive) metrics of a DeepMIL / ARNet / RTFM / MGFN checkpoint; flag = score > 0.5.
+"""Test a deepmil, arnet, rtfm, mgfn checkpoint on a synthetic split
+(a shortcut for ``test_synthetic.py --method NAME``).
 
-``python -m Baselines_MIL.test_mil --method deepmil --checkpoint PATH --split test``; a published
-run reads with ``--config config.pkl --checkpoint model.pth``.
+Example: ``python -m Baselines_MIL.test_mil --config log/deepmil/config.yaml --split test``; a published
+run reads with ``--config config.pkl --checkpoint model.pth --method NAME``.
 """
 
 import sys
 
-from Baselines_MIL.models import MILModel as build
-from test_synthetic import main
+from utils.cli import test_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    return test_main(argv, dataset="synthetic", prog="Baselines_MIL.test_mil", doc=__doc__, group="MIL")
+
 
 if __name__ == "__main__":
-    sys.exit(main(build=build, description=__doc__.split("\n")[0]))
+    sys.exit(main())

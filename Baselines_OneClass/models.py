@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from models.build import extract_state_dict
 from models.encoder import build_encoder
+from models.methods import MethodSpec, ThresholdedScores, register_method
 from utils.checkpoints import read_checkpoint
 from utils.metrics import ScoreOutput
 
@@ -78,10 +79,8 @@ class Discriminator(nn.Module):
         return self.tail(self.body(x)).squeeze(-1)
 
 
-class SimpleNet(nn.Module):
+class SimpleNet(ThresholdedScores, nn.Module):
     """Low discriminator score = driver; training inputs see no extremes (replaced by climatology draws)."""
-
-    needs_threshold = True
 
     def __init__(self, cfg) -> None:
         super().__init__()
@@ -188,15 +187,13 @@ def _avg_path(n: Tensor) -> Tensor:
     return torch.where(n > 2, c, torch.where(n == 2, torch.ones_like(n), torch.zeros_like(n)))
 
 
-class SklearnOutlier(nn.Module):
+class SklearnOutlier(ThresholdedScores, nn.Module):
     """OCSVM (``ocsvm``) or Isolation Forest (``iforest``), one per variable; high score = outlier.
 
     Fitted state lives in zero-padded buffers whose shapes follow from the options alone (at most
     ``oneclass_n_fit`` support vectors; trees of at most 2 * 256 - 1 nodes), so checkpoints load like
     any other. Fitting happens once, at the end of the first training epoch; later epochs change nothing.
     """
-
-    needs_threshold = True
 
     _FITTED = {
         "ocsvm": ("support", "dual", "intercept", "gamma", "n_support"),
@@ -339,9 +336,20 @@ class SklearnOutlier(nn.Module):
         return torch.zeros((), device=out.score.device), {}
 
 
-def build(cfg) -> nn.Module:
-    if cfg.method == "simplenet":
-        return SimpleNet(cfg)
-    if cfg.method in ("ocsvm", "iforest"):
-        return SklearnOutlier(cfg)
-    raise ValueError(f"option 'method': {cfg.method!r} is not a one-class method ({', '.join(METHODS)})")
+def _needs_backbone(cfg) -> None:
+    if not cfg.simplenet_backbone:
+        raise ValueError(
+            "option 'simplenet_backbone' is not set: SimpleNet scores the features of a trained, frozen "
+            "encoder and would use a random one; train IDE with the same encoder first and pass "
+            "--simplenet_backbone RUN/best_driver_F1_model.pth (scripts/benchmark_table.py does this for its "
+            "IDE rows)"
+        )
+
+
+register_method(MethodSpec("ocsvm", "OCSVM", build=SklearnOutlier, scores=True, family="one-class",
+                           table_options={"n_epochs": 1}, summary="one-class SVM on per-voxel features"))
+register_method(MethodSpec("iforest", "Isolation Forest", build=SklearnOutlier, scores=True, family="one-class",
+                           table_options={"n_epochs": 1}, summary="isolation forest on per-voxel features"))
+register_method(MethodSpec("simplenet", "SimpleNet", build=SimpleNet, scores=True, family="one-class",
+                           check_training=_needs_backbone,
+                           summary="SimpleNet: discriminator on a frozen IDE encoder's features"))

@@ -1,12 +1,18 @@
-"""Test entry of the one-class baselines: picks the driver threshold on val, then scores ``--split``.
+"""Test a simplenet, ocsvm, iforest checkpoint on a synthetic split
+(a shortcut for ``test_synthetic.py --method NAME``).
 
-For instance ``python -m Baselines_OneClass.test_oneclass --method iforest --name RUN --split test``.
+Example: ``python -m Baselines_OneClass.test_oneclass --config log/simplenet/config.yaml --split test``; a published
+run reads with ``--config config.pkl --checkpoint model.pth --method NAME``.
 """
 
 import sys
 
-from Baselines_OneClass.models import build
-from test_synthetic import main
+from utils.cli import test_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    return test_main(argv, dataset="synthetic", prog="Baselines_OneClass.test_oneclass", doc=__doc__, group="one-class")
+
 
 if __name__ == "__main__":
-    sys.exit(main(build=build, description=__doc__.split("\n")[0]))
+    sys.exit(main())

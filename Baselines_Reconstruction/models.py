@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.methods import MethodSpec, ThresholdedScores, register_method
 from utils.metrics import ScoreOutput
 
 METHODS = ("stealnet", "uniad")
@@ -73,10 +74,8 @@ def _stealnet_layers(c_in: int, widths: tuple[int, ...]) -> tuple[list[nn.Module
     return enc, dec
 
 
-class STEALNet(nn.Module):
+class STEALNet(ThresholdedScores, nn.Module):
     """All variables as channels; loss = MSE(normal pixels) - MSE(pixels with an extreme in the window)."""
-
-    needs_threshold = True
 
     def __init__(self, cfg) -> None:
         super().__init__()
@@ -205,10 +204,8 @@ def neighbour_mask(h: int, w: int, size: int, device: torch.device) -> Tensor:
     return mask
 
 
-class UniAD(nn.Module):
+class UniAD(ThresholdedScores, nn.Module):
     """Reconstruct each week's field of all variables at 1/pool resolution; error upsampled per variable."""
-
-    needs_threshold = True
 
     def __init__(self, cfg) -> None:
         super().__init__()
@@ -265,9 +262,7 @@ class UniAD(nn.Module):
         return loss, {"mse_normal": float(loss.detach())}
 
 
-def build(cfg) -> nn.Module:
-    if cfg.method == "stealnet":
-        return STEALNet(cfg)
-    if cfg.method == "uniad":
-        return UniAD(cfg)
-    raise ValueError(f"option 'method': {cfg.method!r} is not a reconstruction method ({', '.join(METHODS)})")
+register_method(MethodSpec("stealnet", "STEALNet", build=STEALNet, scores=True, family="reconstruction",
+                           summary="STEALNet: reconstruction error of a convolutional autoencoder"))
+register_method(MethodSpec("uniad", "UniAD", build=UniAD, scores=True, family="reconstruction",
+                           summary="UniAD: reconstruction error of a transformer"))

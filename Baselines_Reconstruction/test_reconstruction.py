@@ -1,12 +1,25 @@
-"""Reconstruction-error drivers of a STEALNet / UniAD checkpoint, threshold from the validation split.
+"""Test a stealnet, uniad checkpoint on a synthetic split
+(a shortcut for ``test_synthetic.py --method NAME``).
 
-Usage: python -m Baselines_Reconstruction.test_reconstruction --method stealnet --checkpoint PATH --split val
+Example:
+``python -m Baselines_Reconstruction.test_reconstruction --config log/stealnet/config.yaml --split test``; a published
+run reads with ``--config config.pkl --checkpoint model.pth --method NAME``.
 """
 
 import sys
 
-from Baselines_Reconstruction.models import build
-from test_synthetic import main
+from utils.cli import test_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    return test_main(
+        argv,
+        dataset="synthetic",
+        prog="Baselines_Reconstruction.test_reconstruction",
+        doc=__doc__,
+        group="reconstruction",
+    )
+
 
 if __name__ == "__main__":
-    sys.exit(main(build=build, description=__doc__.split("\n")[0]))
+    sys.exit(main())

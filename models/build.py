@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from models.ide import IDE
+from models.methods import MethodSpec, register_method
 from models.weight_init import init_weights
 from utils.checkpoints import describe_mismatch, read_checkpoint
 from utils.errors import CheckpointError
@@ -94,3 +95,7 @@ def export_published(
         path,
     )
     return path
+
+
+register_method(MethodSpec("ide", "IDE", build=build_model, family="IDE",
+                           summary="IDE: binary quantizer flags that a classifier must explain the extremes from"))

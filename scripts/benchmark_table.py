@@ -36,54 +36,38 @@ if str(ROOT) not in sys.path:
 
 
 @dataclass
-class Method:
-    """A table row: label, how to build the model (None: IDE), the options it fixes and
-    its defaults (options the table's command line may override)."""
+class Row:
+    """A table row: its label, the method's options the table fixes, and defaults its command line may
+    override. IDE has one row per encoder; every other registered method one row."""
 
     label: str
-    build: str | None  # "module:callable" of the model builder, None for IDE
     options: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
-def _ide(encoder: str) -> Method:
-    return Method(f"IDE, {encoder} backbone", None, {"method": "ide", "encoder": encoder})
-
-
-METHODS: dict[str, Method] = {
-    "ig1": Method("Integrated Gradients I", "Baselines_Attribution.models:IGModel", {"method": "ig1"}),
-    "ig2": Method("Integrated Gradients II", "Baselines_Attribution.models:IGModel", {"method": "ig2"}),
-    "ocsvm": Method("OCSVM", "Baselines_OneClass.models:build", {"method": "ocsvm", "n_epochs": 1}),
-    "iforest": Method("Isolation Forest", "Baselines_OneClass.models:build",
-                      {"method": "iforest", "n_epochs": 1}),
-    "simplenet": Method("SimpleNet", "Baselines_OneClass.models:build", {"method": "simplenet"}),
-    "stealnet": Method("STEALNet", "Baselines_Reconstruction.models:build", {"method": "stealnet"}),
-    "uniad": Method("UniAD", "Baselines_Reconstruction.models:build", {"method": "uniad"}),
-    # one top-k per variable: with one per (sample, week) a single variable fills the positive
-    # top-k (docs/baselines.md); RTFM and MGFN keep the published grouping. DeepMIL compares
-    # bags of equal size: without, its hinge collapsed to one constant score on 2 of 3 seeds
-    "deepmil": Method("DeepMIL", "Baselines_MIL.models:MILModel", {"method": "deepmil"},
-                      {"mil_topk_per": "variable", "mil_match_bags": True}),
-    "arnet": Method("ARNet", "Baselines_MIL.models:MILModel", {"method": "arnet"},
-                    {"mil_topk_per": "variable"}),
-    "rtfm": Method("RTFM", "Baselines_MIL.models:MILModel", {"method": "rtfm"}),
-    "mgfn": Method("MGFN", "Baselines_MIL.models:MILModel", {"method": "mgfn"}),
-    "ide_cnn": _ide("CNN_3D"),
-    "ide_swin": _ide("Swin_3D"),
-    "ide_mamba": _ide("Mamba"),
-}
 IDE_BY_ENCODER = {"CNN_3D": "ide_cnn", "Swin_3D": "ide_swin", "Mamba": "ide_mamba"}
+# the paper's order of the method groups (models.methods.MethodSpec.family)
+GROUP_ORDER = ("attribution", "one-class", "reconstruction", "MIL", "IDE")
 SPLITS = ("val", "test")
 COLUMNS = ("f1", "iou", "oa")
 
 
-def _builder(spec: str | None) -> Callable | None:
-    if spec is None:
-        return None
-    import importlib
+def table_rows() -> dict[str, Row]:
+    """Row key -> Row, in the paper's order, from the method registry."""
+    from models.methods import METHODS, method_spec
 
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)
+    rows: dict[str, Row] = {}
+    for group in GROUP_ORDER:
+        for name in METHODS.names():
+            spec = method_spec(name)
+            if spec.family != group:
+                continue
+            if name == "ide":
+                for encoder, key in IDE_BY_ENCODER.items():
+                    rows[key] = Row(f"IDE, {encoder} backbone", {"method": "ide", "encoder": encoder})
+            else:
+                rows[name] = Row(spec.label, {"method": name, **spec.table_options}, dict(spec.table_defaults))
+    return rows
 
 
 def data_options(root: Path) -> dict[str, Any]:
@@ -104,14 +88,6 @@ def data_options(root: Path) -> dict[str, Any]:
     return opts
 
 
-def _argv(options: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for key, val in options.items():
-        vals = val if isinstance(val, (list, tuple)) else [val]
-        out += [f"--{key}", *[str(v) for v in vals]]
-    return out
-
-
 def _best_checkpoint(run: Path) -> Path | None:
     for name in ("best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth"):
         if (run / name).is_file():
@@ -119,42 +95,38 @@ def _best_checkpoint(run: Path) -> Path | None:
     return None
 
 
-def run_one(name: str, seed: int, base: list[str], out: Path, epochs: int | None, log: Callable) -> dict:
-    """Train (unless finished) and test one (method, seed); returns {split: metrics}."""
-    import test_synthetic
-    import train_synthetic
+def run_one(name: str, seed: int, base: dict[str, Any], out: Path, epochs: int | None, log: Callable) -> dict:
+    """Train (unless finished) and test one (method, seed) through the run API; returns {split: metrics}."""
+    from config import load_config
+    from utils import run as runs
 
-    method = METHODS[name]
+    row = table_rows()[name]
     run = out / "runs" / f"{name}_s{seed}"
     metrics_files = {s: run / f"metrics_{s}.json" for s in SPLITS}
     if all(p.is_file() for p in metrics_files.values()):
         log(f"[table] {name} seed {seed}: done before, skipped")
         return {s: json.loads(p.read_text()) for s, p in metrics_files.items()}
-    opts = {"dir_log": out / "runs", "name": f"{name}_s{seed}", "seed": seed, **method.options}
-    if epochs is not None and "n_epochs" not in method.options:
+    opts = {"dir_log": str(out / "runs"), "name": f"{name}_s{seed}", "seed": seed, **row.options}
+    if epochs is not None and "n_epochs" not in row.options:
         opts["n_epochs"] = epochs
+    preset = base.get("config")
+    options = {**row.defaults, **{k: v for k, v in base.items() if k != "config"}, **opts}
     if name == "simplenet":
-        opts.update(_simplenet_backbone(base, out, seed, log))
-    argv = [*_argv(method.defaults), *base, *_argv(opts)]
-    build = _builder(method.build)
+        options["simplenet_backbone"] = _simplenet_backbone(load_config(preset, options).encoder, out, seed)
     t0 = time.perf_counter()
     last = run / "last.pth"
-    if not _finished(last, opts.get("n_epochs")):
-        resume = ["--resume", "true"] if last.is_file() else ["--overwrite", "true"]
+    if not _finished(last, load_config(preset, options).n_epochs):
         log(f"[table] train {name} seed {seed}")
-        if train_synthetic.main([*argv, *resume], build=build) != 0:
-            raise RuntimeError(f"training {name} seed {seed} failed")
+        runs.train(load_config(preset, {**options, "resume": last.is_file(), "overwrite": not last.is_file()}))
     t_train = time.perf_counter() - t0
     res: dict[str, Any] = {}
     for split in SPLITS:
         log(f"[table] test {name} seed {seed} on {split}")
-        fixed = []  # the threshold chosen on val serves the test split too (one calibration per run)
+        fixed = {}  # the threshold chosen on val serves the test split too (one calibration per run)
         chosen = (res.get("val") or {}).get("driver_threshold")
         if chosen is not None and chosen.get("rule") != "fixed":
-            fixed = ["--driver_threshold_rule", "fixed", f"--driver_threshold={chosen['threshold']!r}"]
-        if test_synthetic.main([*argv, "--split", split, *fixed], build=build) != 0:
-            raise RuntimeError(f"testing {name} seed {seed} on {split} failed")
-        res[split] = json.loads(metrics_files[split].read_text())
+            fixed = {"driver_threshold_rule": "fixed", "driver_threshold": chosen["threshold"]}
+        res[split] = runs.evaluate(load_config(preset, {**options, **fixed}), split)
         res[split]["seconds_train"] = t_train
         metrics_files[split].write_text(json.dumps(res[split], indent=1))
     return res
@@ -168,27 +140,27 @@ def _finished(last: Path, n_epochs: Any) -> bool:
     return int(read_checkpoint(last)["epoch"]) + 1 >= int(n_epochs)
 
 
-def _simplenet_backbone(base: list[str], out: Path, seed: int, log: Callable) -> dict[str, Any]:
-    from config import parse_config
-
-    encoder = parse_config(base).encoder
+def _simplenet_backbone(encoder: str, out: Path, seed: int) -> str:
+    """SimpleNet's frozen encoder: the same seed's IDE run with the same encoder (it must be in the table)."""
     ide_run = out / "runs" / f"{IDE_BY_ENCODER[encoder]}_s{seed}"
     ckpt = _best_checkpoint(ide_run)
     if ckpt is None:
-        log(f"[table] SimpleNet seed {seed}: no {ide_run.name} run, the frozen backbone stays random")
-        return {}
-    return {"simplenet_backbone": ckpt}
+        raise SystemExit(
+            f"benchmark_table.py: error: SimpleNet seed {seed} needs the {IDE_BY_ENCODER[encoder]} run of the "
+            f"same seed as its frozen encoder ({ide_run} has no checkpoint): add {IDE_BY_ENCODER[encoder]} "
+            "to --methods"
+        )
+    return str(ckpt)
 
 
-def naive_rows(base: list[str]) -> dict[str, dict]:
+def naive_rows(base: dict[str, Any]) -> dict[str, dict]:
     """Naive reference per split (needs no training)."""
-    from config import parse_config
-    from dataset.synthetic import SyntheticDataset
-    from test_synthetic import naive_reference
+    from config import load_config
+    from dataset.families.synthetic import SyntheticFamily, naive_reference
 
-    cfg = parse_config(base)
-    sets = {s: SyntheticDataset.from_config(cfg, s) for s in SPLITS}
-    return {s: {"drivers": naive_reference(ds, cfg.delta_t)} for s, ds in sets.items()}
+    cfg = load_config(base.get("config"), {k: v for k, v in base.items() if k != "config"})
+    family = SyntheticFamily()
+    return {s: {"drivers": naive_reference(family.load(cfg, s), cfg.delta_t)} for s in SPLITS}
 
 
 def _mean_std(values: list[float]) -> str:
@@ -202,7 +174,7 @@ def summarise(results: dict[str, list[dict]]) -> list[dict[str, Any]]:
     """One row per method: mean +- std over seeds of the pooled driver metrics and extreme F1."""
     rows = []
     for name, runs in results.items():
-        label = "Naive" if name == "naive" else METHODS[name].label
+        label = "Naive" if name == "naive" else table_rows()[name].label
         row: dict[str, Any] = {"method": label, "key": name, "seeds": len(runs)}
         for split in SPLITS:
             for col in COLUMNS:
@@ -237,7 +209,7 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("--root_synthetic", required=True, help="benchmark folder (datacube_<name>.nc ...)")
-    ap.add_argument("--methods", nargs="+", default=["all"], help=f"all or any of: {' '.join(METHODS)}")
+    ap.add_argument("--methods", nargs="+", default=["all"], help=f"all or any of: {' '.join(table_rows())}")
     ap.add_argument("--seeds", type=int, default=3, help="number of seeds per method")
     ap.add_argument("--first_seed", type=int, default=0,
                     help="seeds first_seed .. first_seed + seeds - 1: split a table's seeds over processes or "
@@ -255,17 +227,21 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    names = list(METHODS) if args.methods == ["all"] else args.methods
-    unknown = [n for n in names if n not in METHODS]
+    rows = table_rows()
+    names = list(rows) if args.methods == ["all"] else args.methods
+    unknown = [n for n in names if n not in rows]
     if unknown:
-        ap.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    names = sorted(names, key=lambda n: not n.startswith("ide_"))  # IDE first: SimpleNet uses it
+        ap.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(rows)}")
+    if "simplenet" in names:  # its frozen encoder is the IDE run of the same encoder: that run comes first
+        names = sorted(names, key=lambda n: not n.startswith("ide_"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     root = Path(args.root_synthetic)
-    base = ["--root_synthetic", str(root)]
-    base += ["--config", args.config] if args.config else _argv(data_options(root))
-    base += extra
+    from config import parse_overrides
+
+    base: dict[str, Any] = {"root_synthetic": str(root)}
+    base.update({"config": args.config} if args.config else data_options(root))
+    base.update(parse_overrides(extra))
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -273,11 +249,11 @@ def main(argv: list[str] | None = None) -> int:
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    log(f"[table] methods {' '.join(names)}; seeds {' '.join(map(str, seeds))}; options {' '.join(base)}")
+    log(f"[table] methods {' '.join(names)}; seeds {' '.join(map(str, seeds))}; options {base}")
     results: dict[str, list[dict]] = {"naive": [naive_rows(base)]}
     for name in names:
         results[name] = [run_one(name, seed, base, out, args.epochs, log) for seed in seeds]
-    order = ["naive", *[n for n in METHODS if n in names]]
+    order = ["naive", *[n for n in rows if n in names]]
     md = write_table(summarise({n: results[n] for n in order}), out)
     print(md)
     log(f"[table] wrote {out / 'table.md'} and {out / 'table.csv'}")

@@ -3,7 +3,7 @@
     python scripts/driver_ceiling.py oracle --config configs/quickstart.yaml [--split test]
     python scripts/driver_ceiling.py supervised --config configs/quickstart.yaml --name ceiling \
         [--weighting fixed|ide] [--<option> VALUE]
-    python test_synthetic.py --config configs/quickstart.yaml --name ceiling
+    python test_synthetic.py --config configs/quickstart.yaml --name ceiling --method ide
 
 ``oracle`` scores value-based rules on the split with the project's driver metric
 (per voxel; no windows involved): flagging every anomaly (driver or random) of the
@@ -111,7 +111,8 @@ def _random_anomalies(ds) -> np.ndarray:
 def supervised(argv: list[str]) -> int:
     import argparse
 
-    import train_synthetic
+    from models.methods import MethodSpec, register_method
+    from utils.cli import train_main
 
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--weighting", default="fixed", choices=["fixed", "ide"])
@@ -125,9 +126,11 @@ def supervised(argv: list[str]) -> int:
         model.weighting = known.weighting
         return model
 
-    return train_synthetic.main(
-        rest, build=build, description="train the IDE encoder on the true drivers (upper bound)"
-    )
+    # a method of this script only: its checkpoint is a plain IDE checkpoint (test it with --method ide)
+    register_method(MethodSpec("ide_driver_supervised", "IDE trained on the true drivers", build=build),
+                    replace=True)
+    return train_main([*rest, "--method", "ide_driver_supervised"], dataset="synthetic",
+                      prog="driver_ceiling.py supervised", doc="train the IDE encoder on the true drivers")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from config import load_config
+from models.methods import ThresholdedScores
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -39,18 +40,9 @@ CROP = {"x_max": 8, "y_max": 8}
 
 
 def build(cfg):
-    from Baselines_Attribution.models import IGModel
-    from Baselines_MIL.models import MILModel
-    from Baselines_OneClass.models import build as oneclass
-    from Baselines_Reconstruction.models import build as reconstruction
+    from models.methods import build_method
 
-    if cfg.method in ("deepmil", "arnet", "rtfm", "mgfn"):
-        return MILModel(cfg)
-    if cfg.method in ("simplenet", "ocsvm", "iforest"):
-        return oneclass(cfg)
-    if cfg.method in ("stealnet", "uniad"):
-        return reconstruction(cfg)
-    return IGModel(cfg)
+    return build_method(cfg)
 
 
 def read_keys(path: Path) -> dict[str, torch.Tensor]:
@@ -124,7 +116,7 @@ def test_one_training_step_and_flags(method, tiny_batch):
     opt.step()
     assert any(not torch.equal(a, p) for a, p in zip(before, params)), "no parameter moved"
     model.eval()
-    model.threshold = 0.0 if getattr(model, "needs_threshold", False) else model.threshold
+    model.threshold = 0.0 if isinstance(model, ThresholdedScores) else model.threshold
     with torch.no_grad():
         out = model(batch["x"])
     n, v, _, t, h, w = batch["x"].shape
@@ -220,7 +212,7 @@ def test_published_config_and_checkpoint_through_the_test_entry(reference_dir, t
             "--times_val", "105", "130", "--times_test", "131", "156", "--x_max", "8", "--y_max", "8",
             "--dir_log", str(tmp_path), "--name", "published", "--split", "val", "--max_eval_batches", "1",
             "--n_workers", "0"]
-    assert main(argv, build=build) == 0
+    assert main(argv) == 0
     metrics = json.loads((tmp_path / "published" / "metrics_val.json").read_text())
     assert set(metrics["drivers"]["pooled"]) >= {"f1", "iou", "oa"}
 

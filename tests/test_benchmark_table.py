@@ -80,9 +80,9 @@ def test_method_defaults_yield_to_the_command_line(tiny_root, tmp_path, restore_
 
 def test_ig_attributes_only_after_training(tiny_root, tmp_path, monkeypatch, restore_threads):
     """Training validates IG on extremes only: its n_steps attribution passes wait for calibration and test."""
-    import train_synthetic
     from Baselines_Attribution.models import IGModel
     from scripts.benchmark_table import main
+    from utils import engine
 
     calls = {"n": 0}
     original = IGModel.attributions
@@ -93,7 +93,7 @@ def test_ig_attributes_only_after_training(tiny_root, tmp_path, monkeypatch, res
 
     monkeypatch.setattr(IGModel, "attributions", counted)
     train_calls = {}
-    fit = train_synthetic.engine.fit
+    fit = engine.fit
 
     def fit_and_count(*args, **kwargs):
         before = calls["n"]
@@ -101,7 +101,7 @@ def test_ig_attributes_only_after_training(tiny_root, tmp_path, monkeypatch, res
         train_calls["n"] = calls["n"] - before
         return result
 
-    monkeypatch.setattr(train_synthetic.engine, "fit", fit_and_count)
+    monkeypatch.setattr(engine, "fit", fit_and_count)
     argv = ["--root_synthetic", str(tiny_root), "--methods", "ig1", "--seeds", "1", "--epochs", "1",
             "--out", str(tmp_path / "t"), "--x_max", "8", "--y_max", "8", "--max_train_batches", "1",
             "--max_eval_batches", "1", "--encoder", "CNN_3D", "--ig_n_steps", "2", "--threads", "1"]

@@ -9,7 +9,6 @@ VHI is 50 everywhere except the planted cases below (north-up coordinates).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -403,9 +402,37 @@ def test_sample_tree_train_and_test(kind, tmp_path, capsys):
             assert nc[v].dims == ("week", ydim, xdim) and nc[v].dtype == np.uint8
         assert nc["drought_prob"].dtype == np.float32
         assert {"lat", "lon"} <= set(nc.variables) or {"latitude", "longitude"} <= set(nc.variables)
-        from train_ERA5_Land import real_dataset_class
+        from dataset.families import dataset_family
 
-        ds_cls = real_dataset_class("ERA5_Land" if kind == "era5_land" else "CERRA")
         cfg = load_config(run / "config_test_test.yaml")
-        ds = ds_cls.from_config(dataclasses.replace(cfg, is_aug=False), "test")
+        ds = dataset_family(cfg.dataset).load(cfg, "test")
         np.testing.assert_array_equal(nc["drought_true"].values[0], ds[0]["mask_extreme"].numpy())
+
+
+@pytest.mark.parametrize(("kind", "method"), [("era5_land", "arnet"), ("cerra", "stealnet"), ("era5_land", "iforest")])
+def test_baselines_on_sample_trees(kind, method, tmp_path, capsys):
+    """Any registered method trains and tests on real data and writes the same files as IDE."""
+    pytest.importorskip("models.build")
+    import xarray as xr
+
+    names = ["t2m", "tp", "swvl1"] if kind == "era5_land" else ["t2m", "tp", "vsw"]
+    opts = make_tree(kind, tmp_path / "data", [2016, 2017], shape=(12, 12), seed=1, variables=names)
+    opts.update(variables=" ".join(names), in_channels_dynamic="3")
+    if kind == "era5_land":
+        import test_ERA5_Land as test_mod
+        import train_ERA5_Land as train_mod
+    else:
+        import test_CERRA as test_mod
+        import train_CERRA as train_mod
+    extra = ["--method", method, "--mil_hidden", "16", "8", "--oneclass_n_fit", "200", "--iforest_n_estimators", "5"]
+    assert train_mod.main(_real_args(opts, tmp_path, "run", *extra)) == 0
+    state = torch.load(tmp_path / "run" / "last.pth", map_location="cpu", weights_only=True)
+    assert state["config"]["method"] == method
+    assert test_mod.main(_real_args(opts, tmp_path, "run", *extra, "--save_predictions", "true")) == 0
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "run" / "metrics_test.json").read_text())
+    assert m["method"] == method and m["n_samples"] > 0
+    if method in ("stealnet", "iforest"):  # scoring methods: a label-free threshold from the val split
+        assert m["driver_threshold"]["rule"] == "normal_percentile" and "predicts no drought map" in out
+    with xr.open_dataset(tmp_path / "run" / "drivers_test.nc") as nc:
+        assert nc["driver"].dtype == np.uint8 and list(nc["var"].values) == names

@@ -364,7 +364,10 @@ class ScoreThreshold:
             self.hist[0] += torch.bincount(keys[~pos], minlength=_N_KEYS).cpu()
             self.hist[1] += torch.bincount(keys[pos], minlength=_N_KEYS).cpu()
         else:
-            normal = (batch["mask_extreme_loss"].to(keys.device) < 0.5)[:, None, None].expand_as(keys)
+            normal = batch["mask_extreme_loss"].to(keys.device) < 0.5
+            if "mask_valid" in batch:  # real data: only the split's land pixels with vegetation count
+                normal &= batch["mask_valid"].to(keys.device) > 0.5
+            normal = normal[:, None, None].expand_as(keys)
             self.hist[0] += torch.bincount(keys[normal], minlength=_N_KEYS).cpu()
 
     def all_reduce(self) -> None:

@@ -1,0 +1,91 @@
+"""The ``synthetic`` family: benchmark cubes with known drivers (our generator or the published one).
+
+Validation and test score the extremes and the drivers against the cube's truth; the test
+also scores the Naive reference (every variable flagged wherever an extreme follows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dataset.families import DatasetFamily, register_family
+from utils.metrics import DriverCollector, ExtremeCollector, driver_scores, naive_drivers
+
+
+def naive_reference(dataset: Any, delta_t: int) -> dict[str, Any]:
+    """Driver scores of the Naive reference (every variable, every week of a window with an extreme)."""
+    truth = np.asarray(dataset.drivers_truth())
+    flags = naive_drivers(dataset.extremes_truth(), delta_t)
+    return driver_scores(np.broadcast_to(flags[None], truth.shape), truth, list(dataset.variables))
+
+
+class SyntheticFamily(DatasetFamily):
+    name = "synthetic"
+    driver_truth = True
+
+    def load(self, cfg: Any, split: str, *, augment: bool = False) -> Any:
+        from dataset.synthetic import SyntheticDataset
+
+        return SyntheticDataset.from_config(dataclasses.replace(cfg, is_aug=cfg.is_aug and augment), split)
+
+    def check(self, cfg: Any, train_set: Any, val_set: Any) -> None:
+        for split, ds in (("train", train_set), ("val", val_set)):
+            if len(ds) < 1:
+                raise ValueError(
+                    f"option 'times_{split}' = {tuple(getattr(cfg, 'times_' + split))} holds fewer weeks than "
+                    f"delta_t = {cfg.delta_t}: no samples"
+                )
+
+    def val_collectors(self, cfg: Any, dataset: Any, *, drivers: bool) -> list[Any]:
+        collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
+        if drivers:
+            collectors.append(DriverCollector(dataset, cfg.delta_t))
+        return collectors
+
+    def test_collectors(self, cfg: Any, dataset: Any, *, run_dir: Path, split: str,
+                        attrs: dict[str, str]) -> list[Any]:
+        from utils.predictions import PredictionCollector
+
+        votes = DriverCollector(dataset, cfg.delta_t)
+        collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold), votes]
+        if cfg.save_predictions:
+            attrs = {**attrs, "root_synthetic": cfg.root_synthetic}
+            collectors.append(
+                PredictionCollector(dataset, votes, cfg.pred_threshold, cfg.y_min, cfg.x_min, attrs=attrs)
+            )
+        return collectors
+
+    def test_metrics(self, cfg: Any, dataset: Any, res: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "n_samples": res["n_samples"],
+            "extremes": res.get("extremes", {}),
+            "drivers": res["drivers"],
+            "naive": naive_reference(dataset, cfg.delta_t),
+        }
+
+    def report(self, label: str, metrics: dict[str, Any]) -> str:
+        pct = lambda x: "   -  " if x is None else f"{100 * x:6.2f}"  # noqa: E731
+        lines = [
+            f"| {'method':<24} | driver F1 | driver IoU | driver OA | extreme F1 |",
+            f"|{'-' * 26}|-----------|------------|-----------|------------|",
+        ]
+        for name, drivers, ext in (
+            (label, metrics["drivers"]["pooled"], metrics.get("extremes") or {}),
+            ("Naive", metrics["naive"]["pooled"], {}),
+        ):
+            lines.append(
+                f"| {name:<24} |    {pct(drivers['f1'])} |     {pct(drivers['iou'])} |"
+                f"    {pct(drivers['oa'])} |     {pct(ext.get('f1'))} |"
+            )
+        lines.append(f"per variable ({label}): " + "; ".join(
+            f"{v} F1 {pct(s['f1']).strip()}% FPR {100 * s['fpr']:.2f}%"
+            for v, s in metrics["drivers"]["per_variable"].items()
+        ))
+        return "\n".join(lines)
+
+
+register_family(SyntheticFamily())

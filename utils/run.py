@@ -1,0 +1,169 @@
+"""The run API: train or evaluate any registered method on any registered dataset family.
+
+    from config import load_config
+    from utils import run
+
+    cfg = load_config("configs/quickstart.yaml", {"method": "rtfm", "name": "rtfm_small"})
+    result = run.train(cfg)                 # RunResult: run folder, best epochs, history
+    metrics = run.evaluate(cfg, "test")     # the dict written to metrics_test.json
+
+Entry scripts, baseline shortcuts, the table script and the tests all call these two
+functions; they return values and raise exceptions (a :class:`~utils.errors.UserError` for
+bad input, whenever it is found), and never exit the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dataset.families import DatasetFamily, dataset_family
+from models.methods import MethodSpec, method_spec
+from utils import engine
+from utils.checkpoints import write_atomic
+from utils.distributed import cleanup
+from utils.errors import UserError
+from utils.logging import RERUN_TEST
+
+__all__ = ["RunResult", "SetupError", "train", "evaluate", "resolve"]
+
+
+class SetupError(UserError, ValueError):
+    """Bad options or data found before the first step (the message names the option or file)."""
+
+
+@contextlib.contextmanager
+def _setup_errors() -> Iterator[None]:
+    """Option and data checks raise plain ValueError / FileNotFoundError: mark them as user errors."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
+        raise SetupError(str(err)) from None
+
+
+@dataclass
+class RunResult:
+    """What a training run produced (the files are in ``run_dir``)."""
+
+    run_dir: Path
+    cfg: Any  # the configuration as trained (``spatial_anomaly: auto`` resolved)
+    best: dict[str, dict[str, Any]]  # {"loss" | "F1" | "driver_F1": {"value", "epoch"}}
+    history: list[dict[str, Any]]  # per epoch: {"epoch", "train": losses, "val": metrics}
+    val: dict[str, Any]  # the last validation metrics
+
+
+def resolve(cfg: Any) -> tuple[DatasetFamily, MethodSpec]:
+    """The dataset family and method ``cfg`` names; checks the threshold rule fits the data."""
+    family, spec = dataset_family(cfg.dataset), method_spec(cfg.method)
+    if spec.scores and cfg.driver_threshold_rule not in family.threshold_rules():
+        raise SetupError(
+            f"option 'driver_threshold_rule': {cfg.driver_threshold_rule!r} needs the true drivers, which "
+            f"{family.name} data do not have; use {' or '.join(family.threshold_rules())}"
+        )
+    return family, spec
+
+
+def _spatial_anomaly(cfg: Any, family: DatasetFamily, train_set: Any | None, log: Callable[[str], None]) -> Any:
+    from dataset.grid_signal import resolve_spatial_anomaly
+
+    if cfg.spatial_anomaly != "auto":
+        return cfg
+    if train_set is None:  # a test run makes the choice training made: measured on the training split
+        train_set = family.load(cfg, "train")
+    return resolve_spatial_anomaly(cfg, train_set, log=log)
+
+
+def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
+    """Train ``cfg.method`` on ``cfg.dataset`` into ``<dir_log>/<name>/`` (``--resume``/``--overwrite`` rules)."""
+    try:
+        with _setup_errors():  # everything that can be wrong before the first step
+            family, spec = resolve(cfg)
+            if spec.check_training is not None:
+                spec.check_training(cfg)
+            engine.setup_runtime(cfg)
+            engine.seed_everything(cfg.seed)
+            train_set = family.load(cfg, "train", augment=True)
+            val_set = family.load(cfg, "val")
+            family.check(cfg, train_set, val_set)
+            cfg = _spatial_anomaly(cfg, family, train_set, log)
+            model = spec.build(cfg)
+            engine.check_train_crop(cfg, train_set)
+            engine.check_run_dir(cfg)
+        if spec.scores:  # flags need a threshold chosen after training: validation scores extremes only
+            model.scores_drivers_in_validation(False)
+        out = engine.fit(
+            cfg, model, train_set, val_set, lambda ds: family.val_collectors(cfg, ds, drivers=not spec.scores)
+        )
+    finally:
+        cleanup()
+    return RunResult(Path(out["run_dir"]), cfg, out["best"], out["history"], out["val"])
+
+
+def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) -> dict[str, Any]:
+    """A scoring method's driver threshold from the validation split (never the test split)."""
+    from utils.metrics import ScoreThreshold
+
+    if cfg.driver_threshold_rule == "fixed":
+        if cfg.driver_threshold is None:
+            raise SetupError("option 'driver_threshold_rule' is fixed but 'driver_threshold' is not set")
+        model.threshold = float(cfg.driver_threshold)
+        return {"threshold": model.threshold, "rule": "fixed"}
+    collector = ScoreThreshold(cfg.driver_threshold_rule, cfg.driver_threshold_percentile)
+    val = family.load(cfg, "val")
+    res = engine.evaluate(cfg, model, val, [collector], runtime=rt, with_loss=False, desc="threshold on val")
+    model.threshold = res["threshold"]["threshold"]
+    return res["threshold"]
+
+
+def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Test a checkpoint (``cfg.checkpoint`` or the run's best) on ``split``; writes and returns the metrics.
+
+    The returned dict is what ``metrics_<split>.json`` holds: the family's metrics plus
+    ``split``, ``checkpoint``, ``method`` and, for scoring methods, ``driver_threshold``.
+    """
+    split = split or cfg.split
+    cfg = dataclasses.replace(cfg, split=split)
+    try:
+        with _setup_errors():
+            family, spec = resolve(cfg)
+            rt = engine.setup_runtime(cfg)
+            checkpoint = engine.find_eval_checkpoint(cfg)
+            dataset = family.load(cfg, split)
+            if len(dataset) < 1:
+                raise ValueError(f"the {split} split has no samples (check its period against delta_t = {cfg.delta_t})")
+            for message in getattr(dataset, "warnings", []):
+                log(f"warning: {message}")
+            cfg = _spatial_anomaly(cfg, family, None, log)
+            engine.seed_everything(cfg.seed)
+            model = spec.build(cfg)
+            engine.load_for_evaluation(model, checkpoint)
+        run_dir = Path(cfg.run_dir)
+        if rt.is_main:
+            engine.prepare_test_run(cfg, split)
+        threshold = calibrate_threshold(cfg, model, family, rt) if spec.scores else None
+        attrs = {"method": cfg.method, "encoder": cfg.encoder, "codebook": cfg.codebook, "checkpoint": str(checkpoint)}
+        collectors = family.test_collectors(cfg, dataset, run_dir=run_dir, split=split, attrs=attrs)
+        res = engine.evaluate(cfg, model, dataset, collectors, runtime=rt, with_loss=False,
+                              run_dir=run_dir, split=split, desc=f"test {split}")
+        metrics = {"split": split, "checkpoint": str(checkpoint), "method": cfg.method,
+                   **family.test_metrics(cfg, dataset, res)}
+        if threshold is not None:
+            metrics["driver_threshold"] = threshold
+        if rt.is_main:
+            write_atomic(run_dir / f"metrics_{split}.json", json.dumps(metrics, indent=1).encode(), then=RERUN_TEST)
+    finally:
+        cleanup()
+    return metrics
+
+
+def method_label(cfg: Any) -> str:
+    """How a test run names the method in its table (IDE with its encoder)."""
+    spec = method_spec(cfg.method)
+    return f"{spec.label} ({cfg.encoder})" if cfg.method == "ide" else spec.label
