@@ -20,13 +20,15 @@ from typing import Any, Union
 
 import yaml
 
-SYNTHETIC_VARIABLES = [f"var_0{i}" for i in range(1, 7)]
-ERA5_LAND_VARIABLES = ["d2m", "t2m", "fal", "sp", "e", "tp", "skt", "stl1", "swvl1"]
-CERRA_VARIABLES = [
-    "al", "hcc", "lcc", "liqvsm", "mcc", "msl", "r2", "si10", "skt",
-    "sot", "sp", "sr", "t2m", "tcc", "tciwv", "tp", "vsw", "wdir10",
+from dataset.variables import CERRA_VARIABLES, ERA5_LAND_VARIABLES, REGIONS, SYNTHETIC_VARIABLES
+from utils.errors import ConfigError
+from utils.published import read_published_config
+
+__all__ = [
+    "Config", "ConfigError", "load_config", "save_config", "parse_config", "parse_overrides", "coerce",
+    "choices_of", "FIELDS", "SYNTHETIC_VARIABLES", "ERA5_LAND_VARIABLES", "CERRA_VARIABLES", "REGIONS",
 ]
-REGIONS = ["AFR-11", "CAS-11", "EAS-11", "EUR-11", "NAM-11", "SAM-11"]
+
 
 
 def _years(first: int, last: int) -> list[str]:
@@ -333,10 +335,6 @@ _FALSE = {"false", "0", "no", "n", "off"}
 _NONE = {"none", "null", "~", ""}
 
 
-class ConfigError(ValueError):
-    """A configuration value or name is wrong; the message names the option."""
-
-
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -446,10 +444,8 @@ def _read_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    if path.suffix == ".pkl":
-        from utils.published import read_published_config  # published argparse.Namespace pickles
-
-        return read_published_config(path)
+    if path.suffix == ".pkl":  # a published argparse.Namespace pickle, read without running code
+        return read_published_config(path, known=FIELDS)
     with open(path) as fh:
         try:
             data = yaml.safe_load(fh) or {}
@@ -474,7 +470,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         for key, val in _read_file(path).items():
             if key not in FIELDS:
                 raise ConfigError(f"config file {path}: unknown option '{key}'{_suggest(key)}")
-            values[key] = coerce(key, val)
+            try:
+                values[key] = coerce(key, val)
+            except ConfigError as err:
+                raise ConfigError(f"config file {path}: {err}") from None
     for key, val in (overrides or {}).items():
         values[key] = coerce(key, val)
     cfg = Config(**values)

@@ -412,10 +412,11 @@ def format_table(models: dict[str, Model]) -> str:
 
 def _describe_config(path: Path) -> None:
     """After a download, say whether the config maps onto this project (warnings go to stderr)."""
+    from config import FIELDS
     from utils.published import RENAMED, load_namespace, read_published_config
 
     try:
-        values = read_published_config(path, quiet=True)
+        values = read_published_config(path, quiet=True, known=FIELDS)
         dropped = sorted(k for k in load_namespace(path) if RENAMED.get(k, k) not in values)
     except ValueError as err:
         _report(f"note: this project cannot read the config: {err}")

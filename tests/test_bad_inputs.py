@@ -304,11 +304,12 @@ def test_time_stamps_are_refused(tiny_root, tmp_path, capsys):
 
 
 def test_published_config_does_not_bring_the_authors_worker_count(tmp_path, capsys):
+    from config import FIELDS
     from utils.published import read_published_config
 
     path = tmp_path / "config.pkl"
     path.write_bytes(pickle.dumps(argparse.Namespace(encoder="CNN_3D", n_workers=8, variables=["var_01"])))
-    out = read_published_config(path)
+    out = read_published_config(path, known=FIELDS)
     assert "n_workers" not in out
     err = capsys.readouterr().err
     assert "n_workers 8" in err and f"{os.cpu_count()} CPUs" in err

@@ -7,11 +7,15 @@ disk); any other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["UserError", "CheckpointError", "StorageError"]
+__all__ = ["UserError", "ConfigError", "CheckpointError", "StorageError"]
 
 
 class UserError(Exception):
     """Raised for bad input or a broken environment; the message says what is wrong and what to do."""
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration value or name is wrong; the message names the option."""
 
 
 class CheckpointError(UserError, ValueError):

@@ -21,10 +21,12 @@ import io
 import os
 import pickle
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from config import ConfigError
+from dataset.variables import VARIABLES_BY_DATASET
+from utils.errors import ConfigError
 
 # Published options that ``config.py`` keeps for compatibility but that change nothing here.
 NO_EFFECT = {
@@ -130,33 +132,24 @@ def infer_dataset(options: dict[str, Any]) -> str | None:
     skt), so a list of only shared names is ambiguous and gives None (the test scripts set
     ``dataset`` themselves anyway).
     """
-    from config import CERRA_VARIABLES, ERA5_LAND_VARIABLES, SYNTHETIC_VARIABLES
-
     if isinstance(options.get("dataset"), str):
         return options["dataset"]
     names = set(options.get("variables") or [])
     if not names:
         return None
-    hits = [
-        ds
-        for ds, known in (("synthetic", SYNTHETIC_VARIABLES), ("ERA5_Land", ERA5_LAND_VARIABLES),
-                          ("CERRA", CERRA_VARIABLES))
-        if names <= set(known)
-    ]
+    hits = [ds for ds, known in VARIABLES_BY_DATASET.items() if names <= set(known)]
     return hits[0] if len(hits) == 1 else None
 
 
 def _convert(name: str, value: Any) -> Any:
-    """Published value -> a value ``config.coerce`` accepts (raises ConfigError naming the option)."""
-    from config import coerce
-
+    """Published value -> a value ``config.coerce`` accepts (it types and checks every value)."""
     if name == "gpu_id" and isinstance(value, (list, tuple)):
-        value = ", ".join(str(v) for v in value)
-    elif name.startswith("years_") and isinstance(value, (list, tuple)):
-        value = [str(v) for v in value]
-    elif isinstance(value, (set, frozenset)):
-        value = sorted(value)
-    return coerce(name, value)
+        return ", ".join(str(v) for v in value)
+    if name.startswith("years_") and isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return value
 
 
 # Options this project added whose published behaviour was hard-wired: a published config
@@ -164,14 +157,13 @@ def _convert(name: str, value: Any) -> Any:
 PUBLISHED_ONLY: dict[str, Any] = {"loss_weighting": "published", "init": "published", "train_crop": 0}
 
 
-def read_published_config(path: str | Path, quiet: bool = False) -> dict[str, Any]:
-    """Published ``config.pkl`` -> ``{our option: typed value}`` accepted by ``config.load_config``.
+def read_published_config(path: str | Path, quiet: bool = False,
+                          known: Collection[str] | None = None) -> dict[str, Any]:
+    """Published ``config.pkl`` -> ``{our option: value}`` for ``config.load_config`` (which types them).
 
-    Options with no effect here are kept and listed on stderr; unknown options are dropped and
-    listed on stderr (``quiet`` silences both).
+    Options with no effect here are kept and listed on stderr; options outside ``known`` (the
+    configuration's names) are dropped and listed on stderr (``quiet`` silences both).
     """
-    from config import FIELDS
-
     path = Path(path)
     options = load_namespace(path)
     out: dict[str, Any] = {}
@@ -182,13 +174,10 @@ def read_published_config(path: str | Path, quiet: bool = False) -> dict[str, An
         if name in MACHINE_SPECIFIC:
             machine.append(f"{pub_name} {value!r} ({MACHINE_SPECIFIC[name]})")
             continue
-        if name not in FIELDS:
+        if known is not None and name not in known:
             unknown.append(pub_name)
             continue
-        try:
-            out[name] = _convert(name, value)
-        except ConfigError as err:
-            raise ConfigError(f"published config {path}: {err}") from None
+        out[name] = _convert(name, value)
     for name, value in PUBLISHED_ONLY.items():  # options the published code had fixed, not as options
         out.setdefault(name, value)
     dataset = infer_dataset(options)
