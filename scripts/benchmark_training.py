@@ -54,10 +54,11 @@ def bench(encoder: str, rest: list[str], warmup: int) -> dict:
     from dataset.synthetic import SyntheticDataset
     from models.build import build_model
     from utils import engine
+    from utils.runtime import seed_everything, setup_runtime
 
     cfg = parse_config([*rest, "--encoder", encoder], fixed={"dataset": "synthetic"})
-    rt = engine.setup_runtime(cfg)
-    engine.seed_everything(cfg.seed)
+    rt = setup_runtime(cfg)
+    seed_everything(cfg.seed)
     train_set = SyntheticDataset.from_config(cfg, "train")
     model = build_model(cfg).to(rt.device)
     optimizer = engine.build_optimizer(cfg, model)

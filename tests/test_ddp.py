@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from test_engine import CubeDataset, TinyModel, run_fit, synthetic_collectors, tiny_config  # noqa: E402
 
-from utils import engine  # noqa: E402
+from utils import engine, run_folder  # noqa: E402
 from utils.distributed import cleanup  # noqa: E402
 
 
@@ -83,7 +83,7 @@ def test_two_ranks_match_one_process(tmp_path):
     run = tmp_path / "ddp"  # only rank 0 wrote the run folder
     assert len(list(run.glob("events.out.tfevents.*"))) == 1
     assert "2 rank(s)" in (run / "train.log").read_text()
-    ckpt = engine.load_checkpoint_dict(run / "last.pth")
+    ckpt = run_folder.load_checkpoint_dict(run / "last.pth")
     assert len(ckpt["rng_state"]) == 2  # each rank's RNG stream, for resuming
 
 

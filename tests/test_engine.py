@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from config import Config, save_config
-from utils import engine
+from utils import checkpoints, engine, run_folder
 from utils.logging import RunFolderError
 from utils.metrics import DriverCollector, ExtremeCollector, driver_scores
 from utils.predictions import PredictionCollector
@@ -131,7 +131,7 @@ def test_fit_writes_run_folder(tmp_path):
               "best_driver_F1_model.pth", "last.pth"):
         assert (run / f).is_file(), f
     assert list(run.glob("events.out.tfevents.*"))
-    ckpt = engine.load_checkpoint_dict(run / "last.pth")
+    ckpt = run_folder.load_checkpoint_dict(run / "last.pth")
     for key in ("epoch", "mean_loss_train", "mean_loss_validation", "model_state_dict",
                 "optimizer_state_dict", "scheduler_state_dict", "rng_state", "config", "best"):
         assert key in ckpt, key
@@ -147,14 +147,14 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     cfg = tiny_config(tmp_path, "killed", n_epochs=2)
     with pytest.raises(Interrupted):
         run_fit(cfg, fail_at_epoch=1)
-    assert engine.load_checkpoint_dict(tmp_path / "killed" / "last.pth")["epoch"] == 0
+    assert run_folder.load_checkpoint_dict(tmp_path / "killed" / "last.pth")["epoch"] == 0
     with pytest.raises(RunFolderError, match="resume"):  # never silently restarted
         run_fit(cfg)
     torch.manual_seed(999)  # a differently initialised model: everything must come from last.pth
     engine.fit(tiny_config(tmp_path, "killed", n_epochs=2, resume=True), TinyModel(),
                CubeDataset(train=True), CubeDataset(seed=1), synthetic_collectors(cfg))
-    ref = engine.load_checkpoint_dict(tmp_path / "ref" / "last.pth")
-    got = engine.load_checkpoint_dict(tmp_path / "killed" / "last.pth")
+    ref = run_folder.load_checkpoint_dict(tmp_path / "ref" / "last.pth")
+    got = run_folder.load_checkpoint_dict(tmp_path / "killed" / "last.pth")
     assert got["epoch"] == ref["epoch"] == 1
     for k, v in ref["model_state_dict"].items():
         assert torch.equal(v, got["model_state_dict"][k]), k
@@ -180,10 +180,10 @@ def test_test_run_keeps_training_config(tmp_path):
     run_fit(cfg)
     before = (tmp_path / "run" / "config.yaml").read_text()
     test_cfg = tiny_config(tmp_path, n_epochs=1, split="val", batch_size=3)
-    path = engine.prepare_test_run(test_cfg)
+    path = run_folder.prepare_test_run(test_cfg)
     assert path.name == "config_test_val.yaml" and path.is_file()
     assert (tmp_path / "run" / "config.yaml").read_text() == before
-    assert engine.find_eval_checkpoint(test_cfg).name == "best_driver_F1_model.pth"
+    assert run_folder.find_eval_checkpoint(test_cfg).name == "best_driver_F1_model.pth"
 
 
 def test_learning_rate_schedule():
@@ -221,11 +221,10 @@ def test_evaluate_predictions_round_trip(tmp_path):
 def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
     import errno
 
-    from utils import checkpoints
     from utils.errors import StorageError
 
     path = tmp_path / "last.pth"
-    engine.save_checkpoint(path, {"epoch": 1, "model_state_dict": {}})
+    checkpoints.save_checkpoint(path, {"epoch": 1, "model_state_dict": {}})
 
     def broken_write(target, data):
         Path(target).write_bytes(b"partial")
@@ -233,8 +232,8 @@ def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoints, "_write_bytes", broken_write)
     with pytest.raises(StorageError, match=f"cannot write {path}: no space left on device"):
-        engine.save_checkpoint(path, {"epoch": 2, "model_state_dict": {}})
-    assert engine.load_checkpoint_dict(path)["epoch"] == 1
+        checkpoints.save_checkpoint(path, {"epoch": 2, "model_state_dict": {}})
+    assert run_folder.load_checkpoint_dict(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]
 
 

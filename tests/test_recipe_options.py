@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from dataset.crops import random_crop
 from models.losses import class_weights, weighted_bce
-from utils.engine import random_crop
 
 
 def test_balanced_weights_give_each_class_half_the_loss():

@@ -1,4 +1,9 @@
-"""The one training / evaluation engine used by every entry point and baseline.
+"""The training and evaluation loops: one readable ``fit`` and one ``evaluate`` for every method.
+
+The run API (``utils/run.py``) calls them; the runtime (device, DDP, AMP, RNG:
+``utils/runtime.py``), the run folder and resume rules (``utils/run_folder.py``), checkpoint
+files (``utils/checkpoints.py``), logging (``utils/logging.py``) and training crops
+(``dataset/crops.py``) live in their own modules.
 
 ``fit(cfg, model, train_set, val_set, collectors_factory)`` trains, validates every
 epoch and keeps checkpoints; ``evaluate(cfg, model, dataset, collectors)`` runs a
@@ -32,52 +37,40 @@ False) skips the optimiser step, so non-gradient methods train in the same loop.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import platform
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from dataset.crops import random_crop
 from utils.batch_transport import pooled_collate
-from utils.checkpoints import (
-    check_checkpoint_path,
-    describe_mismatch,
-    read_checkpoint,
-    save_checkpoint,
-    write_error_message,
-)
-from utils.cpu_memory import retain_freed_memory
-from utils.distributed import DistInfo, ShardSampler, all_gather, all_reduce_sum, init_distributed
+from utils.checkpoints import save_checkpoint, write_error_message
+from utils.distributed import ShardSampler, all_gather, all_reduce_sum
 from utils.errors import CheckpointError, StorageError, UserError
-from utils.logging import RERUN_TEST, RUN_FILES, RunFolderError, RunLogger, flatten_metrics, progress, sample_images
+from utils.logging import RERUN_TEST, RunFolderError, RunLogger, SampleImages, dig, flatten_metrics, log_epoch, progress
+from utils.run_folder import (
+    changed_options,
+    check_resume_fits,
+    clear_run_dir,
+    load_checkpoint_dict,
+    log_config_changes,
+    run_dir_problem,
+    versions,
+)
+from utils.runtime import Runtime, rng_state, seed_everything, set_rng_state, setup_runtime, to_device, unwrap
 
 __all__ = [
-    "Runtime",
-    "setup_runtime",
-    "seed_everything",
     "learning_rate",
     "build_optimizer",
     "train_one_epoch",
     "make_train_loader",
     "evaluate",
     "fit",
-    "prepare_test_run",
-    "check_run_dir",
-    "RunFolderError",
-    "find_eval_checkpoint",
-    "check_train_crop",
-    "save_checkpoint",
-    "load_checkpoint_dict",
-    "SampleImages",
 ]
 
 Collector = Any
@@ -87,89 +80,6 @@ CollectorsFactory = Callable[[Dataset], Sequence[Collector]]
 # --------------------------------------------------------------------------------------
 # runtime: device, process group, mixed precision
 # --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Runtime:
-    dist: DistInfo
-    amp_dtype: torch.dtype | None  # autocast dtype (set on CUDA only, see setup_runtime); None = full precision
-
-    @property
-    def device(self) -> torch.device:
-        return self.dist.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.dist.is_main
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
-
-
-def setup_runtime(cfg: Any) -> Runtime:
-    """Device from ``cfg.device``, the torchrun process group when WORLD_SIZE > 1, autocast dtype."""
-    info = init_distributed(cfg.device)
-    if info.device.type == "cpu":
-        retain_freed_memory()  # ~1.5x faster CPU steps (utils/cpu_memory.py)
-    amp = None
-    if cfg.amp != "none":
-        if info.device.type == "cuda":
-            amp = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
-    return Runtime(dist=info, amp_dtype=amp)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices); call before building the model."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state(legacy=False)
-    return {
-        "python": random.getstate(),
-        "numpy": {
-            "bit_generator": np_state["bit_generator"],
-            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-            "pos": int(np_state["state"]["pos"]),
-            "has_gauss": int(np_state["has_gauss"]),
-            "gauss": float(np_state["gauss"]),
-        },
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(_as_tuple(state["python"]))
-    n = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": n["bit_generator"],
-            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
-            "has_gauss": n["has_gauss"],
-            "gauss": n["gauss"],
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _as_tuple(x: Any) -> Any:
-    return tuple(_as_tuple(i) for i in x) if isinstance(x, (list, tuple)) else x
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def _move(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    nb = device.type == "cuda"
-    return {k: v.to(device, non_blocking=nb) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 # --------------------------------------------------------------------------------------
@@ -226,66 +136,6 @@ def _reduce_means(sums: dict[str, float], count: float) -> tuple[dict[str, float
     return {k: (t[i + 1].item() / n if n else float("nan")) for i, k in enumerate(keys)}, n
 
 
-def load_for_evaluation(model: nn.Module, checkpoint: str | Path) -> None:
-    """Load ``checkpoint`` (ours or published format) strictly; a mismatch says how to fix it."""
-    from models.build import load_checkpoint
-
-    load_checkpoint(model, checkpoint)
-
-
-def check_train_crop(cfg: Any, dataset: Dataset) -> None:
-    """A ``train_crop`` larger than the training samples is a mistake, not a request for the whole grid."""
-    if cfg.train_crop <= 0 or len(dataset) == 0:
-        return
-    h, w = (int(n) for n in dataset[0]["x"].shape[-2:])
-    if cfg.train_crop > min(h, w):
-        raise ValueError(
-            f"option 'train_crop' is {cfg.train_crop} but the training samples are {h} x {w} pixels; "
-            f"use at most {min(h, w)}, or 0 to train on the whole window"
-        )
-
-
-def random_crop(batch: dict, size: int, focus: float = 0.0) -> dict:
-    """A random ``size`` x ``size`` window of every spatial tensor of each sample.
-
-    Training on patches is cheaper per step; the models are convolutional/windowed, so
-    they run on any size. Spatial tensors are those whose last two dims equal ``x``'s;
-    all of a sample's tensors are cut at the same place. With ``focus`` > 0, that share
-    of the samples that have an extreme at the target week (``mask_extreme``) get a window
-    that contains one of its extreme pixels (chosen at random): a random window of a
-    sparse label map often holds no positive pixel, and then the extreme loss carries no
-    signal about drivers.
-    """
-    h, w = batch["x"].shape[-2:]
-    if size >= h and size >= w:
-        return batch
-    sh, sw = min(size, h), min(size, w)
-    n = int(batch["x"].shape[0])
-    y0 = torch.randint(0, h - sh + 1, (n,))
-    x0 = torch.randint(0, w - sw + 1, (n,))
-    if focus > 0 and "mask_extreme" in batch:
-        target = batch["mask_extreme"].detach().reshape(n, -1).cpu()
-        for i in torch.nonzero(torch.rand(n) < focus).flatten().tolist():
-            pixels = torch.nonzero(target[i] > 0.5).flatten()
-            if len(pixels) == 0:
-                continue
-            p = int(pixels[torch.randint(0, len(pixels), ())])
-            py, px = divmod(p, w)  # window [y0, y0 + sh) must hold py: y0 in [py - sh + 1, py]
-            y0[i] = int(torch.randint(max(0, py - sh + 1), min(py, h - sh) + 1, ()))
-            x0[i] = int(torch.randint(max(0, px - sw + 1), min(px, w - sw) + 1, ()))
-    same = len(set(y0.tolist())) == 1 and len(set(x0.tolist())) == 1
-    out = {}
-    for key, val in batch.items():
-        if torch.is_tensor(val) and val.dim() >= 2 and tuple(val.shape[-2:]) == (h, w):
-            if same or val.dim() < 3 or val.shape[0] != n:  # one window (or a tensor without batch dim)
-                val = val[..., int(y0[0]) : int(y0[0]) + sh, int(x0[0]) : int(x0[0]) + sw]
-            else:
-                val = torch.stack([val[i, ..., int(y0[i]) : int(y0[i]) + sh, int(x0[i]) : int(x0[i]) + sw]
-                                   for i in range(n)])
-        out[key] = val
-    return out
-
-
 def train_one_epoch(
     cfg: Any,
     rt: Runtime,
@@ -296,7 +146,7 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, float]:
     """Train ``model`` (maybe DDP-wrapped) for one epoch; returns rank-averaged losses and the lr range."""
-    raw = _unwrap(model)
+    raw = unwrap(model)
     model.train()
     steps = len(loader) if cfg.max_train_batches <= 0 else min(len(loader), cfg.max_train_batches)
     sums: dict[str, float] = {"loss": 0.0}
@@ -309,7 +159,7 @@ def train_one_epoch(
             break
         lr = learning_rate(cfg, epoch + i / max(steps, 1))
         _set_lr(optimizer, lr)
-        batch = _move(batch, rt.device)
+        batch = to_device(batch, rt.device)
         if cfg.train_crop > 0:
             batch = random_crop(batch, cfg.train_crop, getattr(cfg, "train_crop_focus", 0.0))
         with rt.autocast():
@@ -343,28 +193,6 @@ def train_one_epoch(
     means, n_total = _reduce_means(sums, count)
     means.update(lr=lr, samples=n_total, seconds=time.perf_counter() - t0)
     return means
-
-
-class SampleImages:
-    """Collector that keeps TensorBoard images of the first ``n`` samples seen on this rank."""
-
-    name = None
-
-    def __init__(self, n: int = 2) -> None:
-        self.n = n
-        self.images: list[dict[str, np.ndarray]] = []
-
-    def update(self, batch: dict, out: Any) -> None:
-        for i in range(int(batch["x"].shape[0])):
-            if len(self.images) >= self.n:
-                return
-            self.images.append(sample_images(batch, out, i))
-
-    def all_reduce(self) -> None:
-        pass
-
-    def result(self) -> dict:
-        return {}
 
 
 def make_train_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> tuple[DataLoader, DistributedSampler]:
@@ -416,7 +244,7 @@ def evaluate(
     """
     rt = runtime or setup_runtime(cfg)
     collectors = list(collectors)
-    raw = _unwrap(model).to(rt.device)
+    raw = unwrap(model).to(rt.device)
     was_training = raw.training
     raw.eval()
     loader = _eval_loader(cfg, rt, dataset)
@@ -427,7 +255,7 @@ def evaluate(
         for i, batch in enumerate(progress(loader, rt.is_main, total=steps, desc=desc)):
             if i >= steps:
                 break
-            batch = _move(batch, rt.device)
+            batch = to_device(batch, rt.device)
             with rt.autocast():
                 out = raw(batch["x"])
                 if with_loss:
@@ -468,78 +296,6 @@ def evaluate(
 # --------------------------------------------------------------------------------------
 
 
-def load_checkpoint_dict(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
-    """One of our own checkpoints (a dict of tensors and plain values), loaded without running code."""
-    ckpt = read_checkpoint(path, what)
-    if not isinstance(ckpt, dict) or "model_state_dict" not in ckpt:
-        raise CheckpointError(f"{what} {path} is not a checkpoint of an IDEE run (no model_state_dict)")
-    return ckpt
-
-
-def _versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "torch": str(torch.__version__),
-        "numpy": str(np.__version__),
-    }
-
-
-def _run_dir_problem(cfg: Any) -> str | None:
-    run = Path(cfg.run_dir)
-    if cfg.resume and cfg.overwrite:
-        return "options 'resume' and 'overwrite' are both true; choose one"
-    if cfg.resume:
-        if not (run / "last.pth").is_file():
-            return f"--resume true but {run / 'last.pth'} does not exist (nothing to continue)"
-        return None
-    existing = [f for f in RUN_FILES if (run / f).exists()]
-    existing += sorted(p.name for p in run.glob("events.out.tfevents.*"))
-    if existing and not cfg.overwrite:
-        return (
-            f"run folder {run} already holds a run ({', '.join(existing[:4])}"
-            f"{', ...' if len(existing) > 4 else ''}); pass --resume true to continue it, "
-            "--overwrite true to replace it, or pick another --name"
-        )
-    return None
-
-
-def check_run_dir(cfg: Any) -> None:
-    """Raise :class:`RunFolderError` if training into ``cfg.run_dir`` would overwrite or miss a run."""
-    problem = _run_dir_problem(cfg)
-    if problem:
-        raise RunFolderError(problem)
-
-
-def _clear_run_dir(run: Path) -> None:
-    """``--overwrite true``: remove the files of the previous run (and its now stale test outputs)."""
-    patterns = [*RUN_FILES, "events.out.tfevents.*", "metrics_*.json", "drivers_*.nc", "config_test_*.yaml"]
-    for pattern in patterns:
-        for p in run.glob(pattern):
-            if p.is_file():
-                p.unlink()
-
-
-def prepare_test_run(cfg: Any, split: str | None = None) -> Path:
-    """Create the run folder if needed and save the test config as ``config_test_<split>.yaml``."""
-    from config import save_config
-
-    split = split or cfg.split
-    run = Path(cfg.run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    return save_config(cfg, run / f"config_test_{split}.yaml")
-
-
-def find_eval_checkpoint(cfg: Any) -> Path:
-    """``cfg.checkpoint`` or, in the run folder, best_driver_F1 -> best_F1 -> best_loss -> last."""
-    if cfg.checkpoint:
-        return check_checkpoint_path(cfg.checkpoint, "option 'checkpoint':")
-    run = Path(cfg.run_dir)
-    for name in ("best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth"):
-        if (run / name).is_file():
-            return run / name
-    raise FileNotFoundError(f"no checkpoint in {run}; train first or pass --checkpoint PATH")
-
-
 # --------------------------------------------------------------------------------------
 # fit
 # --------------------------------------------------------------------------------------
@@ -551,14 +307,6 @@ def _is_better(value: float | None, best: float | None, lower: bool) -> bool:
     if best is None:
         return True
     return value < best if lower else value > best
-
-
-def _dig(d: dict, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict) or k not in d:
-            return None
-        d = d[k]
-    return d
 
 
 def fit(
@@ -579,14 +327,14 @@ def fit(
 
     rt = setup_runtime(cfg)
     run = Path(cfg.run_dir)
-    problem = all_gather(_run_dir_problem(cfg) if rt.is_main else None)[0]
+    problem = all_gather(run_dir_problem(cfg) if rt.is_main else None)[0]
     if problem:
         raise RunFolderError(problem)
     state = load_checkpoint_dict(run / "last.pth", "--resume true:") if cfg.resume else None
     if rt.is_main:
         run.mkdir(parents=True, exist_ok=True)
         if cfg.overwrite:
-            _clear_run_dir(run)
+            clear_run_dir(run)
         if state is None:
             save_config(cfg, run / "config.yaml")
     start_epoch = 0 if state is None else int(state["epoch"]) + 1
@@ -620,7 +368,7 @@ def _fit(
     scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
     best: dict[str, dict[str, Any]] = {k: {"value": None, "epoch": None} for k in ("loss", "F1", "driver_F1")}
     if state is not None:
-        _check_resume_fits(cfg, model, state)
+        check_resume_fits(cfg, model, state)
         model.load_state_dict(state["model_state_dict"])
         if optimizer is not None and state.get("optimizer_state_dict"):
             try:
@@ -628,18 +376,18 @@ def _fit(
             except ValueError as err:  # another optimizer or parameter grouping
                 raise CheckpointError(
                     f"--resume true: the optimiser state in {run / 'last.pth'} does not fit these options "
-                    f"({err}); {_changed_options(cfg, state)}resume with the run's own options"
+                    f"({err}); {changed_options(cfg, state)}resume with the run's own options"
                 ) from None
         if state.get("scaler_state_dict"):
             scaler.load_state_dict(state["scaler_state_dict"])
         best = state.get("best", best)
         rngs = state.get("rng_state") or []
         if len(rngs) == rt.dist.world_size:
-            _set_rng_state(rngs[rt.dist.rank])
+            set_rng_state(rngs[rt.dist.rank])
         else:
             log.warning(f"checkpoint has RNG states of {len(rngs)} ranks, this run has {rt.dist.world_size}")
             seed_everything(cfg.seed + start_epoch + rt.dist.rank)
-        _log_config_changes(cfg, state.get("config") or {}, log)
+        log_config_changes(cfg, state.get("config") or {}, log)
         log.info(f"resuming {run} at epoch {start_epoch + 1}/{cfg.n_epochs}")
 
     trainable = any(p.requires_grad for p in model.parameters())
@@ -683,8 +431,8 @@ def _fit(
         val_loss = val_metrics.get("loss", train["loss"])
         candidates = {
             "loss": (val_loss, True, "best_loss_model.pth"),
-            "F1": (_dig(val_metrics, "extremes", "f1"), False, "best_F1_model.pth"),
-            "driver_F1": (_dig(val_metrics, "drivers", "pooled", "f1"), False, "best_driver_F1_model.pth"),
+            "F1": (dig(val_metrics, "extremes", "f1"), False, "best_F1_model.pth"),
+            "driver_F1": (dig(val_metrics, "drivers", "pooled", "f1"), False, "best_driver_F1_model.pth"),
         }
         improved = []
         for key, (value, lower, _) in candidates.items():
@@ -692,7 +440,7 @@ def _fit(
                 best[key] = {"value": float(value), "epoch": epoch}
                 improved.append(key)
 
-        rngs = all_gather(_rng_state())  # every rank's stream, so a resumed DDP run continues each
+        rngs = all_gather(rng_state())  # every rank's stream, so a resumed DDP run continues each
         if rt.is_main:
             payload = {
                 "epoch": epoch,
@@ -713,80 +461,13 @@ def _fit(
                 "metrics_validation": flatten_metrics(
                     {k: v for k, v in val_metrics.items() if k != "loss_parts"}
                 ),
-                "versions": _versions(),
+                "versions": versions(),
             }
             for key in improved:
                 save_checkpoint(run / candidates[key][2], payload)
             save_checkpoint(run / "last.pth", payload)
-            _log_epoch(log, cfg, epoch, train, val_metrics, improved, images)
+            log_epoch(log, cfg, epoch, train, val_metrics, improved, images)
         history.append({"epoch": epoch, "train": train, "val": val_metrics})
     return {"best": best, "history": history, "val": val_metrics, "run_dir": str(run)}
 
 
-def _config_changes(cfg: Any, saved: dict[str, Any]) -> list[str]:
-    now = cfg.to_dict()
-    changed = [k for k in now if k not in ("resume", "overwrite") and k in saved and saved[k] != now[k]]
-    return [f"{k} ({saved[k]!r} -> {now[k]!r})" for k in changed]
-
-
-def _log_config_changes(cfg: Any, saved: dict[str, Any], log: RunLogger) -> None:
-    changed = _config_changes(cfg, saved)
-    if changed:
-        log.warning("config differs from the run's config.yaml in: " + ", ".join(changed))
-
-
-def _changed_options(cfg: Any, state: dict[str, Any]) -> str:
-    changed = [c for c in _config_changes(cfg, state.get("config") or {}) if not c.startswith("n_epochs ")]
-    return f"options changed since the run started: {', '.join(changed[:6])}; " if changed else ""
-
-
-def _check_resume_fits(cfg: Any, model: nn.Module, state: dict[str, Any]) -> None:
-    """A resume with options that build another model fails in one line naming the changed options."""
-    mismatch = describe_mismatch(model.state_dict(), state["model_state_dict"])
-    if mismatch:
-        raise CheckpointError(
-            f"--resume true: {Path(cfg.run_dir) / 'last.pth'} does not fit the model these options build "
-            f"({mismatch}); {_changed_options(cfg, state)}resume with the run's own options or train under "
-            "a new --name"
-        )
-
-
-def _fmt(x: Any) -> str:
-    return "n/a" if x is None else f"{x:.4f}"
-
-
-def _log_epoch(
-    log: RunLogger,
-    cfg: Any,
-    epoch: int,
-    train: dict[str, float],
-    val: dict[str, Any],
-    improved: list[str],
-    images: SampleImages,
-) -> None:
-    step = epoch + 1
-    scalars = {f"train/{k}": v for k, v in train.items() if k not in ("samples", "seconds", "lr")}
-    scalars["lr"] = train["lr"]
-    scalars["time/train_seconds"] = train["seconds"]
-    scalars["time/train_samples_per_s"] = train["samples"] / max(train["seconds"], 1e-9)
-    if val:
-        scalars["val/loss"] = val["loss"]
-        scalars.update({f"val/{k}": v for k, v in val.get("loss_parts", {}).items()})
-        rest = {k: v for k, v in val.items() if k not in ("loss", "loss_parts", "n_samples")}
-        scalars.update(flatten_metrics(rest, "val"))
-    log.scalars(scalars, step)
-    for i, imgs in enumerate(images.images):
-        for tag, img in imgs.items():
-            log.image(f"val_sample{i}/{tag}", img, step)
-    msg = (
-        f"epoch {step}/{cfg.n_epochs}  train loss {train['loss']:.4f}  lr {train['lr']:.2e}  "
-        f"({train['seconds']:.1f} s, {train['samples']} samples)"
-    )
-    if val:
-        msg += (
-            f"  | val loss {val['loss']:.4f}  extreme F1 {_fmt(_dig(val, 'extremes', 'f1'))}"
-            f"  driver F1 {_fmt(_dig(val, 'drivers', 'pooled', 'f1'))}"
-        )
-    if improved:
-        msg += "  [best: " + ", ".join(improved) + "]"
-    log.info(msg)

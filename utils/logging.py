@@ -26,6 +26,9 @@ __all__ = [
     "sample_images",
     "user_errors",
     "exit_with_error",
+    "SampleImages",
+    "log_epoch",
+    "dig",
     "RERUN_TEST",
 ]
 
@@ -223,3 +226,74 @@ def sample_images(batch: dict, out: Any, index: int = 0) -> dict[str, np.ndarray
                 grid[y0 : y0 + cell[0], x0 + cell[1] + 1 : x0 + 2 * cell[1] + 1] = np.kron(true[i, j], block)
         images["drivers_pred_vs_true"] = grid
     return images
+
+
+class SampleImages:
+    """Collector that keeps TensorBoard images of the first ``n`` samples seen on this rank."""
+
+    name = None
+
+    def __init__(self, n: int = 2) -> None:
+        self.n = n
+        self.images: list[dict[str, np.ndarray]] = []
+
+    def update(self, batch: dict, out: Any) -> None:
+        for i in range(int(batch["x"].shape[0])):
+            if len(self.images) >= self.n:
+                return
+            self.images.append(sample_images(batch, out, i))
+
+    def all_reduce(self) -> None:
+        pass
+
+    def result(self) -> dict:
+        return {}
+
+
+def _fmt(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def log_epoch(
+    log: RunLogger,
+    cfg: Any,
+    epoch: int,
+    train: dict[str, float],
+    val: dict[str, Any],
+    improved: list[str],
+    images: SampleImages,
+) -> None:
+    step = epoch + 1
+    scalars = {f"train/{k}": v for k, v in train.items() if k not in ("samples", "seconds", "lr")}
+    scalars["lr"] = train["lr"]
+    scalars["time/train_seconds"] = train["seconds"]
+    scalars["time/train_samples_per_s"] = train["samples"] / max(train["seconds"], 1e-9)
+    if val:
+        scalars["val/loss"] = val["loss"]
+        scalars.update({f"val/{k}": v for k, v in val.get("loss_parts", {}).items()})
+        rest = {k: v for k, v in val.items() if k not in ("loss", "loss_parts", "n_samples")}
+        scalars.update(flatten_metrics(rest, "val"))
+    log.scalars(scalars, step)
+    for i, imgs in enumerate(images.images):
+        for tag, img in imgs.items():
+            log.image(f"val_sample{i}/{tag}", img, step)
+    msg = (
+        f"epoch {step}/{cfg.n_epochs}  train loss {train['loss']:.4f}  lr {train['lr']:.2e}  "
+        f"({train['seconds']:.1f} s, {train['samples']} samples)"
+    )
+    if val:
+        msg += (
+            f"  | val loss {val['loss']:.4f}  extreme F1 {_fmt(dig(val, 'extremes', 'f1'))}"
+            f"  driver F1 {_fmt(dig(val, 'drivers', 'pooled', 'f1'))}"
+        )
+    if improved:
+        msg += "  [best: " + ", ".join(improved) + "]"
+    log.info(msg)
+
+
+def dig(d: dict, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d

@@ -22,13 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataset.crops import check_train_crop
 from dataset.families import DatasetFamily, dataset_family
+from models.build import load_checkpoint
 from models.methods import MethodSpec, method_spec
 from utils import engine
 from utils.checkpoints import write_atomic
 from utils.distributed import cleanup
 from utils.errors import UserError
 from utils.logging import RERUN_TEST
+from utils.run_folder import check_run_dir, find_eval_checkpoint, prepare_test_run
+from utils.runtime import seed_everything, setup_runtime
 
 __all__ = ["RunResult", "SetupError", "train", "evaluate", "resolve"]
 
@@ -87,15 +91,15 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             family, spec = resolve(cfg)
             if spec.check_training is not None:
                 spec.check_training(cfg)
-            engine.setup_runtime(cfg)
-            engine.seed_everything(cfg.seed)
+            setup_runtime(cfg)
+            seed_everything(cfg.seed)
             train_set = family.load(cfg, "train", augment=True)
             val_set = family.load(cfg, "val")
             family.check(cfg, train_set, val_set)
             cfg = _spatial_anomaly(cfg, family, train_set, log)
             model = spec.build(cfg)
-            engine.check_train_crop(cfg, train_set)
-            engine.check_run_dir(cfg)
+            check_train_crop(cfg, train_set)
+            check_run_dir(cfg)
         if spec.scores:  # flags need a threshold chosen after training: validation scores extremes only
             model.scores_drivers_in_validation(False)
         out = engine.fit(
@@ -133,20 +137,20 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
     try:
         with _setup_errors():
             family, spec = resolve(cfg)
-            rt = engine.setup_runtime(cfg)
-            checkpoint = engine.find_eval_checkpoint(cfg)
+            rt = setup_runtime(cfg)
+            checkpoint = find_eval_checkpoint(cfg)
             dataset = family.load(cfg, split)
             if len(dataset) < 1:
                 raise ValueError(f"the {split} split has no samples (check its period against delta_t = {cfg.delta_t})")
             for message in getattr(dataset, "warnings", []):
                 log(f"warning: {message}")
             cfg = _spatial_anomaly(cfg, family, None, log)
-            engine.seed_everything(cfg.seed)
+            seed_everything(cfg.seed)
             model = spec.build(cfg)
-            engine.load_for_evaluation(model, checkpoint)
+            load_checkpoint(model, checkpoint)
         run_dir = Path(cfg.run_dir)
         if rt.is_main:
-            engine.prepare_test_run(cfg, split)
+            prepare_test_run(cfg, split)
         threshold = calibrate_threshold(cfg, model, family, rt) if spec.scores else None
         attrs = {"method": cfg.method, "encoder": cfg.encoder, "codebook": cfg.codebook, "checkpoint": str(checkpoint)}
         collectors = family.test_collectors(cfg, dataset, run_dir=run_dir, split=split, attrs=attrs)

@@ -1,0 +1,133 @@
+"""The run folder ``<dir_log>/<name>/``: what may be written where, and what a resume must match.
+
+A fresh run refuses a folder that holds a run unless ``--overwrite true``; ``--resume true``
+needs ``last.pth`` and options that build the same model. Test runs never touch
+``config.yaml``; they write ``config_test_<split>.yaml``.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from utils.checkpoints import check_checkpoint_path, describe_mismatch, read_checkpoint
+from utils.errors import CheckpointError
+from utils.logging import RUN_FILES, RunFolderError, RunLogger
+
+__all__ = [
+    "load_checkpoint_dict",
+    "versions",
+    "run_dir_problem",
+    "check_run_dir",
+    "clear_run_dir",
+    "prepare_test_run",
+    "find_eval_checkpoint",
+    "log_config_changes",
+    "check_resume_fits",
+    "changed_options",
+]
+
+
+def load_checkpoint_dict(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
+    """One of our own checkpoints (a dict of tensors and plain values), loaded without running code."""
+    ckpt = read_checkpoint(path, what)
+    if not isinstance(ckpt, dict) or "model_state_dict" not in ckpt:
+        raise CheckpointError(f"{what} {path} is not a checkpoint of an IDEE run (no model_state_dict)")
+    return ckpt
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
+    }
+
+
+def run_dir_problem(cfg: Any) -> str | None:
+    run = Path(cfg.run_dir)
+    if cfg.resume and cfg.overwrite:
+        return "options 'resume' and 'overwrite' are both true; choose one"
+    if cfg.resume:
+        if not (run / "last.pth").is_file():
+            return f"--resume true but {run / 'last.pth'} does not exist (nothing to continue)"
+        return None
+    existing = [f for f in RUN_FILES if (run / f).exists()]
+    existing += sorted(p.name for p in run.glob("events.out.tfevents.*"))
+    if existing and not cfg.overwrite:
+        return (
+            f"run folder {run} already holds a run ({', '.join(existing[:4])}"
+            f"{', ...' if len(existing) > 4 else ''}); pass --resume true to continue it, "
+            "--overwrite true to replace it, or pick another --name"
+        )
+    return None
+
+
+def check_run_dir(cfg: Any) -> None:
+    """Raise :class:`RunFolderError` if training into ``cfg.run_dir`` would overwrite or miss a run."""
+    problem = run_dir_problem(cfg)
+    if problem:
+        raise RunFolderError(problem)
+
+
+def clear_run_dir(run: Path) -> None:
+    """``--overwrite true``: remove the files of the previous run (and its now stale test outputs)."""
+    patterns = [*RUN_FILES, "events.out.tfevents.*", "metrics_*.json", "drivers_*.nc", "config_test_*.yaml"]
+    for pattern in patterns:
+        for p in run.glob(pattern):
+            if p.is_file():
+                p.unlink()
+
+
+def prepare_test_run(cfg: Any, split: str | None = None) -> Path:
+    """Create the run folder if needed and save the test config as ``config_test_<split>.yaml``."""
+    from config import save_config
+
+    split = split or cfg.split
+    run = Path(cfg.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    return save_config(cfg, run / f"config_test_{split}.yaml")
+
+
+def find_eval_checkpoint(cfg: Any) -> Path:
+    """``cfg.checkpoint`` or, in the run folder, best_driver_F1 -> best_F1 -> best_loss -> last."""
+    if cfg.checkpoint:
+        return check_checkpoint_path(cfg.checkpoint, "option 'checkpoint':")
+    run = Path(cfg.run_dir)
+    for name in ("best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth"):
+        if (run / name).is_file():
+            return run / name
+    raise FileNotFoundError(f"no checkpoint in {run}; train first or pass --checkpoint PATH")
+
+
+def _config_changes(cfg: Any, saved: dict[str, Any]) -> list[str]:
+    now = cfg.to_dict()
+    changed = [k for k in now if k not in ("resume", "overwrite") and k in saved and saved[k] != now[k]]
+    return [f"{k} ({saved[k]!r} -> {now[k]!r})" for k in changed]
+
+
+def log_config_changes(cfg: Any, saved: dict[str, Any], log: RunLogger) -> None:
+    changed = _config_changes(cfg, saved)
+    if changed:
+        log.warning("config differs from the run's config.yaml in: " + ", ".join(changed))
+
+
+def changed_options(cfg: Any, state: dict[str, Any]) -> str:
+    changed = [c for c in _config_changes(cfg, state.get("config") or {}) if not c.startswith("n_epochs ")]
+    return f"options changed since the run started: {', '.join(changed[:6])}; " if changed else ""
+
+
+def check_resume_fits(cfg: Any, model: nn.Module, state: dict[str, Any]) -> None:
+    """A resume with options that build another model fails in one line naming the changed options."""
+    mismatch = describe_mismatch(model.state_dict(), state["model_state_dict"])
+    if mismatch:
+        raise CheckpointError(
+            f"--resume true: {Path(cfg.run_dir) / 'last.pth'} does not fit the model these options build "
+            f"({mismatch}); {changed_options(cfg, state)}resume with the run's own options or train under "
+            "a new --name"
+        )
