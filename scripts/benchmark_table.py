@@ -88,13 +88,6 @@ def data_options(root: Path) -> dict[str, Any]:
     return opts
 
 
-def _best_checkpoint(run: Path) -> Path | None:
-    for name in ("best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth"):
-        if (run / name).is_file():
-            return run / name
-    return None
-
-
 def run_one(name: str, seed: int, base: dict[str, Any], out: Path, epochs: int | None, log: Callable) -> dict:
     """Train (unless finished) and test one (method, seed) through the run API; returns {split: metrics}."""
     from config import load_config
@@ -143,7 +136,9 @@ def _finished(last: Path, n_epochs: Any) -> bool:
 def _simplenet_backbone(encoder: str, out: Path, seed: int) -> str:
     """SimpleNet's frozen encoder: the same seed's IDE run with the same encoder (it must be in the table)."""
     ide_run = out / "runs" / f"{IDE_BY_ENCODER[encoder]}_s{seed}"
-    ckpt = _best_checkpoint(ide_run)
+    from utils.run_folder import best_checkpoint
+
+    ckpt = best_checkpoint(ide_run)
     if ckpt is None:
         raise SystemExit(
             f"benchmark_table.py: error: SimpleNet seed {seed} needs the {IDE_BY_ENCODER[encoder]} run of the "

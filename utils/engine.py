@@ -11,17 +11,10 @@ split through the model and hands each ``(batch, out)`` to *collectors*. Neither
 knows the dataset or the method: the model contract (docs/ARCHITECTURE.md) and the
 collector protocol below are all they use.
 
-Collector protocol (see ``utils.metrics.ExtremeCollector`` / ``DriverCollector``)::
-
-    c.name                      # key of its result in the metrics dict (None: not reported)
-    c.update(batch, out)        # batch on the device; out = model(batch["x"])
-    c.all_reduce()              # sum state over DDP ranks (every rank calls it once)
-    c.result() -> dict          # after all_reduce, on every rank
-    c.save(run_dir, split)      # optional; rank 0 only, when evaluate() gets run_dir/split
-
-Checkpoint selection reads ``metrics["extremes"]["f1"]`` (``best_F1_model.pth``) and
-``metrics["drivers"]["pooled"]["f1"]`` (``best_driver_F1_model.pth``) when present,
-and the validation loss (``best_loss_model.pth``).
+Collectors (``utils.collectors.Collector``: ``update``, ``all_reduce``, ``result``, ``save``)
+receive each ``(batch, out)``; a validation pass keeps ``best_<key>_model.pth`` for every
+``checkpoint_keys`` entry its collectors declare (``ExtremeCollector``: ``F1``;
+``DriverCollector``: ``driver_F1``) and always ``best_loss_model.pth``.
 
 Learning rate: set before every optimiser step from the fractional epoch
 ``e = epoch + i / steps_per_epoch``: linear warm-up ``lr_warmup -> lr`` over
@@ -50,6 +43,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from dataset.crops import random_crop
 from utils.batch_transport import pooled_collate
 from utils.checkpoints import save_checkpoint, write_error_message
+from utils.collectors import Collector
 from utils.distributed import ShardSampler, all_gather, all_reduce_sum
 from utils.errors import CheckpointError, StorageError, UserError
 from utils.logging import RERUN_TEST, RunFolderError, RunLogger, SampleImages, dig, flatten_metrics, log_epoch, progress
@@ -73,7 +67,6 @@ __all__ = [
     "fit",
 ]
 
-Collector = Any
 CollectorsFactory = Callable[[Dataset], Sequence[Collector]]
 
 
@@ -366,7 +359,7 @@ def _fit(
     model.to(rt.device)
     optimizer = build_optimizer(cfg, model)
     scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
-    best: dict[str, dict[str, Any]] = {k: {"value": None, "epoch": None} for k in ("loss", "F1", "driver_F1")}
+    best: dict[str, dict[str, Any]] = {"loss": {"value": None, "epoch": None}}
     if state is not None:
         check_resume_fits(cfg, model, state)
         model.load_state_dict(state["model_state_dict"])
@@ -425,17 +418,18 @@ def _fit(
             model.fit_epoch_end(epoch)
 
         val_metrics, images = {}, SampleImages(n_images if rt.is_main else 0)
+        collectors: list[Collector] = []
         if val_set is not None and len(val_set) > 0:
             collectors = [*(collectors_factory(val_set) if collectors_factory else []), images]
             val_metrics = evaluate(cfg, model, val_set, collectors, runtime=rt, desc=f"val {epoch + 1}")
         val_loss = val_metrics.get("loss", train["loss"])
-        candidates = {
-            "loss": (val_loss, True, "best_loss_model.pth"),
-            "F1": (dig(val_metrics, "extremes", "f1"), False, "best_F1_model.pth"),
-            "driver_F1": (dig(val_metrics, "drivers", "pooled", "f1"), False, "best_driver_F1_model.pth"),
-        }
+        candidates = {"loss": (val_loss, True, "best_loss_model.pth")}  # + what the collectors declare
+        for c in collectors:
+            for key, (path, lower) in c.checkpoint_keys.items():
+                candidates[key] = (dig(val_metrics, c.name or "", *path), lower, f"best_{key}_model.pth")
         improved = []
         for key, (value, lower, _) in candidates.items():
+            best.setdefault(key, {"value": None, "epoch": None})
             if _is_better(value, best[key]["value"], lower):
                 best[key] = {"value": float(value), "epoch": epoch}
                 improved.append(key)

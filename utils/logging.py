@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from utils.collectors import Collector
 from utils.errors import UserError
 
 __all__ = [
@@ -228,7 +229,7 @@ def sample_images(batch: dict, out: Any, index: int = 0) -> dict[str, np.ndarray
     return images
 
 
-class SampleImages:
+class SampleImages(Collector):
     """Collector that keeps TensorBoard images of the first ``n`` samples seen on this rank."""
 
     name = None

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from utils.collectors import Collector
+
 __all__ = [
     "ExtremeMetrics",
     "DriverVotes",
@@ -240,10 +242,11 @@ def naive_drivers(extremes: np.ndarray, delta_t: int, newest: Sequence[int] | No
 # --------------------------------------------------------------------------------------
 
 
-class ExtremeCollector:
+class ExtremeCollector(Collector):
     """Engine collector for the extreme map at t=0 (skips methods whose ``out.logits`` is None)."""
 
     name = "extremes"
+    checkpoint_keys = {"F1": (("f1",), False)}
 
     def __init__(self, threshold: float = 0.5) -> None:
         self.metrics = ExtremeMetrics(threshold)
@@ -264,7 +267,7 @@ class ExtremeCollector:
         return self.metrics.compute() if self.seen or int(self.metrics.counts.sum()) else {}
 
 
-class DriverCollector:
+class DriverCollector(Collector):
     """Engine collector for the driver flags of a split with known ground truth (synthetic).
 
     ``dataset`` must expose ``time_labels`` (chronological, consecutive labels of the split),
@@ -272,6 +275,7 @@ class DriverCollector:
     """
 
     name = "drivers"
+    checkpoint_keys = {"driver_F1": (("pooled", "f1"), False)}
 
     def __init__(self, dataset: Any, delta_t: int) -> None:
         labels = [int(t) for t in np.asarray(dataset.time_labels).reshape(-1)]
@@ -339,7 +343,7 @@ def _key_values(keys: torch.Tensor) -> torch.Tensor:
     return s.to(torch.int16).view(torch.bfloat16).to(torch.float64)
 
 
-class ScoreThreshold:
+class ScoreThreshold(Collector):
     """Collector that picks a driver-score threshold on a split (the validation split, never test).
 
     ``rule='val_f1'``: maximise the per-sample driver F1 against ``mask_anomaly`` (the

@@ -27,6 +27,8 @@ __all__ = [
     "clear_run_dir",
     "prepare_test_run",
     "find_eval_checkpoint",
+    "best_checkpoint",
+    "EVAL_ORDER",
     "log_config_changes",
     "check_resume_fits",
     "changed_options",
@@ -98,11 +100,20 @@ def find_eval_checkpoint(cfg: Any) -> Path:
     """``cfg.checkpoint`` or, in the run folder, best_driver_F1 -> best_F1 -> best_loss -> last."""
     if cfg.checkpoint:
         return check_checkpoint_path(cfg.checkpoint, "option 'checkpoint':")
-    run = Path(cfg.run_dir)
-    for name in ("best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth"):
-        if (run / name).is_file():
-            return run / name
-    raise FileNotFoundError(f"no checkpoint in {run}; train first or pass --checkpoint PATH")
+    found = best_checkpoint(cfg.run_dir)
+    if found is None:
+        raise FileNotFoundError(f"no checkpoint in {cfg.run_dir}; train first or pass --checkpoint PATH")
+    return found
+
+
+#: which checkpoint of a run a test uses when none is named: drivers first, then extremes, loss, last
+EVAL_ORDER = ("best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth")
+
+
+def best_checkpoint(run_dir: str | Path) -> Path | None:
+    """The first of :data:`EVAL_ORDER` that the run folder holds (None: no checkpoint yet)."""
+    run = Path(run_dir)
+    return next((run / name for name in EVAL_ORDER if (run / name).is_file()), None)
 
 
 def _config_changes(cfg: Any, saved: dict[str, Any]) -> list[str]:
