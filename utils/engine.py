@@ -176,7 +176,7 @@ def train_one_epoch(
         sums["loss"] += float(loss.detach()) * n
         for k, v in (parts or {}).items():
             sums[k] = sums.get(k, 0.0) + float(v) * n
-        if hasattr(bar, "set_postfix"):
+        if not bar.disable:
             bar.set_postfix(loss=f"{float(loss.detach()):.4g}", lr=f"{lr:.2e}")
         elif rt.is_main and (i + 1) % max(1, steps // 5) == 0 and i + 1 < steps:
             # no terminal (a log file, CI, a batch job): a line every fifth of an epoch instead of a bar

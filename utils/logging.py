@@ -76,12 +76,10 @@ def exit_with_error(prog: str, err: BaseException) -> NoReturn:
 
 
 def progress(iterable: Any, enabled: bool, **kwargs: Any) -> Any:
-    """tqdm bar on rank 0 when stderr is a terminal; the plain iterable otherwise."""
-    if not enabled or not sys.stderr.isatty():
-        return iterable
+    """A tqdm bar on rank 0; tqdm itself turns it off when stderr is no terminal (``disable=None``)."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, dynamic_ncols=True, leave=False, **kwargs)
+    return tqdm(iterable, disable=None if enabled else True, dynamic_ncols=True, leave=False, **kwargs)
 
 
 class _TqdmHandler(logging.StreamHandler):
