@@ -25,6 +25,7 @@ from utils import engine
 from utils.distributed import cleanup
 from utils.logging import user_errors
 from utils.metrics import driver_scores, naive_drivers
+from utils.tables import method_label, paper_markdown, percent
 
 PROG = "test_synthetic.py"
 
@@ -36,29 +37,12 @@ def naive_reference(dataset: Any, delta_t: int) -> dict[str, Any]:
     return driver_scores(np.broadcast_to(flags[None], truth.shape), truth, list(dataset.variables))
 
 
-def _pct(x: float | None) -> str:
-    return "   -  " if x is None else f"{100 * x:6.2f}"
-
-
 def table(name: str, metrics: dict[str, Any]) -> str:
-    """The paper-style rows: driver F1 / IoU / OA (%) and extreme F1 (%), IDE and Naive."""
-    lines = [
-        f"| {'method':<24} | driver F1 | driver IoU | driver OA | extreme F1 |",
-        f"|{'-' * 26}|-----------|------------|-----------|------------|",
-    ]
-    for label, drivers, ext in (
-        (name, metrics["drivers"]["pooled"], metrics.get("extremes") or {}),
-        ("Naive", metrics["naive"]["pooled"], {}),
-    ):
-        lines.append(
-            f"| {label:<24} |    {_pct(drivers['f1'])} |     {_pct(drivers['iou'])} |"
-            f"    {_pct(drivers['oa'])} |     {_pct(ext.get('f1'))} |"
-        )
-    lines.append(f"per variable ({name}): " + "; ".join(
-        f"{v} F1 {_pct(s['f1']).strip()}% FPR {100 * s['fpr']:.2f}%"
-        for v, s in metrics["drivers"]["per_variable"].items()
-    ))
-    return "\n".join(lines)
+    """The paper-style table (``utils.tables``, as in the HTML report) and the per-variable line."""
+    per_variable = "; ".join(
+        f"{v} F1 {percent(s['f1'])}% FPR {100 * s['fpr']:.2f}%" for v, s in metrics["drivers"]["per_variable"].items()
+    )
+    return paper_markdown(metrics, name) + f"\nper variable ({name}): {per_variable}"
 
 
 def calibrate_threshold(cfg: Any, model: Any, rt: Any) -> dict[str, Any]:
@@ -123,7 +107,7 @@ def main(argv: list[str] | None = None, build: Any = None, description: str | No
             out = run_dir / f"metrics_{split}.json"
             out.write_text(json.dumps(metrics, indent=1))
             print(f"{split} split, {res['n_samples']} samples, checkpoint {checkpoint}")
-            print(table(f"IDE ({cfg.encoder})" if cfg.method == "ide" else cfg.method, metrics))
+            print(table(method_label(cfg.to_dict()), metrics))
             saved = f" and {run_dir / f'drivers_{split}.nc'}" if cfg.save_predictions else ""
             print(f"wrote {out}{saved}")
     finally:
