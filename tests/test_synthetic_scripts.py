@@ -156,3 +156,22 @@ def test_driver_ceiling_oracle_and_supervised_run(tiny_root, tmp_path, capsys):
     assert driver_ceiling.main(["supervised", *base]) == 0
     state = torch.load(tmp_path / "ceiling" / "last.pth", map_location="cpu", weights_only=False)
     assert any(k.startswith("vq.project_in") for k in state["model_state_dict"])
+
+
+def test_check_tree_takes_the_folder_root_synthetic_takes(tiny_root, tmp_path, capsys):
+    """scripts/check_tree.py synthetic --root: the experiment folder, as every --root_synthetic."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import check_tree
+
+    from dataset.synthetic import SyntheticDataset
+
+    assert SyntheticDataset(root=tiny_root, times=(1, 104), delta_t=8).files["datacube"].is_file()
+    assert check_tree.main(["synthetic", "--root", str(tiny_root)]) == 0
+    assert check_tree.main(["synthetic", "--root", str(tiny_root.parent)]) == 0  # a folder of experiments
+    assert "1 synthetic experiment folder(s): tiny" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert check_tree.main(["synthetic", "--root", str(tmp_path / "empty")]) == 1
+    assert "--root_synthetic" in capsys.readouterr().err
