@@ -7,7 +7,7 @@
   weeks, random anomalies and extremes marked, and the climatology median +- std
   when ``climatology_<exp>.nc`` sits beside the cube.
 
-    python -m vis.plot_synthetic --path data/synthetic/exp1 --times 2081 2392 --n 4 --out figs/
+    python -m vis.plot_synthetic --path data/synthetic/paper_exp1 --times 2081 2392 --n 4 --out figs/
 """
 
 from __future__ import annotations
