@@ -254,6 +254,7 @@ def plot_bars(freq: Frequency, path: Path, title: str) -> Path:
     ax.bar(range(len(freq.names)), 100 * np.nan_to_num(freq.per_variable), color="#d62728")
     ax.set_xticks(range(len(freq.names)), freq.names, rotation=60, fontsize=7)
     ax.set_ylabel("driver frequency (%)", fontsize=8)
+    ax.set_ylim(0, max(1.0, 1.1 * float(np.nanmax(100 * np.nan_to_num(freq.per_variable), initial=0.0))))
     ax.set_title("per variable (all lags)", fontsize=8)
     ax = axes[0, 1]
     im = ax.imshow(100 * freq.table, cmap=FREQ_CMAP, aspect="auto", vmin=0)

@@ -184,6 +184,7 @@ def plot_variable_metrics(run: RunData, path: Path) -> Path | None:
         vals = [100 * float(per_var[n].get(key) or 0.0) for n in names]
         ax.bar(x + (j - 1) * w, vals, w, label=key.upper(), color=color)
     ax.set_xticks(x, names, rotation=45, fontsize=7)
+    ax.set_ylim(0, 100)  # rates in %: an all-zero variable stays visibly zero
     ax.set_ylabel("%", fontsize=8)
     ax.legend(fontsize=7)
     ax.set_title("per-variable driver metrics (FPR: flagged when not a driver)", fontsize=9)
