@@ -257,7 +257,8 @@ def plot_bars(freq: Frequency, path: Path, title: str) -> Path:
     ax.set_ylim(0, max(1.0, 1.1 * float(np.nanmax(100 * np.nan_to_num(freq.per_variable), initial=0.0))))
     ax.set_title("per variable (all lags)", fontsize=8)
     ax = axes[0, 1]
-    im = ax.imshow(100 * freq.table, cmap=FREQ_CMAP, aspect="auto", vmin=0)
+    top = float(np.nanmax(100 * freq.table, initial=0.0)) if np.isfinite(freq.table).any() else 0.0
+    im = ax.imshow(100 * freq.table, cmap=FREQ_CMAP, aspect="auto", vmin=0, vmax=max(1.0, top))
     ax.set_yticks(range(len(freq.names)), freq.names, fontsize=7)
     ax.set_xticks(range(freq.n_lags), [str(k) for k in range(freq.n_lags)], fontsize=7)
     ax.set_xlabel("lag (weeks before target)", fontsize=8)

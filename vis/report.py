@@ -222,7 +222,7 @@ def plot_extreme_counts(run: RunData, path: Path) -> Path:
         ax.plot(x, true, color="k", lw=1, ls="--", label="true")
     step = max(1, len(x) // 10)
     ax.set_xticks(x[::step], [labels[i] for i in x[::step]], fontsize=7, rotation=30)
-    ax.set_ylabel("extreme pixels", fontsize=8)
+    ax.set_ylabel(("drought" if run.kind == "real" else "extreme") + " pixels", fontsize=8)
     ax.set_xlabel("target week", fontsize=8)
     ax.set_title(target_span(run), fontsize=8)
     ax.legend(fontsize=7)
