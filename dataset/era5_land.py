@@ -16,6 +16,28 @@ from typing import Any
 from dataset.real_dataset import RealDataset, RealLayout
 
 REGIONS = ("AFR-11", "CAS-11", "EAS-11", "EUR-11", "NAM-11", "SAM-11")
+# North pole (latitude, longitude) of the CORDEX rotated grids (CORDEX archive specification,
+# domain table); used for the prediction files' grid mapping when the weekly files carry none.
+CORDEX_POLES = {
+    "AFR-11": (90.0, -180.0),
+    "CAS-11": (43.48, -123.34),
+    "EAS-11": (77.61, -64.78),
+    "EUR-11": (39.25, -162.0),
+    "NAM-11": (42.5, 83.0),
+    "SAM-11": (70.6, -56.06),
+}
+
+
+def rotated_pole(region: str) -> tuple[str, dict]:
+    """CF ``rotated_latitude_longitude`` grid mapping of a CORDEX region."""
+    lat, lon = CORDEX_POLES[region]
+    return "rotated_pole", {
+        "grid_mapping_name": "rotated_latitude_longitude",
+        "grid_north_pole_latitude": lat,
+        "grid_north_pole_longitude": lon,
+        "north_pole_grid_longitude": 0.0,
+        "comment": f"pole of the CORDEX {region} domain",
+    }
 
 
 def _region_dir(root: str, region: str, marker: str) -> Path:
@@ -43,6 +65,7 @@ def era5_land_layout(cfg: Any) -> RealLayout:
         climatology=root / f"{region}_climatology_pixels_train.nc",
         lsm=(masks, "lsm"),
         no_vegetation=(masks, "mask_no_vegetation"),
+        grid_mapping=rotated_pole(region),
     )
 
 

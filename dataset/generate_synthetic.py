@@ -667,8 +667,39 @@ def write(cube: Cube, out_dir: str | Path) -> Path:
     return out
 
 
-def resolve(preset_or_params: str | GeneratorParams, seed: int | None = None, **overrides) -> GeneratorParams:
-    """A preset name or params, with ``seed`` and field overrides applied (validated)."""
+def fit_to_n_vars(params: GeneratorParams, overrides: dict) -> list[str]:
+    """With ``n_vars`` given, restrict the preset's own variable choices to 1..n_vars (in place).
+
+    The preset's ``var_drop`` keeps only variables that exist and its ``n_independent`` is
+    capped at ``n_vars``; values given explicitly are left alone (``validate`` rejects them
+    when out of range). Returns one note per change, for the user.
+    """
+    n = overrides.get("n_vars")
+    if n is None or n < 1:
+        return []
+    notes = []
+    if "var_drop" not in overrides:
+        kept = tuple(v for v in params.var_drop if v <= n)
+        if kept != params.var_drop:
+            overrides["var_drop"] = kept
+            notes.append(f"--n_vars {n}: the preset's var_drop {list(params.var_drop)} restricted to {list(kept)}")
+    if "n_independent" not in overrides and params.n_independent > n:
+        overrides["n_independent"] = n
+        notes.append(f"--n_vars {n}: the preset's n_independent {params.n_independent} capped at {n}")
+    return notes
+
+
+def resolve(
+    preset_or_params: str | GeneratorParams,
+    seed: int | None = None,
+    notes: list[str] | None = None,
+    **overrides,
+) -> GeneratorParams:
+    """A preset name or params, with ``seed`` and field overrides applied (validated).
+
+    The preset's dropped and independent variables follow ``n_vars`` (``fit_to_n_vars``);
+    the notes of what changed are appended to ``notes``.
+    """
     if isinstance(preset_or_params, str):
         if preset_or_params not in PRESETS:
             raise ValueError(f"--preset {preset_or_params!r} is not one of {', '.join(PRESETS)}")
@@ -677,6 +708,9 @@ def resolve(preset_or_params: str | GeneratorParams, seed: int | None = None, **
         params = preset_or_params
     if seed is not None:
         overrides["seed"] = seed
+    changed = fit_to_n_vars(params, overrides)
+    if notes is not None:
+        notes.extend(changed)
     return dataclasses.replace(params, **overrides).validate()
 
 
@@ -724,7 +758,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
     ap.add_argument("--n_vars", type=int)
     ap.add_argument("--n_independent", type=int)
-    ap.add_argument("--var_drop", type=int, nargs="*", help="1-based variables that drive nothing")
+    ap.add_argument(
+        "--var_drop",
+        type=int,
+        nargs="*",
+        help="1-based variables that drive nothing (default: the preset's, restricted to 1..--n_vars)",
+    )
     ap.add_argument("--height", type=int)
     ap.add_argument("--width", type=int)
     ap.add_argument("--n_weeks", type=int)
@@ -765,8 +804,11 @@ def main(argv: list[str] | None = None) -> int:
     if overrides.get("base_oscillations") == "annual":
         overrides["base_oscillations"] = None
     start = time.time()
+    notes: list[str] = []
     try:
-        params = resolve(preset, seed, **overrides)
+        params = resolve(preset, seed, notes, **overrides)
+        for note in notes:
+            print(f"[generate_synthetic] {note}")
         path = write(build(params), out)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -60,26 +60,45 @@ class NOAAWeek:
     cold: np.ndarray  # bool [h, w]
 
 
+def index_values(a: np.ndarray) -> np.ndarray:
+    """A NOAA index (VCI, TCI) as float32 with values outside [0, 100] (e.g. the -999 fill) as NaN."""
+    a = np.array(a, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        a[(a < 0) | (a > 100)] = np.nan
+    return a
+
+
+def file_vhi(vci: np.ndarray, tci: np.ndarray, alpha: float) -> np.ndarray:
+    """VHI of one NOAA file: ``alpha VCI + (1 - alpha) TCI`` (NaN where either index is missing)."""
+    return alpha * index_values(vci) + (1.0 - alpha) * index_values(tci)
+
+
+def week_vhi(vhis: list[np.ndarray], colds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The VHI rule of a week: nanmean of its files' VHI (``file_vhi``); cold where any file flags it.
+
+    The one implementation behind the labels (``read_noaa_week``) and the NOAA figures (``vis``).
+    """
+    cold = np.logical_or.reduce([np.nan_to_num(np.asarray(c, np.float32)) > 0.5 for c in colds])
+    if len(vhis) == 1:  # the common case: the nanmean of one file is the file
+        return np.asarray(vhis[0], np.float32), cold
+    oks = [np.isfinite(v) for v in vhis]
+    vhi_sum = sum(np.where(ok, v, 0.0) for ok, v in zip(oks, vhis))
+    cnt = sum(ok.astype(np.float32) for ok in oks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vhi = np.where(cnt > 0, vhi_sum / np.maximum(cnt, 1), np.nan).astype(np.float32)
+    return vhi, cold
+
+
 def read_noaa_week(files: list[Path], crop: Crop, alpha: float) -> NOAAWeek:
-    """Read VCI, TCI and the cold mask of each file once; nanmean VHI over files, cold = any."""
+    """Read VCI, TCI and the cold mask of each file once; VHI and cold by ``week_vhi``."""
     vhis, colds = [], []
     for path in files:
         vci, tci, c = read_fields(
             path, "NOAA weekly file", ["VCI", "TCI", "mask_cold_surface"], crop.grid, crop.rows, crop.cols
         )
-        for a in (vci, tci):
-            a[(a < 0) | (a > 100)] = np.nan
-        vhis.append(alpha * vci + (1.0 - alpha) * tci)  # finite or NaN
-        colds.append(np.nan_to_num(c) > 0.5)
-    if len(vhis) == 1:  # the common case: the nanmean of one file is the file
-        vhi, cold = vhis[0], colds[0]
-    else:
-        oks = [np.isfinite(v) for v in vhis]
-        vhi_sum = sum(np.where(ok, v, 0.0) for ok, v in zip(oks, vhis))
-        cnt = sum(ok.astype(np.float32) for ok in oks)
-        cold = np.logical_or.reduce(colds)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vhi = np.where(cnt > 0, vhi_sum / np.maximum(cnt, 1), np.nan).astype(np.float32)
+        vhis.append(file_vhi(vci, tci, alpha))
+        colds.append(c)
+    vhi, cold = week_vhi(vhis, colds)
     vhi = crop.pool(crop.orient(vhi))
     cold = crop.pool(crop.orient(cold).astype(np.float32)) > 0.5
     return NOAAWeek(vhi=np.ascontiguousarray(vhi), cold=np.ascontiguousarray(cold))

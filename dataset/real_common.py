@@ -320,17 +320,25 @@ def label_index(labels: list[str], wanted: tuple[str, ...], path: Path, coord: s
     return [labels.index(w) for w in wanted]
 
 
-def north_up_flip(ds: netCDF4.Dataset, var_name: str, path: Path) -> bool:
-    """True when rows are stored south-to-north (the published convention, the default).
+def rows_south_to_north(row_coord: np.ndarray | None) -> bool:
+    """The row-order rule of every reader (loaders and figures): True when rows run south-to-north.
 
-    Decided from the 1-D coordinate of the row dimension when the file has one
-    (increasing = south-to-north); without such a coordinate the convention is assumed.
+    Decided from the 1-D coordinate of the row dimension when there is one (increasing =
+    south-to-north); without it the published convention (south-to-north) is assumed. Readers
+    flip such rows so that row 0 is the northernmost everywhere (samples, crops, ``--box``, maps).
     """
-    dim = get_var(ds, var_name, path).dimensions[-2]
-    if dim in ds.variables and ds.variables[dim].ndim == 1 and ds.variables[dim].size > 1:
-        c = np.asarray(ds.variables[dim][:], dtype=np.float64)
-        return bool(c[-1] > c[0])
+    if row_coord is not None:
+        c = np.asarray(row_coord, dtype=np.float64)
+        if c.ndim == 1 and c.size > 1:
+            return bool(c[-1] > c[0])
     return True
+
+
+def north_up_flip(ds: netCDF4.Dataset, var_name: str, path: Path) -> bool:
+    """``rows_south_to_north`` for a variable of an open netCDF4 file."""
+    dim = get_var(ds, var_name, path).dimensions[-2]
+    coord = ds.variables[dim][:] if dim in ds.variables and ds.variables[dim].ndim == 1 else None
+    return rows_south_to_north(coord)
 
 
 # --------------------------------------------------------------------------------------

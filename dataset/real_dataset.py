@@ -70,6 +70,8 @@ class RealLayout:
     climatology: Path
     lsm: tuple[Path, str]  # (file, variable): land = value > 0.5
     no_vegetation: tuple[Path, str]  # (file, variable): no vegetation = value > 0.5
+    # CF grid mapping (variable name, attributes) used when the weekly files carry none
+    grid_mapping: tuple[str, dict[str, Any]] | None = None
 
 
 class RealDataset(Dataset):
@@ -214,8 +216,11 @@ class RealDataset(Dataset):
                 self.grid, cfg.x_min, cfg.x_max, cfg.y_min, cfg.y_max, cfg.window_size, flip, str(path)
             )
             self.coords = self._read_coords(ds)
+            self.coord_attrs, self.grid_mapping = self._read_grid_metadata(ds, self.variables[0])
         finally:
             ds.close()
+        if self.grid_mapping is None and self.dims == ("rlat", "rlon"):
+            self.grid_mapping = self.layout.grid_mapping
         if "lat" not in self.coords:
             ds = open_nc(self.layout.lsm[0], "land-sea mask")
             try:
@@ -240,6 +245,26 @@ class RealDataset(Dataset):
                     out[key] = self.crop.pool(self.crop.orient(np.asarray(ds.variables[n][rows, cols], np.float64)))
                     break
         return out
+
+    def _read_grid_metadata(
+        self, ds: Any, var_name: str
+    ) -> tuple[dict[str, dict[str, Any]], tuple[str, dict[str, Any]] | None]:
+        """CF attributes of the row/column coordinates and the grid mapping (name, attributes), if any.
+
+        Prediction files repeat them, so that a rotated-pole or projected grid stays georeferenced.
+        """
+        attrs = {
+            d: {k: ds.variables[d].getncattr(k) for k in ds.variables[d].ncattrs() if not k.startswith("_")}
+            for d in self.dims
+            if d in ds.variables
+        }
+        name = getattr(ds.variables[var_name], "grid_mapping", None)
+        if name is None:  # a grid-mapping variable that no data variable names
+            name = next((n for n, v in ds.variables.items() if "grid_mapping_name" in v.ncattrs()), None)
+        if name is None or name not in ds.variables:
+            return attrs, None
+        gm = ds.variables[name]
+        return attrs, (str(name), {k: gm.getncattr(k) for k in gm.ncattrs() if not k.startswith("_")})
 
     def _check_noaa_grid(self) -> None:
         y, w = self.targets[0]

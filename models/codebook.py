@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from vector_quantize_pytorch import FSQ, LFQ, LatentQuantize, ResidualVQ, VectorQuantize
+from vector_quantize_pytorch import FSQ, LFQ, LatentQuantize, RandomProjectionQuantizer, VectorQuantize
 
 CODEBOOKS = ("LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ")
 
@@ -136,18 +136,40 @@ class LatentQuantizer(LatentQuantize, _Contract):
         return self.indices_to_codes(idx).reshape(-1)
 
 
-class ResidualVQQuantizer(ResidualVQ, _Contract):
-    """``RandomProjectionVQ``: one-stage residual VQ (random-init codebook, commitment + orthogonal loss)."""
+class RandomProjectionVQQuantizer(RandomProjectionQuantizer, _Contract):
+    """``RandomProjectionVQ``: a frozen random projection and a frozen random codebook.
+
+    Tokens are layer-normalised (no affine), projected to ``dim`` channels by a fixed random
+    matrix (``rand_projs``, Xavier normal) and matched by cosine similarity to a fixed random
+    codebook (``vq._codebook.embed``: no EMA, no gradient). Both are buffers, so they are saved
+    with the checkpoint and nothing in the quantizer learns: only the encoder adapts, through
+    the straight-through ``z_q`` (the unit-norm code, D channels) and the commitment loss
+    (``lambda_commitment``). ``RandomProjectionQuantizer`` of vector-quantize-pytorch builds
+    both; its ``forward`` returns indices only, so ``quantize_features`` calls its parts.
+    """
+
+    def __init__(self, dim: int, codebook_size: int, commitment_weight: float) -> None:
+        super().__init__(
+            dim=dim,
+            codebook_size=codebook_size,
+            codebook_dim=dim,
+            norm=True,
+            freeze_codebook=True,
+            ema_update=False,
+            commitment_weight=commitment_weight,
+        )
 
     def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         tok, shape = _tokens(z)
-        q, idx, aux = ResidualVQ.forward(self, tok)
-        z_q, idx = _untokens(q, idx[..., 0], shape)
+        proj = torch.einsum("b n d, h d e -> b n h e", self.norm(tok), self.rand_projs).flatten(2)
+        self.vq.train(self.training)  # straight-through and commitment loss while training
+        q, idx, aux = self.vq(proj)
+        z_q, idx = _untokens(q, idx, shape)
         return z_q, idx, self._aux(aux, z)
 
     def code(self, index: int = 0) -> Tensor:
-        idx = torch.full((1, 1, 1), index, dtype=torch.long, device=next(self.buffers()).device)
-        return self.get_output_from_indices(idx).reshape(-1)
+        idx = torch.full((1, 1), index, dtype=torch.long, device=self.rand_projs.device)
+        return self.vq.get_output_from_indices(idx).reshape(-1)
 
 
 def build_quantizer(cfg) -> torch.nn.Module:
@@ -174,11 +196,5 @@ def build_quantizer(cfg) -> torch.nn.Module:
     if name == "LatentQuantize":
         return LatentQuantizer(levels=[k], dim=d, commitment_loss_weight=cfg.lambda_commitment)
     if name == "RandomProjectionVQ":
-        return ResidualVQQuantizer(
-            dim=d,
-            num_quantizers=1,
-            codebook_size=k,
-            commitment_weight=cfg.lambda_commitment,
-            orthogonal_reg_weight=cfg.lambda_ortho,
-        )
+        return RandomProjectionVQQuantizer(dim=d, codebook_size=k, commitment_weight=cfg.lambda_commitment)
     raise ValueError(f"option 'codebook' is {name!r}; choose one of {', '.join(CODEBOOKS)}")

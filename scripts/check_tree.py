@@ -4,7 +4,8 @@
     python scripts/check_tree.py noaa_era5_land --root data/NOAA_CORDEX [--region EUR-11]
     python scripts/check_tree.py cerra --root data/CERRA
     python scripts/check_tree.py noaa_cerra --root data/NOAA_CERRA
-    python scripts/check_tree.py synthetic --root data/Synthetic
+    python scripts/check_tree.py synthetic --root data/synthetic/small   # an experiment folder, as --root_synthetic
+    python scripts/check_tree.py synthetic --root data/Synthetic         # or a folder of them: each is checked
 
 Without ``--region`` every region folder present is checked (at least one must be).
 Opens one weekly file per year folder-set (not every file), so it runs in seconds.
@@ -14,6 +15,7 @@ Exit code 0 when the layout is right, 1 with one line per problem otherwise.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -91,6 +93,15 @@ def check_noaa_years(rep: Report, folder: Path) -> None:
     rep.notes.append(f"{folder}: NOAA years {years[0].name}..{years[-1].name}")
 
 
+def _exp_name(folder: Path) -> str:
+    """The experiment name as the loader takes it: the folder's name (a symlink keeps its own)."""
+    return Path(os.path.abspath(folder)).name
+
+
+def _experiment(folder: Path) -> bool:
+    return (folder / f"datacube_{_exp_name(folder)}.nc").is_file()
+
+
 def _regions(rep: Report, root: Path, region: str | None) -> list[str]:
     if region:
         return [region]
@@ -126,13 +137,19 @@ def check(kind: str, root: Path, region: str | None = None, variables: list[str]
         rep.need_vars(root / "masks.nc", ["mask_no_vegetation"])
         check_noaa_years(rep, root)
     elif kind == "synthetic":
-        exps = [p for p in sorted(root.iterdir()) if p.is_dir() and (p / f"datacube_{p.name}.nc").is_file()]
+        if _experiment(root):  # what --root_synthetic takes
+            exps = [root]
+        else:  # a folder of experiment folders (e.g. the extracted Synthetic archive)
+            exps = [p for p in sorted(root.iterdir()) if p.is_dir() and _experiment(p)]
         if not exps:
-            rep.bad(f"{root}: no experiment folder <exp>/datacube_<exp>.nc")
+            rep.bad(
+                f"{root}: not an experiment folder (no {root / f'datacube_{_exp_name(root)}.nc'}; --root takes "
+                "the folder that --root_synthetic takes) and no experiment folders <exp>/datacube_<exp>.nc in it"
+            )
         for p in exps:
-            rep.need_file(p / f"climatology_{p.name}.nc")
-            rep.need_file(p / f"statistic_{p.name}.json")
-        rep.notes.append(f"{root}: {len(exps)} synthetic experiment folders")
+            rep.need_file(p / f"climatology_{_exp_name(p)}.nc")
+            rep.need_file(p / f"statistic_{_exp_name(p)}.json")
+        rep.notes.append(f"{root}: {len(exps)} synthetic experiment folder(s): {', '.join(p.name for p in exps)}")
     else:
         raise ValueError(f"unknown tree kind {kind!r}")
     return rep
@@ -141,7 +158,13 @@ def check(kind: str, root: Path, region: str | None = None, variables: list[str]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=("era5_land", "noaa_era5_land", "cerra", "noaa_cerra", "synthetic"))
-    p.add_argument("--root", type=Path, required=True, help="the extracted folder (e.g. data/ERA5-Land)")
+    p.add_argument(
+        "--root",
+        type=Path,
+        required=True,
+        help="the extracted folder (e.g. data/ERA5-Land); synthetic: the experiment folder, as --root_synthetic "
+        "(a folder of experiment folders checks each)",
+    )
     p.add_argument("--region", choices=REGIONS, help="ERA5-Land / NOAA_CORDEX region (default: all present)")
     p.add_argument("--variables", nargs="+", help="variables to require (default: all of the data set)")
     a = p.parse_args(argv)

@@ -425,3 +425,24 @@ def test_grid_shared_share_and_driver_effect_sizes_by_hand():
     assert r["d z v"] == pytest.approx((1 - rest.mean()) / rest.std())
     # minus the week's median (1 in week 0, -1 in week 1): the driver is +2, everything else 0
     assert r["d z-med v"] > 1e6  # nothing varies elsewhere: the driver stands out without bound
+
+
+def test_n_vars_restricts_the_presets_dropped_variables(tmp_path, capsys):
+    """--n_vars N without --var_drop: the preset's dropped variables are kept where they exist (1..N)."""
+    from dataset.generate_synthetic import main, resolve
+
+    notes: list[str] = []
+    p = resolve("tiny", n_vars=4, notes=notes)
+    assert p.var_drop == (1,) and p.n_independent == 3
+    assert notes == ["--n_vars 4: the preset's var_drop [1, 5] restricted to [1]"]
+    p = resolve("tiny", n_vars=2)
+    assert p.var_drop == (1,) and p.n_independent == 2
+    assert resolve("tiny", n_vars=8).var_drop == (1, 5)
+    with pytest.raises(ValueError, match=r"option --var_drop has \[5\]"):  # explicit: still an error
+        resolve("tiny", n_vars=4, var_drop=(5,))
+    assert main(["--preset", "tiny", "--n_vars", "4", "--out", str(tmp_path / "tiny4")]) == 0
+    assert "var_drop [1, 5] restricted to [1]" in capsys.readouterr().out
+    with xr.open_dataset(tmp_path / "tiny4" / "datacube_tiny4.nc") as ds:
+        assert ds.sizes["var"] == 4
+        assert not ds["anomaly_extreme"].isel(var=0).any()  # variable 1 still drives nothing
+    assert main(["--preset", "tiny", "--n_vars", "4", "--var_drop", "5", "--out", str(tmp_path / "bad")]) == 2

@@ -285,6 +285,50 @@ def test_lfq_normal_code_is_index_zero():
     torch.testing.assert_close(vq.normal_code(), expected)
 
 
+def test_random_projection_vq_is_frozen_projection_and_codebook(tmp_path):
+    """RandomProjectionVQ: tokens -> fixed random projection -> nearest of a fixed random codebook.
+
+    Neither moves while training (VQ's EMA codebook does), the encoder still gets gradients,
+    both are saved with the model, and the indices are those of the projected tokens.
+    """
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(encoder="CNN_3D", codebook="RandomProjectionVQ"))
+    vq = model.vq
+    assert not any(True for _ in vq.parameters())  # nothing in the quantizer learns
+    frozen = {k: v.clone() for k, v in vq.state_dict().items() if k in ("rand_projs", "vq._codebook.embed")}
+    assert set(frozen) == {"rand_projs", "vq._codebook.embed"}
+    torch.manual_seed(1)
+    plain = build_model(tiny_cfg(encoder="CNN_3D", codebook="VQ"))
+    plain_codes = plain.vq.codebook.clone()
+    opt = torch.optim.SGD(list(model.parameters()) + list(plain.parameters()), lr=0.1)
+    x = torch.randn(2, 2, 1, 4, 8, 8)
+    for m in (model.train(), plain.train()):
+        out = m(x)
+        loss, _ = m.compute_loss(out, tiny_batch())
+        loss.backward()
+    grads = [p.grad.abs().sum() for p in model.encoder.parameters() if p.grad is not None]
+    assert grads and sum(grads) > 0  # straight-through reaches the encoder
+    opt.step()
+    for k, v in frozen.items():
+        assert torch.equal(vq.state_dict()[k], v), k
+    assert not torch.equal(plain.vq.codebook, plain_codes)  # plain VQ: the codebook follows the features
+    # indices = nearest code (cosine) of the layer-normalised, randomly projected tokens
+    model.eval()
+    z = torch.randn(1, 2, 8, 4, 3, 3)
+    _, idx, aux = vq.quantize_features(z)
+    tok = F.layer_norm(z.movedim(2, -1), (8,)) @ vq.rand_projs[0]
+    codes = F.normalize(vq.vq._codebook.embed[0], dim=-1)
+    expected = (F.normalize(tok, dim=-1) @ codes.T).argmax(-1)
+    assert torch.equal(idx, expected) and float(aux) == 0.0
+    torch.testing.assert_close(vq.normal_code(), codes[0])
+    torch.save(model.state_dict(), tmp_path / "rp.pth")
+    torch.manual_seed(5)
+    again = build_model(tiny_cfg(encoder="CNN_3D", codebook="RandomProjectionVQ"))
+    assert not torch.equal(again.vq.rand_projs, vq.rand_projs)
+    load_checkpoint(again, tmp_path / "rp.pth")
+    assert torch.equal(again.eval().vq.quantize_features(z)[1], idx)
+
+
 def test_init_schemes():
     torch.manual_seed(0)
     pub = build_model(tiny_cfg(encoder="Mamba", init="published"))

@@ -17,6 +17,7 @@ import netCDF4
 import numpy as np
 import pytest
 import torch
+from cf_checks import check_cf
 
 from config import load_config
 from dataset import mapped
@@ -292,6 +293,28 @@ def _copy_tree(src: Path, dst: Path) -> Path:
     return dst
 
 
+def test_grid_mapping_of_the_weekly_files_or_the_cordex_pole(hand_tree, tmp_path):
+    """Prediction files repeat the grid's CF metadata: the files' own, else the CORDEX region's pole."""
+    from dataset.era5_land import rotated_pole
+
+    ds = ERA5LandDataset(_cfg(hand_tree), "test")
+    assert ds.dims == ("rlat", "rlon") and ds.grid_mapping == rotated_pole("EUR-11")
+    path = tmp_path / "weekly.nc"
+    with netCDF4.Dataset(path, "w") as nc:
+        for d in ("rlat", "rlon"):
+            nc.createDimension(d, 2)
+            c = nc.createVariable(d, "f8", (d,))
+            c.setncatts({"standard_name": f"grid_{'latitude' if d == 'rlat' else 'longitude'}", "units": "degrees"})
+        gm = nc.createVariable("rotated_pole", "i4")
+        gm.setncatts({"grid_mapping_name": "rotated_latitude_longitude", "grid_north_pole_latitude": 1.5,
+                      "grid_north_pole_longitude": -20.0})
+        nc.createVariable("t2m", "f4", ("rlat", "rlon")).grid_mapping = "rotated_pole"
+    with netCDF4.Dataset(path) as nc:
+        attrs, (name, gm_attrs) = ds._read_grid_metadata(nc, "t2m")
+    assert name == "rotated_pole" and gm_attrs["grid_north_pole_latitude"] == 1.5
+    assert attrs["rlat"] == {"standard_name": "grid_latitude", "units": "degrees"}
+
+
 def test_clear_errors(hand_tree, tmp_path):
     with pytest.raises(DataLayoutError, match=r"year 2013 of option 'years_train' is missing"):
         ERA5LandDataset(_cfg(hand_tree, years_train=["2013"]), "train")
@@ -401,7 +424,11 @@ def test_sample_tree_train_and_test(kind, tmp_path, capsys):
         for v in ("drought", "drought_true", "valid"):
             assert nc[v].dims == ("week", ydim, xdim) and nc[v].dtype == np.uint8
         assert nc["drought_prob"].dtype == np.float32
-        assert {"lat", "lon"} <= set(nc.variables) or {"latitude", "longitude"} <= set(nc.variables)
+        assert {"lat", "lon"} <= set(nc.coords)  # xarray opens them as coordinates (CF 'coordinates')
+        check_cf(nc, ("lat", "lon"))
+        if kind == "era5_land":  # rotated grid: the CORDEX EUR-11 pole (the sample tree carries none)
+            assert nc.cf.grid_mapping_names == {"rotated_latitude_longitude": ["rotated_pole"]}
+            assert nc["driver"].attrs["grid_mapping"] == "rotated_pole"
         from dataset.families import dataset_family
 
         cfg = load_config(run / "config_test_test.yaml")

@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from cf_checks import check_cf
 
 pytest.importorskip("dataset.synthetic")
 pytest.importorskip("dataset.generate_synthetic")
@@ -69,7 +70,18 @@ def test_train_then_test_with_predictions(tiny_root, tmp_path, capsys):
         assert nc["extreme"].dims == ("time", "y", "x") and nc["extreme_prob"].dtype == np.float32
         assert "latitude" in nc.coords and nc.sizes["y"] == 8
         again = driver_scores(nc["driver"].values, nc["driver_true"].values, list(nc["var"].values))
+        check_cf(nc, ("latitude", "longitude"))
+        # 2 batches of 2 samples: targets 138..141; 131..137 can never be one (8-week windows)
+        assert nc["time"].values[nc["target"].values == 1].tolist() == [138, 139, 140, 141]
     assert json.loads(json.dumps(again)) == metrics["drivers"]
+
+    from vis import report
+    from vis.runs import load_run
+
+    labels, pred, true = report.extreme_counts(load_run(run, "test"))
+    assert labels == ["138", "139", "140", "141"] and len(pred) == len(true) == 4
+    page = report.build_report(run, "test", tmp_path / "r.html", n=1).read_text()
+    assert "4 target weeks 138 .. 141" in page and "target weeks 131" not in page
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
@@ -144,3 +156,22 @@ def test_driver_ceiling_oracle_and_supervised_run(tiny_root, tmp_path, capsys):
     assert driver_ceiling.main(["supervised", *base]) == 0
     state = torch.load(tmp_path / "ceiling" / "last.pth", map_location="cpu", weights_only=False)
     assert any(k.startswith("vq.project_in") for k in state["model_state_dict"])
+
+
+def test_check_tree_takes_the_folder_root_synthetic_takes(tiny_root, tmp_path, capsys):
+    """scripts/check_tree.py synthetic --root: the experiment folder, as every --root_synthetic."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import check_tree
+
+    from dataset.synthetic import SyntheticDataset
+
+    assert SyntheticDataset(root=tiny_root, times=(1, 104), delta_t=8).files["datacube"].is_file()
+    assert check_tree.main(["synthetic", "--root", str(tiny_root)]) == 0
+    assert check_tree.main(["synthetic", "--root", str(tiny_root.parent)]) == 0  # a folder of experiments
+    assert "1 synthetic experiment folder(s): tiny" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert check_tree.main(["synthetic", "--root", str(tmp_path / "empty")]) == 1
+    assert "--root_synthetic" in capsys.readouterr().err

@@ -459,3 +459,223 @@ def test_run_reader_variants(tmp_path):
     assert run.window(1).shape == (V, L, H, W)
     with pytest.raises(FileNotFoundError, match="drivers_test.nc"):
         load_run(tmp_path / "r", "test")
+
+
+# ------------------------------------------------------------------------------ the data behind the figures
+
+
+@pytest.fixture()
+def figures(monkeypatch):
+    """Figures the scripts save, kept open (save() closes them) so tests read what was drawn."""
+    import matplotlib.pyplot as plt
+
+    kept, real_close = [], plt.close
+
+    def close(fig=None):
+        if hasattr(fig, "savefig"):
+            kept.append(fig)
+        else:
+            real_close(fig)
+
+    monkeypatch.setattr(plt, "close", close)
+    yield kept
+    for fig in kept:
+        real_close(fig)
+
+
+def _target_run(tmp_path: Path, target: bool = True, prob: bool = True) -> Path:
+    """A synthetic drivers file as the test script writes it: 12 weeks 131..142, delta_t 4."""
+    from utils.predictions import write_driver_predictions
+
+    T, H, W = 12, 4, 5
+    ext_true = np.zeros((T, H, W), np.uint8)
+    ext_true[1, :2] = 1  # a true extreme in week 132: no sample predicts it (not a target)
+    ext_true[6, :, :3] = 1
+    p = np.full((T, H, W), np.nan, np.float32)
+    p[3:] = 0.1
+    p[6, :, :2] = 0.9
+    run = tmp_path / "targets"
+    write_driver_predictions(
+        run / "drivers_test.nc",
+        driver=np.zeros((2, T, H, W)), driver_true=np.zeros((2, T, H, W)),
+        extreme_prob=p if prob else None, extreme_true=ext_true, var_names=["var_01", "var_02"],
+        time_labels=range(131, 131 + T), y=range(H), x=range(W),
+        target=(np.arange(T) >= 3) if target else None,
+    )
+    (run / "config.yaml").write_text(yaml.safe_dump({"name": "targets", "delta_t": 4, "encoder": "CNN_3D"}))
+    return run
+
+
+@pytest.mark.parametrize("variant", ["target", "prob_only", "drivers_only"])
+def test_report_counts_only_target_weeks(tmp_path, figures, variant):
+    """Item 1: the split's first delta_t - 1 weeks are never targets; they are neither drawn nor named."""
+    run_dir = _target_run(tmp_path, target=variant == "target", prob=variant != "drivers_only")
+    run = load_run(run_dir, "test")
+    assert run.targets == list(range(3, 12))
+    labels, pred, true = report.extreme_counts(run)
+    assert labels == [str(t) for t in range(134, 143)]
+    np.testing.assert_array_equal(true, [0, 0, 0, 12, 0, 0, 0, 0, 0])
+    if variant == "drivers_only":
+        assert pred is None
+    else:
+        np.testing.assert_array_equal(pred, [0, 0, 0, 8, 0, 0, 0, 0, 0])
+    page = report.build_report(run_dir, "test", tmp_path / "r.html", n=1).read_text()
+    assert "9 target weeks 134 .. 142" in page and "first 3 weeks 131..133 are not targets" in page
+    counts = next(f for f in figures if f.axes[0].get_xlabel() == "target week")
+    drawn = {line.get_label(): line for line in counts.axes[0].lines}
+    np.testing.assert_array_equal(drawn["true"].get_ydata(), true)
+    assert len(drawn["true"].get_xdata()) == 9
+    assert report.pick_targets(run, 1) == [6]  # driver maps: a target week, not week 132
+
+
+def test_pixel_legend_swatches_match_the_spans(tmp_path, figures):
+    """Item 3: each legend swatch has the colour and alpha of the span it names."""
+    from matplotlib.colors import to_rgba
+
+    folder = make_cube(tmp_path / "syn")
+    with xr.open_dataset(folder / "datacube_exp1.nc") as cube:  # a driver pixel with a random anomaly
+        anomalies = cube["anomaly"].values[:, 2:14].any(axis=(0, 1))
+    y, x = (int(v) + o for v, o in zip(np.argwhere(anomalies[2:5, 3:7])[0], (2, 3)))
+    plot_synthetic.main(["--path", str(folder), "--times", "3", "14", "--n", "1", "--pixel", str(y), str(x),
+                         "--out", str(tmp_path / "f")])
+    fig = next(f for f in figures if "pixel" in f._suptitle.get_text())
+    swatches = {h.get_label(): h.get_facecolor() for h in fig.axes[0].get_legend().legend_handles}
+    spans: dict[str, tuple] = {}
+    for ax in fig.axes:
+        for patch in ax.patches:
+            spans.setdefault(patch.get_label().lstrip("_"), patch.get_facecolor())
+    assert {"extreme", "random anomaly", "driver"} <= set(spans)
+    for kind, color in spans.items():
+        np.testing.assert_allclose(swatches[kind], color)
+        assert color[3] < 1  # the spans are translucent, and so are their swatches
+    assert not np.allclose(to_rgba(swatches["driver"]), to_rgba(swatches["random anomaly"]))
+
+
+def _image(ax) -> np.ndarray:
+    return np.ma.filled(np.ma.asarray(ax.images[0].get_array(), dtype=float), np.nan)
+
+
+def test_every_map_counts_rows_from_the_north(tmp_path, figures):
+    """Item 4: files stored south-to-north are drawn with row 0 = north, like --box and the run files."""
+    from dataset.real_common import rows_south_to_north
+    from vis.common import COL_LABEL, ROW_LABEL
+
+    H, W = 6, 7
+    root = tmp_path / "ERA5-Land" / "EUR-11" / "2021"
+    root.mkdir(parents=True)
+    lat = np.linspace(40, 46, H)  # south-to-north, the published order
+    t2m = np.zeros((2, H, W), np.float32)
+    t2m[0, -1, :] = 1.0  # the northernmost row (last in the file)
+    xr.Dataset(
+        {"t2m": (("statistic", "rlat", "rlon"), t2m)},
+        coords={"statistic": ["mean", "std"], "rlat": lat - 43, "rlon": np.arange(W, dtype=float),
+                "lat": (("rlat", "rlon"), np.repeat(lat[:, None], W, 1)),
+                "lon": (("rlat", "rlon"), np.repeat(np.arange(W, dtype=float)[None], H, 0))},
+    ).to_netcdf(root / "2021001.nc")
+    noaa = make_noaa(tmp_path / "NOAA" / "EUR-11", "2021001", H, W, n_files=1)
+    vci = xr.open_dataset(next((noaa / "2021").glob("*.VH.nc")))["VCI"].values
+    plot_era5_land.main(["--root", str(root.parent), "--variables", "t2m", "--out", str(tmp_path / "f")])
+    plot_noaa.main(["--root", str(noaa), "--out", str(tmp_path / "f")])
+    era_ax, noaa_ax = figures[0].axes[0], figures[1].axes[0]
+    np.testing.assert_array_equal(_image(era_ax)[0], 1.0)  # row 0 of the map = northernmost row
+    assert era_ax.images[0].origin == "upper" and era_ax.get_ylim()[0] > era_ax.get_ylim()[1]
+    assert era_ax.get_ylabel() == ROW_LABEL and era_ax.get_xlabel().startswith(COL_LABEL)
+    assert rows_south_to_north(np.linspace(-3, 3, H))  # the NOAA file's rlat increases: flipped too
+    expected = vci[::-1].astype(float)
+    expected[(expected < 0) | (expected > 100)] = np.nan
+    shown = _image(noaa_ax)
+    ok = np.isfinite(shown)
+    np.testing.assert_allclose(shown[ok], expected[ok], rtol=1e-6)
+    assert noaa_ax.get_ylabel() == ROW_LABEL
+
+
+def _shown_ticks(axis) -> list[str]:
+    """Tick labels inside the view (matplotlib keeps a few outside it, undrawn)."""
+    lo, hi = sorted(axis.get_view_interval())
+    return [t.get_text() for t in axis.get_ticklabels() if lo <= t.get_position()[axis.axis_name == "y"] <= hi]
+
+
+def test_box_maps_have_integer_ticks_of_the_full_grid(synthetic_run, tmp_path, figures):
+    """Items 4 and 5: a --box map is labelled with the rows/columns --box took, as integers."""
+    regional_frequency.main(["--run", str(synthetic_run), "--box", "2", "4", "2", "6", "--out", str(tmp_path)])
+    fig = figures[-1]  # the per-pixel maps (after the bar chart)
+    assert len([ax for ax in fig.axes if ax.images]) >= 3 * 3
+    for ax in fig.axes:
+        if not ax.images or ax.get_label() == "<colorbar>":
+            continue
+        rows, cols = _shown_ticks(ax.yaxis), _shown_ticks(ax.xaxis)
+        assert rows and all(r.isdigit() for r in rows), rows  # no 0.0, 2.5, ...
+        assert {int(r) for r in rows} <= {2, 3} and {int(c) for c in cols} <= {2, 3, 4, 5}
+
+
+def test_driver_map_lag_columns_are_evenly_spaced(synthetic_run, tmp_path, figures):
+    """Item 6: lag 0 and lag 1 have the same width and spacing as every other lag column."""
+    import yaml as _yaml
+
+    cfg = _yaml.safe_load((synthetic_run / "config.yaml").read_text())
+    cfg["delta_t"] = 8
+    (synthetic_run / "config.yaml").write_text(_yaml.safe_dump(cfg))
+    driver_maps.main(["--run", str(synthetic_run), "--times", "108", "--out", str(tmp_path)])
+    fig = figures[0]
+    grid = [ax for ax in fig.axes if ax.get_title().startswith("lag ")]
+    assert len(grid) == 8
+    boxes = sorted((ax.get_position().x0, ax.get_position().x1) for ax in grid)
+    widths = [x1 - x0 for x0, x1 in boxes]
+    gaps = [b[0] - a[1] for a, b in zip(boxes, boxes[1:])]
+    assert max(widths) - min(widths) < 1e-3 and max(gaps) - min(gaps) < 1e-3, (widths, gaps)
+
+
+def test_vhi_rule_is_the_labels(tmp_path):
+    """Item 7: the NOAA figures and the labels compute a week's VHI the same way (per file, then nanmean)."""
+    from dataset.noaa import read_noaa_week as label_week
+    from dataset.real_common import Crop
+    from dataset.sample_tree import noaa_name, write_noaa
+    from vis.weekly import read_noaa_week as figure_week
+
+    H, W = 3, 4
+    folder = tmp_path / "2016"
+    vci_a, tci_a = np.full((H, W), 50.0), np.full((H, W), 40.0)
+    vci_b, tci_b = np.full((H, W), 20.0), np.full((H, W), 30.0)
+    vci_a[0, 0] = -999.0  # missing in one file only
+    cold = np.zeros((H, W), bool)
+    files = [folder / noaa_name(2016, 10, "n19"), folder / noaa_name(2016, 10, "npp")]
+    write_noaa(files[0], vci_a, tci_a, cold, ("rlat", "rlon"))
+    write_noaa(files[1], vci_b, tci_b, cold, ("rlat", "rlon"))
+    label = label_week(files, Crop.from_options((H, W), 0, W, 0, H, 1, True, "test"), 0.5).vhi
+    figure = figure_week(files, 0.5)["VHI"]
+    np.testing.assert_allclose(figure, label)
+    assert figure[H - 1, 0] == pytest.approx(25.0)  # file b alone (file a has no VCI there); north-up row
+    assert figure[0, 1] == pytest.approx(35.0)  # (45 + 25) / 2
+
+
+def test_one_spatial_dimension_rule():
+    """Item 7: run files and weekly files find their grid dimensions with the same function."""
+    from vis import common, runs, weekly
+
+    assert runs._spatial_dims is common.spatial_dims and weekly.spatial_dims is common.spatial_dims
+    for dims in common.SPATIAL_DIMS:
+        da = xr.DataArray(np.zeros((2, 3, 4)), dims=("week", *dims), name="v")
+        assert common.spatial_dims(da) == dims
+    with pytest.raises(ValueError, match="expected spatial dims"):
+        common.spatial_dims(xr.DataArray(np.zeros((2, 2)), dims=("a", "b"), name="v"), "f.nc")
+
+
+def test_paper_table_is_the_same_in_the_report_and_the_test_script(synthetic_run):
+    """test_synthetic.py prints and vis.report renders the same rows (utils.tables)."""
+    import re
+
+    from dataset.families.synthetic import SyntheticFamily
+    from utils.tables import method_label, paper_rows
+
+    run = load_run(synthetic_run)
+    rows = paper_rows(run.metrics, method_label(run.config))
+    printed = SyntheticFamily().report(method_label(run.config), run.metrics).splitlines()
+    html_rows = re.findall(r"<tr>(.*?)</tr>", report.paper_table(run))[1:]
+    assert len(html_rows) == len(rows) == 2 and rows[0][0] == "Naive" and rows[1][0] == "IDE (Swin_3D)"
+    for (label, values), line, cells in zip(rows, printed[2:], html_rows):
+        expected = [f"{100 * v:.2f}" if v is not None else None for v in values]
+        md = [c.strip() for c in line.strip("|").split("|")]
+        td = re.findall(r"<td[^>]*>(.*?)</td>", cells)
+        assert md[0] == td[0] == label
+        for e, a, b in zip(expected, md[1:], td[1:]):
+            assert (a == b == e) if e is not None else (a in "-–" and b in "-–")

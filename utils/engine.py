@@ -266,7 +266,7 @@ def evaluate(
         c.all_reduce()
     results: dict[str, Any] = {}
     for c in collectors:
-        if getattr(c, "name", None):
+        if c.name:
             results[c.name] = c.result()
     results["n_samples"] = n_total
     if with_loss:
@@ -274,12 +274,11 @@ def evaluate(
         results["loss_parts"] = means
     if run_dir is not None and split is not None and rt.is_main:
         for c in collectors:
-            if hasattr(c, "save"):
-                try:
-                    c.save(Path(run_dir), split)
-                except OSError as err:
-                    where = err.filename or run_dir
-                    raise StorageError(write_error_message(where, err, RERUN_TEST)) from None
+            try:
+                c.save(Path(run_dir), split)
+            except OSError as err:
+                where = err.filename or run_dir
+                raise StorageError(write_error_message(where, err, RERUN_TEST)) from None
     raw.train(was_training)
     return results
 

@@ -165,9 +165,3 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
     finally:
         cleanup()
     return metrics
-
-
-def method_label(cfg: Any) -> str:
-    """How a test run names the method in its table (IDE with its encoder)."""
-    spec = method_spec(cfg.method)
-    return f"{spec.label} ({cfg.encoder})" if cfg.method == "ide" else spec.label

@@ -1,7 +1,10 @@
 """Shared plotting helpers: headless backend, units, colour maps, grid axes and mask outlines.
 
-Every figure in ``vis/`` goes through these helpers so that units, orientation
-(north up) and mask overlays look the same whatever the data set.
+Every figure in ``vis/`` goes through these helpers so that units, orientation and mask
+overlays look the same whatever the data set. One row convention holds for every map and
+every ``--box``: arrays are north-up, row 0 is the northernmost row and is drawn at the top,
+and the axes are labelled with integer grid rows / columns (``ROW_LABEL``, ``COL_LABEL``);
+latitude and longitude, where known, are a labelled graticule on top.
 """
 
 from __future__ import annotations
@@ -132,16 +135,18 @@ def save(fig: plt.Figure, path: str | Path, dpi: int = 100) -> Path:
     return path
 
 
-def image_origin(lat: np.ndarray | None) -> str:
-    """'lower' when row index grows northwards (raw files store south-to-north), else 'upper'.
+SPATIAL_DIMS = (("rlat", "rlon"), ("y", "x"), ("lat", "lon"), ("latitude", "longitude"))
+ROW_LABEL = "row (0 = north)"
+COL_LABEL = "column (0 = west)"
 
-    Either way row i sits at y = i, so contours drawn in index space line up with the image.
-    """
-    if lat is None:
-        return "upper"
-    lat = np.asarray(lat, dtype=float)
-    first, last = (lat[0], lat[-1]) if lat.ndim == 1 else (np.nanmean(lat[0]), np.nanmean(lat[-1]))
-    return "lower" if last > first else "upper"
+
+def spatial_dims(da, where: object = "") -> tuple[str, str]:
+    """(row, column) dimension names of a gridded variable: the one rule of every reader in ``vis/``."""
+    for ydim, xdim in SPATIAL_DIMS:
+        if ydim in da.dims and xdim in da.dims:
+            return ydim, xdim
+    names = ", ".join("/".join(p) for p in SPATIAL_DIMS)
+    raise ValueError(f"{where}: variable '{da.name}' has dims {tuple(da.dims)}; expected spatial dims {names}")
 
 
 def show_field(
@@ -156,23 +161,21 @@ def show_field(
     vmax: float | None = None,
     colorbar: bool = True,
     title: str | None = None,
-    origin: str | None = None,
+    offset: tuple[int, int] = (0, 0),
 ):
-    """imshow with NaNs in light grey, a labelled colour bar and coordinate axes."""
+    """imshow of a north-up field with NaNs in light grey, a labelled colour bar and grid axes."""
     cm = plt.get_cmap(cmap or DEFAULT_CMAP).with_extremes(bad="#d9d9d9")
     arr = np.ma.masked_invalid(np.asarray(data, dtype=float))
     if vmin is None and vmax is None and arr.count():
         vmin, vmax = np.percentile(arr.compressed(), [2, 98])
         if vmin == vmax:
             vmin, vmax = vmin - 0.5, vmax + 0.5
-    im = ax.imshow(
-        arr, cmap=cm, vmin=vmin, vmax=vmax, origin=origin or image_origin(lat), interpolation="nearest"
-    )
+    im = ax.imshow(arr, cmap=cm, vmin=vmin, vmax=vmax, origin="upper", interpolation="nearest")
     if colorbar:
         cb = ax.figure.colorbar(im, ax=ax, shrink=0.85)
         cb.set_label(unit, fontsize=7)
         cb.ax.tick_params(labelsize=6)
-    coord_axes(ax, lat, lon)
+    coord_axes(ax, lat, lon, offset)
     ax.set_title(title if title is not None else name, fontsize=8)
     return im
 
@@ -185,27 +188,29 @@ def show_categories(
     lat=None,
     lon=None,
     title: str = "",
-    origin: str | None = None,
+    offset: tuple[int, int] = (0, 0),
 ):
-    """imshow of an integer class map 0..n-1, masked pixels grey (no colour bar; callers add a legend)."""
+    """imshow of a north-up integer class map 0..n-1, masked pixels grey (callers add a legend)."""
     cm = cmap.with_extremes(bad="#d9d9d9")
     im = ax.imshow(
-        np.ma.asarray(data),
-        cmap=cm,
-        vmin=-0.5,
-        vmax=n - 0.5,
-        origin=origin or image_origin(lat),
-        interpolation="nearest",
+        np.ma.asarray(data), cmap=cm, vmin=-0.5, vmax=n - 0.5, origin="upper", interpolation="nearest"
     )
-    coord_axes(ax, lat, lon)
+    coord_axes(ax, lat, lon, offset)
     ax.set_title(title, fontsize=8)
     return im
 
 
-def legend_patches(ax_or_fig, colors: Sequence, labels: Sequence[str], **kw) -> None:
+def legend_patches(
+    ax_or_fig, colors: Sequence, labels: Sequence[str], alphas: Sequence[float] | None = None, **kw
+) -> None:
+    """Legend of filled swatches; ``alphas`` must be those of the drawn areas (a swatch looks like its area)."""
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor=c, edgecolor="k", linewidth=0.5, label=lab) for c, lab in zip(colors, labels)]
+    alphas = alphas if alphas is not None else [1.0] * len(labels)
+    handles = [
+        Patch(facecolor=c, alpha=a, edgecolor="k", linewidth=0.5, label=lab)
+        for c, lab, a in zip(colors, labels, alphas)
+    ]
     ax_or_fig.legend(handles=handles, fontsize=7, **kw)
 
 
@@ -236,29 +241,39 @@ def _regular(lat: np.ndarray, lon: np.ndarray) -> bool:
     return bool(np.nanmax(np.ptp(lat, axis=1)) < 1e-6 and np.nanmax(np.ptp(lon, axis=0)) < 1e-6)
 
 
-def coord_axes(ax: plt.Axes, lat: np.ndarray | None = None, lon: np.ndarray | None = None) -> None:
-    """Degree ticks on a regular lat/lon grid, a labelled graticule on rotated grids, else grid indices."""
+def coord_axes(
+    ax: plt.Axes, lat: np.ndarray | None = None, lon: np.ndarray | None = None, offset: tuple[int, int] = (0, 0)
+) -> None:
+    """Integer grid rows (0 = north) and columns on the axes; latitude/longitude when known.
+
+    Regular lat/lon grids get degree ticks on the top and right axes, other grids a labelled
+    lat/lon graticule. ``offset`` = (row, column) of the panel's first pixel in the full grid, so that a cropped
+    panel (a region box) is labelled with the rows and columns ``--box`` takes.
+    """
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     ax.tick_params(labelsize=6)
+    for axis, off in ((ax.yaxis, offset[0]), (ax.xaxis, offset[1])):
+        axis.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=1))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos, o=off: f"{int(round(v)) + o:d}"))
+    ax.set_ylabel(ROW_LABEL, fontsize=7)
+    ax.set_xlabel(COL_LABEL + ("; lines: lat/lon" if lat is not None and lon is not None else ""), fontsize=7)
     if lat is None or lon is None:
-        ax.set_xlabel("x (grid index)", fontsize=7)
-        ax.set_ylabel("y (grid index)", fontsize=7)
         return
     lat = np.asarray(lat, dtype=float)
     lon = np.asarray(lon, dtype=float)
     if lat.ndim == 1 and lon.ndim == 1:
         lat, lon = np.meshgrid(lat, lon, indexing="ij")
     h, w = lat.shape
-    if _regular(lat, lon):
-        xt = np.linspace(0, w - 1, min(w, 4)).round().astype(int)
-        yt = np.linspace(0, h - 1, min(h, 4)).round().astype(int)
-        ax.set_xticks(xt, [f"{lon[0, i]:.1f}°E" for i in xt])
-        ax.set_yticks(yt, [f"{lat[i, 0]:.1f}°N" for i in yt])
-        ax.set_xlabel("longitude", fontsize=7)
-        ax.set_ylabel("latitude", fontsize=7)
-        return
-    ax.set_xlabel("x (grid index); lines: lat/lon", fontsize=7)
-    ax.set_ylabel("y (grid index)", fontsize=7)
     if h < 2 or w < 2:
+        return
+    if _regular(lat, lon):  # degrees on the opposite axes, at the index ticks' positions
+        ax.set_xlabel(COL_LABEL, fontsize=7)
+        for side, n, values, suffix in (("top", w, lon[0], "°E"), ("right", h, lat[:, 0], "°N")):
+            sec = ax.secondary_xaxis(side) if side == "top" else ax.secondary_yaxis(side)
+            pos = np.linspace(0, n - 1, min(n, 3)).round().astype(int)
+            sec.set_ticks(pos, [f"{values[i]:.1f}{suffix}" for i in pos])
+            sec.tick_params(labelsize=6)
         return
     for field, suffix in ((lat, "°N"), (lon, "°E")):
         lo, hi = np.nanmin(field), np.nanmax(field)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from vis.common import (
@@ -22,8 +23,6 @@ from vis.common import (
     EXTREME_CLASS_CMAP,
     FLAG_CMAP,
     PROB_CMAP,
-    grid_figure,
-    image_origin,
     legend_patches,
     outline,
     run_main,
@@ -40,6 +39,22 @@ def _masked(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = a.astype(float)
     out[~valid] = np.nan
     return out
+
+
+def _layout(n_vars: int, ncols: int, aspect: float, panel: float = 1.9) -> tuple[plt.Figure, np.ndarray, np.ndarray]:
+    """Top row (maps with colour bar and axes) and the driver grid in separate sub-figures.
+
+    The top row's colour bar and axis labels then cannot widen some driver columns: every lag
+    column of the grid gets the same width and spacing.
+    """
+    aspect = min(max(aspect, 0.3), 3.0)
+    top_h, row_h = panel * aspect + 1.0, panel * aspect + 0.1  # the top row has titles and axes
+    grid_h = row_h * n_vars + 0.4  # + the lag titles
+    fig = plt.figure(figsize=(max(panel * ncols, 4.0), top_h + grid_h), layout="constrained")
+    top_fig, grid_fig = fig.subfigures(2, 1, height_ratios=[top_h, grid_h])
+    top = top_fig.subplots(1, ncols, squeeze=False)[0]
+    grid = grid_fig.subplots(n_vars, ncols, squeeze=False)
+    return fig, top, grid
 
 
 def plot_sample(
@@ -61,11 +76,10 @@ def plot_sample(
     covered = run.lag_covered(i)[:lags]
     lag_names = run.lag_labels(i)[:lags]
     ncols = max(lags, 3)
-    fig, axes = grid_figure(1 + len(names), ncols, panel=1.9, aspect=pred.shape[0] / pred.shape[1])
+    fig, top, grid = _layout(len(names), ncols, pred.shape[0] / pred.shape[1])
     lat, lon = run.lat, run.lon
     what = "drought" if run.kind == "real" else "extreme"
 
-    top = axes[0]
     if run.extreme_prob is not None:
         show_field(
             top[0],
@@ -109,10 +123,9 @@ def plot_sample(
             transform=top[3].transAxes,
         )
 
-    origin = image_origin(lat)  # driver panels: no graticule, same orientation as the top row
-    for r, name in enumerate(names, start=1):
+    for r, name in enumerate(names, start=1):  # driver panels: north-up like the top row, no axes
         for k in range(ncols):
-            ax = axes[r, k]
+            ax = grid[r - 1, k]
             if k >= lags:
                 ax.set_axis_off()
                 continue
@@ -124,11 +137,9 @@ def plot_sample(
                 ax.set_yticks([])
             elif truth is not None:
                 cls = (flags[r - 1, k] > 0).astype(np.int8) + 2 * (truth[r - 1, k] > 0)
-                show_categories(ax, np.ma.masked_where(~valid, cls), COMPARE_CMAP, 4, origin=origin)
+                show_categories(ax, np.ma.masked_where(~valid, cls), COMPARE_CMAP, 4)
             else:
-                show_categories(
-                    ax, np.ma.masked_where(~valid, flags[r - 1, k] > 0), FLAG_CMAP, 2, origin=origin
-                )
+                show_categories(ax, np.ma.masked_where(~valid, flags[r - 1, k] > 0), FLAG_CMAP, 2)
             if covered[k]:
                 outline(ax, pred, lw=0.6)
                 ax.set_xticks([])

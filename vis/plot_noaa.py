@@ -1,8 +1,9 @@
 """Maps of NOAA vegetation health files (``<root>/<YYYY>/<...><YYYY><WWW>.VH.nc``).
 
-Per week: VCI, TCI, VHI (nanmean over the week's files; VHI = alpha VCI + (1-alpha)
-TCI as for the label) and the extreme-drought label VHI < threshold. Cold surface and,
-with ``--masks``, sea / no-vegetation pixels are grey; drought pixels are outlined.
+Per week: VCI, TCI (nanmean over the week's files), VHI by the label's rule
+(``dataset.noaa.week_vhi``: per file alpha VCI + (1-alpha) TCI, then the nanmean) and the
+extreme-drought label VHI < threshold. Cold surface and, with ``--masks``, sea /
+no-vegetation pixels are grey; drought pixels are outlined. Row 0 is the northernmost row.
 
     python -m vis.plot_noaa --root ../NOAA_CORDEX/EUR-11 --weeks 2022030 2022031 \\
         --masks ../NOAA_CORDEX/EUR-11/EUR-11_masks.nc --out figs/noaa
@@ -27,14 +28,23 @@ from vis.common import (
     unit_of,
     week_label,
 )
-from vis.weekly import NOAA_FILE, NOAA_VARS, choose_weeks, list_weeks, read_masks, read_noaa_week, weekly_parser
+from vis.weekly import (
+    NOAA_FILE,
+    NOAA_VARS,
+    choose_weeks,
+    drought_mask,
+    list_weeks,
+    read_masks,
+    read_noaa_week,
+    weekly_parser,
+)
 
 
 def plot_week(
     week: str, files: list[Path], out: Path, threshold: float, alpha: float, bad: np.ndarray | None
 ) -> Path:
     data = read_noaa_week(files, alpha)
-    lat, lon, origin = data.pop("_geometry")  # type: ignore[misc]
+    lat, lon = data.pop("_geometry")  # type: ignore[misc]
     cold = data.get("mask_cold_surface")
     names = [n for n in NOAA_VARS if n in data]
     shape = data[names[0]].shape
@@ -45,7 +55,7 @@ def plot_week(
         if bad.shape != shape:
             raise SystemExit(f"--masks grid {bad.shape} differs from the NOAA grid {shape}")
         hide |= bad
-    drought = (np.nan_to_num(data["VHI"], nan=np.inf) < threshold) & ~hide if "VHI" in data else None
+    drought = drought_mask(data, threshold, bad)
     fig, axes = grid_figure(1, len(names) + 1, panel=3.0, aspect=shape[0] / shape[1])
     for ax, name in zip(axes[0], names):
         field = np.where(hide, np.nan, data[name])
@@ -60,7 +70,6 @@ def plot_week(
             lon,
             vmin=0,
             vmax=100,
-            origin=origin,
             title=f"{name}\n{long}",
         )
         outline(ax, drought, lw=0.7)
@@ -74,7 +83,6 @@ def plot_week(
             lat,
             lon,
             f"extreme drought (VHI < {threshold:g})",
-            origin=origin,
         )
         legend_patches(
             ax, [FLAG_CMAP.colors[1], "#d9d9d9"], ["drought", "masked"], loc="upper right", framealpha=0.8

@@ -7,7 +7,7 @@
   weeks, random anomalies and extremes marked, and the climatology median +- std
   when ``climatology_<exp>.nc`` sits beside the cube.
 
-    python -m vis.plot_synthetic --path data/synthetic/exp1 --times 2081 2392 --n 4 --out figs/
+    python -m vis.plot_synthetic --path data/synthetic/paper_exp1 --times 2081 2392 --n 4 --out figs/
 """
 
 from __future__ import annotations
@@ -125,12 +125,23 @@ def _climatology(cube: Path) -> xr.Dataset | None:
     return xr.open_dataset(path) if path.is_file() else None
 
 
-def _spans(ax, t: np.ndarray, on: np.ndarray, color: str, alpha: float) -> None:
-    """Shade runs of consecutive flagged weeks."""
+# (colour, alpha) of each shaded kind of week in the pixel time series; the legend's swatches
+# are drawn with the same pair, so a swatch looks like the span it names
+SPAN_STYLES: dict[str, tuple[str, float]] = {
+    "extreme": ("#d62728", 0.25),
+    "random anomaly": ("#e6ab02", 0.35),
+    "driver": ("#1b1b1b", 0.35),
+    "climatology median ± std": ("#9ecae1", 0.5),
+}
+
+
+def _spans(ax, t: np.ndarray, on: np.ndarray, kind: str) -> None:
+    """Shade runs of consecutive flagged weeks in the style of ``kind``."""
+    color, alpha = SPAN_STYLES[kind]
     on = np.asarray(on, bool)
     edges = np.diff(np.r_[0, on.astype(int), 0])
     for s, e in zip(np.where(edges == 1)[0], np.where(edges == -1)[0]):
-        ax.axvspan(t[s] - 0.5, t[e - 1] + 0.5, color=color, alpha=alpha, lw=0)
+        ax.axvspan(t[s] - 0.5, t[e - 1] + 0.5, color=color, alpha=alpha, lw=0, label=f"_{kind}")
 
 
 def plot_pixel(
@@ -150,18 +161,19 @@ def plot_pixel(
         ax = axes[k, 0]
         vals = ds[name].isel(time=idx, y=y, x=x).values
         if ext is not None:
-            _spans(ax, t, ext == 1, "#d62728", 0.25)
+            _spans(ax, t, ext == 1, "extreme")
         vi = var_index.get(name)
         if vi is not None and "anomaly" in ds:
-            _spans(ax, t, ds["anomaly"].isel(var=vi, time=idx, y=y, x=x).values > 0, "0.5", 0.25)
+            _spans(ax, t, ds["anomaly"].isel(var=vi, time=idx, y=y, x=x).values > 0, "random anomaly")
         if vi is not None and "anomaly_extreme" in ds:
-            _spans(ax, t, ds["anomaly_extreme"].isel(var=vi, time=idx, y=y, x=x).values > 0, "k", 0.3)
+            _spans(ax, t, ds["anomaly_extreme"].isel(var=vi, time=idx, y=y, x=x).values > 0, "driver")
         if clim is not None and name in clim:
             week = (t - 1) % clim.sizes["time"]
             c = clim[name].isel(y=y, x=x)
             med = c.sel(climatology="median").values[week]
             std = c.sel(climatology="std").values[week]
-            ax.fill_between(t, med - std, med + std, color="#9ecae1", alpha=0.5, lw=0)
+            color, alpha = SPAN_STYLES["climatology median ± std"]
+            ax.fill_between(t, med - std, med + std, color=color, alpha=alpha, lw=0)
             ax.plot(t, med, color="#3182bd", lw=0.7)
         ax.plot(t, vals, color="k", lw=0.8)
         long, unit = unit_of(name, dict(ds[name].attrs))
@@ -170,13 +182,14 @@ def plot_pixel(
     axes[-1, 0].set_xlabel("time (week index)", fontsize=8)
     legend_patches(
         axes[0, 0],
-        ["#d62728", "0.5", "0.3", "#9ecae1"],
-        ["extreme", "random anomaly", "driver", "climatology median ± std"],
+        [c for c, _ in SPAN_STYLES.values()],
+        list(SPAN_STYLES),
+        alphas=[a for _, a in SPAN_STYLES.values()],
         loc="upper left",
         ncol=4,
         framealpha=0.8,
     )
-    fig.suptitle(f"{exp}  pixel y={y} x={x}", fontsize=9)
+    fig.suptitle(f"{exp}  pixel row {y} (0 = north), column {x}", fontsize=9)
     return save(fig, out / f"synthetic_{exp}_pixel_y{y}_x{x}.png")
 
 
@@ -196,7 +209,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         nargs=2,
         type=int,
         metavar=("Y", "X"),
-        help="time series pixel (default: the pixel with most extremes in range)",
+        help="time series pixel: row (0 = north) and column (default: the pixel with most extremes in range)",
     )
     p.add_argument("--out", default="figures/synthetic", help="output folder")
     a = p.parse_args(argv)

@@ -1,6 +1,7 @@
 """Regional driver frequency (the paper's Portugal / North Rhine-Westphalia analysis).
 
-1. Region: a lat/lon box, a polygon (GeoJSON or CSV) or a grid box.
+1. Region: a lat/lon box, a polygon (GeoJSON or CSV) or a grid box (``--box``: rows counted
+   from the north, row 0 = northernmost, as on the axes of every map in ``vis/``).
 2. Weeks: target weeks in the period where at least ``share`` of the region's valid
    pixels are extreme (predicted by default, ``--use_truth`` for the labels).
 3. Frequency of each (variable, lag) = flagged / counted over those weeks and the
@@ -197,7 +198,8 @@ def regional_frequency(
     pix_flag = np.zeros((V, L) + rmask.shape)
     pix_count = np.zeros((L,) + rmask.shape)
     weeks, shares = [], {}
-    for i, lab in enumerate(run.labels):
+    for i in run.targets:  # only weeks that are the target of a sample
+        lab = run.labels[i]
         if period is not None and not period[0] <= int(lab) <= period[1]:
             continue
         pix = run.valid_at(i)[box] & rmask
@@ -252,9 +254,11 @@ def plot_bars(freq: Frequency, path: Path, title: str) -> Path:
     ax.bar(range(len(freq.names)), 100 * np.nan_to_num(freq.per_variable), color="#d62728")
     ax.set_xticks(range(len(freq.names)), freq.names, rotation=60, fontsize=7)
     ax.set_ylabel("driver frequency (%)", fontsize=8)
+    ax.set_ylim(0, max(1.0, 1.1 * float(np.nanmax(100 * np.nan_to_num(freq.per_variable), initial=0.0))))
     ax.set_title("per variable (all lags)", fontsize=8)
     ax = axes[0, 1]
-    im = ax.imshow(100 * freq.table, cmap=FREQ_CMAP, aspect="auto", vmin=0)
+    top = float(np.nanmax(100 * freq.table, initial=0.0)) if np.isfinite(freq.table).any() else 0.0
+    im = ax.imshow(100 * freq.table, cmap=FREQ_CMAP, aspect="auto", vmin=0, vmax=max(1.0, top))
     ax.set_yticks(range(len(freq.names)), freq.names, fontsize=7)
     ax.set_xticks(range(freq.n_lags), [str(k) for k in range(freq.n_lags)], fontsize=7)
     ax.set_xlabel("lag (weeks before target)", fontsize=8)
@@ -295,10 +299,13 @@ def plot_maps(freq: Frequency, run: RunData, path: Path, title: str) -> Path:
                 colorbar=k == L - 1,
                 unit="frequency (%)",
                 title=f"{name} lag {k}",
+                offset=(freq.box[0].start, freq.box[1].start),  # rows/columns of the full grid, as --box
             )
             outline(ax, freq.region.mask[freq.box], lw=0.5)
             if k:
                 ax.set_ylabel("")
+            if v < V - 1:
+                ax.set_xlabel("")
     fig.suptitle(title, fontsize=9)
     return save(fig, path)
 
@@ -308,7 +315,7 @@ def write_outputs(freq: Frequency, run: RunData, out: Path, tag: str = "") -> di
     out.mkdir(parents=True, exist_ok=True)
     stem = f"frequency_{run.split}_{freq.region.name}{tag}"
     title = (
-        f"{run.run_dir.name} [{run.split}] {freq.region.name}: {len(freq.weeks)} weeks, "
+        f"{run.run_dir.name} [{run.split}] {freq.region.name}: {len(freq.weeks)} target week(s), "
         f"{int(freq.region.mask.sum())} px"
     )
     files = {"csv": write_csv(freq, out / f"{stem}.csv")}
@@ -349,7 +356,7 @@ def add_region_args(p: argparse.ArgumentParser) -> None:
         nargs=4,
         type=int,
         metavar=("Y0", "Y1", "X0", "X1"),
-        help="grid box, half-open rows Y0..Y1-1 and columns X0..X1-1",
+        help="grid box, half-open rows Y0..Y1-1 (row 0 = north, as on every map's axes) and columns X0..X1-1",
     )
     p.add_argument(
         "--share",

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.tables import PAPER_COLUMNS, method_label, paper_rows
 from vis.common import grid_figure, parse_period, run_main, save
 from vis.driver_maps import plot_sample
 from vis.regional_frequency import add_region_args, make_region, regional_frequency, write_outputs
-from vis.runs import RunData, load_run, pick_targets
+from vis.runs import RunData, load_run, pick_targets, target_span
 
 CSS = """
 body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1400px; }
@@ -57,44 +58,35 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _pooled(block) -> dict:
-    if not isinstance(block, dict):
-        return {}
-    return block.get("pooled", block)
-
-
 def paper_table(run: RunData) -> str:
-    """Method | driver F1 | IoU | OA | extreme F1 (%), as in the paper's benchmark table.
+    """The paper-style table (``utils.tables``: the rows ``test_synthetic.py`` prints).
 
     Real data have no driver ground truth: the table then lists the drought metrics only.
     """
     m = run.metrics
-    cfg = run.config
-    method = str(cfg.get("name", run.run_dir.name))
-    if cfg.get("encoder"):
-        method += f" ({cfg['encoder']}" + (f", {cfg['codebook']})" if cfg.get("codebook") else ")")
-    method = html.escape(method)
     s = run.split
-    ext = m.get("extremes", m.get("drought", {}))
-    ext = dict(ext) if isinstance(ext, dict) else {}
-    if "oa" not in ext and isinstance(m.get("oa"), (int, float)):  # real data: OA stored once, top level
-        ext["oa"] = m["oa"]
     if "drivers" not in m:
+        ext = m.get("extremes", m.get("drought", {}))
+        ext = dict(ext) if isinstance(ext, dict) else {}
+        if "oa" not in ext and isinstance(m.get("oa"), (int, float)):  # real data: OA stored once, top level
+            ext["oa"] = m["oa"]
         what = "drought" if run.kind == "real" else "extreme"
         keys = ["f1", "iou", "precision", "recall", "oa"]
+        method = html.escape(method_label(run.config) if run.config else run.run_dir.name)
         return _table(
             ["method"] + [f"{what} {k} {s}" for k in keys], [[method] + [_pct(ext.get(k)) for k in keys]]
         )
-    rows = []
-    if "naive" in m:
-        d = _pooled(m["naive"])
-        naive_ext = m["naive"].get("extremes", {}) if isinstance(m["naive"], dict) else {}
-        rows.append(
-            ["Naive", _pct(d.get("f1")), _pct(d.get("iou")), _pct(d.get("oa")), _pct(naive_ext.get("f1"))]
-        )
-    d = _pooled(m.get("drivers", {}))
-    rows.append([method, _pct(d.get("f1")), _pct(d.get("iou")), _pct(d.get("oa")), _pct(ext.get("f1"))])
-    return _table(["method", f"driver F1 {s}", f"driver IoU {s}", f"driver OA {s}", f"extreme F1 {s}"], rows)
+    rows = [
+        [html.escape(label)] + [_pct(v) for v in values]
+        for label, values in paper_rows(m, method_label(run.config))
+    ]
+    return _table(["method"] + [f"{c} {s}" for c in PAPER_COLUMNS], rows)
+
+
+def _model(run: RunData) -> str:
+    c = run.config
+    parts = [f"{k} {c[k]}" for k in ("encoder", "codebook") if c.get(k)]
+    return (" · " + html.escape(", ".join(parts))) if parts else ""
 
 
 def _flat_groups(m: dict, prefix: str = "") -> list[tuple[str, dict]]:
@@ -192,33 +184,47 @@ def plot_variable_metrics(run: RunData, path: Path) -> Path | None:
         vals = [100 * float(per_var[n].get(key) or 0.0) for n in names]
         ax.bar(x + (j - 1) * w, vals, w, label=key.upper(), color=color)
     ax.set_xticks(x, names, rotation=45, fontsize=7)
+    ax.set_ylim(0, 100)  # rates in %: an all-zero variable stays visibly zero
     ax.set_ylabel("%", fontsize=8)
     ax.legend(fontsize=7)
     ax.set_title("per-variable driver metrics (FPR: flagged when not a driver)", fontsize=9)
     return save(fig, path)
 
 
-def plot_extreme_counts(run: RunData, path: Path) -> Path:
+def extreme_counts(run: RunData) -> tuple[list[str], np.ndarray | None, np.ndarray | None]:
+    """Labels of the target weeks and their predicted / true extreme pixel counts (valid pixels).
+
+    Only target weeks: the split's first ``delta_t - 1`` weeks have no prediction, and drawing
+    them as 0 beside their true extremes would read as misses. No predicted curve for methods
+    without extreme predictions.
+    """
+    t = np.asarray(run.targets, dtype=np.int64)
     valid = run.valid if run.valid is not None else np.ones(run.shape, bool)
-    pred = (run.extreme.astype(np.int64) * valid).sum(axis=(1, 2))
+    valid = valid[t] if valid.ndim == 3 else valid
+
+    def count(a: np.ndarray) -> np.ndarray:
+        return (a[t].astype(np.int64) * valid).sum(axis=(1, 2))
+
+    pred = count(run.extreme) if run.has_prediction else None
+    true = count(run.extreme_true) if run.extreme_true is not None else None
+    return [run.labels[i] for i in t], pred, true
+
+
+def plot_extreme_counts(run: RunData, path: Path) -> Path:
+    labels, pred, true = extreme_counts(run)
     fig, axes = grid_figure(1, 1)
     fig.set_size_inches(10, 2.8)
     ax = axes[0, 0]
-    x = np.arange(len(run.labels))
-    ax.plot(x, pred, color="#d62728", lw=1, label="predicted")
-    if run.extreme_true is not None:
-        ax.plot(
-            x,
-            (run.extreme_true.astype(np.int64) * valid).sum(axis=(1, 2)),
-            color="k",
-            lw=1,
-            ls="--",
-            label="true",
-        )
+    x = np.arange(len(labels))
+    if pred is not None:
+        ax.plot(x, pred, color="#d62728", lw=1, label="predicted")
+    if true is not None:
+        ax.plot(x, true, color="k", lw=1, ls="--", label="true")
     step = max(1, len(x) // 10)
-    ax.set_xticks(x[::step], [run.labels[i] for i in x[::step]], fontsize=7, rotation=30)
-    ax.set_ylabel("extreme pixels", fontsize=8)
-    ax.set_xlabel("target week" if run.kind == "real" else "target time", fontsize=8)
+    ax.set_xticks(x[::step], [labels[i] for i in x[::step]], fontsize=7, rotation=30)
+    ax.set_ylabel(("drought" if run.kind == "real" else "extreme") + " pixels", fontsize=8)
+    ax.set_xlabel("target week", fontsize=8)
+    ax.set_title(target_span(run), fontsize=8)
     ax.legend(fontsize=7)
     return save(fig, path)
 
@@ -237,8 +243,9 @@ def build_report(
     parts = [
         f"<h1>IDEE run report: {html.escape(run.run_dir.name)} [{html.escape(split)}]</h1>",
         f'<p class="note">{html.escape(str(run.run_dir.resolve()))} · {run.kind} · '
-        f"{len(run.labels)} target weeks {html.escape(run.labels[0])}..{html.escape(run.labels[-1])} · "
-        f"{len(run.names)} variables · grid {run.shape[0]}×{run.shape[1]} · {run.n_lags} lags</p>",
+        f"{html.escape(target_span(run))} · "
+        f"{len(run.names)} variables · grid {run.shape[0]}×{run.shape[1]} (row 0 = north) · "
+        f"{run.n_lags} lags{_model(run)}</p>",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -9,6 +9,11 @@ Two layouts exist and are told apart by dimensions:
 ``RunData.window(i)`` hides the difference: it returns (V, L, H, W) flags with lag
 0 = target week, plus which lags exist (synthetic targets near the start of the
 split have no earlier weeks in the file). Arrays stay on disk until asked for.
+
+Target weeks: every real-data week is one. A synthetic file covers the whole split, but its
+first ``delta_t - 1`` weeks are never the target of a sample (a window needs ``delta_t`` weeks):
+``RunData.is_target`` comes from the file's ``target`` variable, else from where a prediction
+exists, else from ``delta_t``. Figures and tables of targets use only those weeks.
 """
 
 from __future__ import annotations
@@ -21,18 +26,10 @@ import numpy as np
 import xarray as xr
 import yaml
 
-SPATIAL = (("y", "x"), ("rlat", "rlon"), ("lat", "lon"))
+from vis.common import spatial_dims as _spatial_dims
+
 LAT_NAMES = ("latitude", "lat")
 LON_NAMES = ("longitude", "lon")
-
-
-def _spatial_dims(da: xr.DataArray, path: Path) -> tuple[str, str]:
-    for ydim, xdim in SPATIAL:
-        if ydim in da.dims and xdim in da.dims:
-            return ydim, xdim
-    raise ValueError(
-        f"{path}: variable '{da.name}' has dims {da.dims}; expected spatial dims y/x or rlat/rlon"
-    )
 
 
 def _latlon(ds: xr.Dataset, ydim: str, xdim: str) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -65,6 +62,7 @@ class RunData:
     lat: np.ndarray | None
     lon: np.ndarray | None
     n_lags: int
+    is_target: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]  # (N,) bool
     has_prediction: bool = True  # False: the method predicts no extremes (drivers only)
     ds: xr.Dataset = field(default=None, repr=False)  # type: ignore[assignment]
     config: dict = field(default_factory=dict, repr=False)
@@ -73,6 +71,11 @@ class RunData:
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.extreme.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def targets(self) -> list[int]:
+        """Indices of the target weeks (see the module docstring)."""
+        return [int(i) for i in np.flatnonzero(self.is_target)]
 
     @property
     def has_driver_truth(self) -> bool:
@@ -183,6 +186,7 @@ def load_run(run_dir: str | Path, split: str = "test", n_lags: int | None = None
         return np.asarray(da.transpose(*dims).values, dtype=dtype)
 
     valid = arr(ds.get("valid"), bool)
+    is_target = _targets(ds, kind, tdim, arr(prob, np.float32), lags, drv.sizes[tdim])
     extreme_true = arr(true, np.uint8)
     if extreme_true is not None:  # class maps: 1 = extreme, 2/3 = halo weeks
         extreme_true = (extreme_true == 1).astype(np.uint8)
@@ -203,10 +207,22 @@ def load_run(run_dir: str | Path, split: str = "test", n_lags: int | None = None
         lat=lat,
         lon=lon,
         n_lags=lags,
+        is_target=is_target,
         ds=ds,
         config=config,
         metrics=metrics,
     )
+
+
+def _targets(ds: xr.Dataset, kind: str, tdim: str, prob: np.ndarray | None, lags: int, n: int) -> np.ndarray:
+    """(N,) bool: weeks that are the target of a sample (module docstring)."""
+    if kind == "real":
+        return np.ones(n, bool)
+    if "target" in ds and ds["target"].dims == (tdim,):
+        return np.asarray(ds["target"].values) > 0
+    if prob is not None:  # files without 'target': a predicted week has a finite probability
+        return np.isfinite(prob).reshape(n, -1).any(axis=1)
+    return np.arange(n) >= lags - 1
 
 
 def _label(v) -> str:
@@ -242,16 +258,35 @@ def pick_targets(run: RunData, n: int, wanted: list[str] | None = None) -> list[
     """Indices of the requested labels, else the n targets with most predicted + true extreme pixels."""
     if wanted:
         index = {lab: i for i, lab in enumerate(run.labels)}
-        missing = [w for w in wanted if str(w) not in index]
+        missing = [w for w in wanted if str(w) not in index or not run.is_target[index[str(w)]]]
         if missing:
             raise SystemExit(
-                f"--times/--weeks: {', '.join(missing)} not in drivers_{run.split}.nc "
-                f"(labels {run.labels[0]} .. {run.labels[-1]})"
+                f"--times/--weeks: {', '.join(map(str, missing))} not a target week of drivers_{run.split}.nc "
+                f"(targets {_span(run)})"
             )
         return [index[str(w)] for w in wanted]
     valid = run.valid if run.valid is not None else np.ones(run.shape, bool)
     score = (run.extreme.astype(np.int64) * valid).sum(axis=(1, 2))
     if run.extreme_true is not None:
         score = score + (run.extreme_true.astype(np.int64) * valid).sum(axis=(1, 2))
-    order = np.argsort(-score, kind="stable")
+    targets = np.asarray(run.targets, dtype=np.int64)
+    order = targets[np.argsort(-score[targets], kind="stable")]
     return sorted(int(i) for i in order[:n])
+
+
+def _span(run: RunData) -> str:
+    t = run.targets
+    return f"{run.labels[t[0]]} .. {run.labels[t[-1]]}" if t else "none"
+
+
+def target_span(run: RunData) -> str:
+    """'<n> target weeks <first>..<last>' (and the split's first weeks that are not targets)."""
+    t = run.targets
+    text = f"{len(t)} target weeks {_span(run)}"
+    before = t[0] if t else len(run.labels)
+    if run.kind == "synthetic" and before:
+        text += (
+            f"; the split's first {before} weeks {run.labels[0]}..{run.labels[before - 1]} are not targets "
+            "(a window needs delta_t weeks)"
+        )
+    return text

@@ -3,8 +3,10 @@
 Weekly climate files ``<root>/<YYYY>/<YYYY><WWW>.nc`` hold one variable per short
 name with dims (statistic, rlat, rlon) or (statistic, y, x). NOAA files
 ``<root>/<YYYY>/<...><YYYY><WWW>.VH.nc`` hold VCI, TCI, VHI, mask_cold_surface; a
-week may have several files (averaged with nanmean, like the label). Rows are
-stored south-to-north; figures are drawn north-up from the coordinates.
+week may have several files. VHI and the cold mask follow the label's rule
+(``dataset.noaa.week_vhi``). Rows are turned north-up by the loaders' rule
+(``dataset.real_common.rows_south_to_north``), so row 0 is the northernmost row here as
+in the samples, the crops, the prediction files and every ``--box``.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from dataset.noaa import NOAAWeek, drought_label, file_vhi, index_values, week_vhi
+from dataset.real_common import rows_south_to_north
 from vis.common import (
     cmap_of,
     grid_figure,
-    image_origin,
     outline,
     parse_period,
     save,
     select_names,
     show_field,
+    spatial_dims,
     unit_of,
     week_label,
 )
@@ -81,26 +85,22 @@ def choose_weeks(
 
 
 # --------------------------------------------------------------------------------- reading
-def spatial_dims(da: xr.DataArray, path: Path) -> tuple[str, str]:
-    for ydim, xdim in (("rlat", "rlon"), ("y", "x"), ("lat", "lon"), ("latitude", "longitude")):
-        if ydim in da.dims and xdim in da.dims:
-            return ydim, xdim
-    raise SystemExit(f"{path}: variable '{da.name}' has dims {da.dims}; expected rlat/rlon or y/x")
+def _flip(ds: xr.Dataset, ydim: str) -> bool:
+    """Whether rows must be reversed to be north-up (the loaders' rule)."""
+    return rows_south_to_north(ds[ydim].values if ydim in ds.variables else None)
 
 
-def geometry(ds: xr.Dataset, ydim: str, xdim: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """2-D lat/lon when the file has them, and the image origin that puts north up."""
+def geometry(ds: xr.Dataset, ydim: str, xdim: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """North-up 2-D lat/lon when the file has them (1-D lat/lon axes are broadcast)."""
     lat = next((ds[n].values for n in ("lat", "latitude") if n in ds.variables and ds[n].ndim == 2), None)
     lon = next((ds[n].values for n in ("lon", "longitude") if n in ds.variables and ds[n].ndim == 2), None)
-    if lat is None and ydim in ("lat", "latitude") and ydim in ds.coords:
+    if lat is None and ydim in ("lat", "latitude") and ydim in ds.variables:
         lat, lon = np.meshgrid(ds[ydim].values, ds[xdim].values, indexing="ij")
-    if lat is not None and lon is not None:
-        return lat, lon, image_origin(lat)
-    yc = ds[ydim].values if ydim in ds.coords else None
-    origin = "lower" if yc is not None and yc.ndim == 1 and len(yc) > 1 and yc[-1] > yc[0] else "upper"
-    if yc is None and ydim in ("rlat", "y"):
-        origin = "lower"  # raw weekly files are stored south-to-north
-    return None, None, origin
+    if lat is None or lon is None:
+        return None, None
+    if _flip(ds, ydim):
+        lat, lon = lat[::-1], lon[::-1]
+    return np.asarray(lat, float), np.asarray(lon, float)
 
 
 def climate_vars(ds: xr.Dataset) -> list[str]:
@@ -111,7 +111,15 @@ def climate_vars(ds: xr.Dataset) -> list[str]:
     ]
 
 
+def _grid(ds: xr.Dataset, da: xr.DataArray, path: Path) -> np.ndarray:
+    """(rows, cols) float array of a 2-D variable, north-up."""
+    ydim, xdim = spatial_dims(da, path)
+    a = np.asarray(da.transpose(ydim, xdim).values, dtype=float)
+    return a[::-1] if _flip(ds, ydim) else a
+
+
 def read_field(ds: xr.Dataset, name: str, statistic: str, path: Path) -> np.ndarray:
+    """One statistic of a weekly variable, north-up."""
     if name not in ds:
         raise SystemExit(f"{path}: no variable '{name}' (has: {', '.join(map(str, ds.data_vars))})")
     da = ds[name]
@@ -124,41 +132,37 @@ def read_field(ds: xr.Dataset, name: str, statistic: str, path: Path) -> np.ndar
         if statistic not in stats:
             raise SystemExit(f"{path}: '{name}' has statistics {stats}, not '{statistic}'")
         da = da.isel(statistic=stats.index(statistic))
-    ydim, xdim = spatial_dims(da, path)
-    return np.asarray(da.transpose(ydim, xdim).values, dtype=float)
+    return _grid(ds, da, path)
 
 
 def read_noaa_week(files: list[Path], alpha: float = 0.5) -> dict[str, np.ndarray]:
-    """nanmean over a week's files of VCI, TCI, VHI (values outside 0..100 = missing) and cold mask.
+    """A week of NOAA files, north-up: VHI and cold mask by the label's rule, VCI and TCI for display.
 
-    VHI is recomputed as alpha VCI + (1 - alpha) TCI when both indices exist, like the label.
+    VHI = ``week_vhi`` of ``file_vhi(VCI, TCI)`` per file (the label's values); the VCI and TCI
+    panels are the nanmean of the files' indices (values outside 0..100 missing).
     """
-    acc: dict[str, list[np.ndarray]] = {}
+    vcis, tcis, vhis, colds = [], [], [], []
     geo = None
     for f in files:
         with xr.open_dataset(f) as ds:
-            for name in NOAA_VARS + ("mask_cold_surface",):
-                if name in ds:
-                    da = ds[name]
-                    ydim, xdim = spatial_dims(da, f)
-                    acc.setdefault(name, []).append(np.asarray(da.transpose(ydim, xdim).values, float))
+            missing = [n for n in ("VCI", "TCI") if n not in ds]
+            if missing:
+                raise SystemExit(f"{f}: no {' or '.join(missing)}; VHI is computed from VCI and TCI like the label")
+            vci, tci = _grid(ds, ds["VCI"], f), _grid(ds, ds["TCI"], f)
+            vcis.append(index_values(vci))
+            tcis.append(index_values(tci))
+            vhis.append(file_vhi(vci, tci, alpha))
+            cold = _grid(ds, ds["mask_cold_surface"], f) if "mask_cold_surface" in ds else np.zeros_like(vci)
+            colds.append(cold)
             if geo is None:
-                ydim, xdim = spatial_dims(next(ds[n] for n in NOAA_VARS if n in ds), f)
+                ydim, xdim = spatial_dims(ds["VCI"], f)
                 geo = geometry(ds, ydim, xdim)
-    if not any(n in acc for n in NOAA_VARS):
-        raise SystemExit(f"{files[0]}: none of {', '.join(NOAA_VARS)} in the NOAA file")
     out: dict[str, np.ndarray] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
-        for name, arrs in acc.items():
-            stack = np.stack(arrs)
-            if name in NOAA_VARS:
-                stack[(stack < 0) | (stack > 100)] = np.nan
-                out[name] = np.nanmean(stack, axis=0)
-            else:
-                out[name] = np.nanmax(np.nan_to_num(stack), axis=0) > 0
-    if "VCI" in out and "TCI" in out:
-        out["VHI"] = alpha * out["VCI"] + (1 - alpha) * out["TCI"]
+        out["VCI"] = np.nanmean(np.stack(vcis), axis=0)
+        out["TCI"] = np.nanmean(np.stack(tcis), axis=0)
+    out["VHI"], out["mask_cold_surface"] = week_vhi(vhis, colds)
     out["_geometry"] = geo  # type: ignore[assignment]
     return out
 
@@ -173,9 +177,7 @@ def read_masks(path: Path | None) -> np.ndarray | None:
         bad = None
         for name, is_bad in (("lsm", lambda a: a <= 0.5), ("mask_no_vegetation", lambda a: a > 0)):
             if name in ds:
-                da = ds[name].squeeze()
-                ydim, xdim = spatial_dims(da, path)
-                m = is_bad(np.nan_to_num(np.asarray(da.transpose(ydim, xdim).values, float)))
+                m = is_bad(np.nan_to_num(_grid(ds, ds[name].squeeze(), path)))
                 bad = m if bad is None else bad | m
     if bad is None:
         raise SystemExit(f"--masks {path}: neither 'lsm' nor 'mask_no_vegetation' in the file")
@@ -196,7 +198,7 @@ def plot_climate_week(
     with xr.open_dataset(path) as ds:
         names = select_names(climate_vars(ds), names, f"--variables ({path})")
         ydim, xdim = spatial_dims(ds[names[0]], path)
-        lat, lon, origin = geometry(ds, ydim, xdim)
+        lat, lon = geometry(ds, ydim, xdim)
         panels = [(n, s) for n in names for s in statistics]
         ncols = min(len(panels), 4)
         h, w = read_field(ds, names[0], statistics[0], path).shape
@@ -205,9 +207,7 @@ def plot_climate_week(
         for ax, (name, stat) in zip(axes, panels):
             long, unit = unit_of(name, dict(ds[name].attrs), dataset)
             field = read_field(ds, name, stat, path)
-            show_field(
-                ax, field, name, unit, cmap_of(name), lat, lon, origin=origin, title=f"{name} {stat}\n{long}"
-            )
+            show_field(ax, field, name, unit, cmap_of(name), lat, lon, title=f"{name} {stat}\n{long}")
             if drought is not None:
                 if drought.shape == field.shape:
                     outline(ax, drought, color="k", lw=0.7)
@@ -231,13 +231,19 @@ def noaa_drought(
     if not noaa_weeks or week not in noaa_weeks:
         return None
     data = read_noaa_week(noaa_weeks[week], alpha)
+    return drought_mask(data, threshold, bad)
+
+
+def drought_mask(data: dict[str, np.ndarray], threshold: float, bad: np.ndarray | None) -> np.ndarray:
+    """The label's rule (``dataset.noaa.drought_label``) on a week read by ``read_noaa_week``.
+
+    ``bad`` (sea or no vegetation, from ``read_masks``) stands for the loader's land and
+    no-vegetation masks; without it every pixel counts as vegetated land.
+    """
     vhi = data["VHI"]
-    mask = np.nan_to_num(vhi, nan=np.inf) < threshold
-    if "mask_cold_surface" in data:
-        mask &= ~data["mask_cold_surface"]
-    if bad is not None and bad.shape == mask.shape:
-        mask &= ~bad
-    return mask
+    ok = np.ones(vhi.shape, bool) if bad is None or bad.shape != vhi.shape else ~bad
+    week = NOAAWeek(vhi=vhi, cold=data["mask_cold_surface"])
+    return drought_label(week, ok, np.zeros(vhi.shape, bool), threshold) > 0
 
 
 def weekly_parser(doc: str | None, root_help: str, file_help: str) -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ import numpy as np
 
 from dataset.families import DatasetFamily, register_family
 from utils.metrics import DriverCollector, ExtremeCollector, driver_scores, naive_drivers
+from utils.tables import paper_markdown, percent
 
 
 def naive_reference(dataset: Any, delta_t: int) -> dict[str, Any]:
@@ -68,24 +69,12 @@ class SyntheticFamily(DatasetFamily):
         }
 
     def report(self, label: str, metrics: dict[str, Any]) -> str:
-        pct = lambda x: "   -  " if x is None else f"{100 * x:6.2f}"  # noqa: E731
-        lines = [
-            f"| {'method':<24} | driver F1 | driver IoU | driver OA | extreme F1 |",
-            f"|{'-' * 26}|-----------|------------|-----------|------------|",
-        ]
-        for name, drivers, ext in (
-            (label, metrics["drivers"]["pooled"], metrics.get("extremes") or {}),
-            ("Naive", metrics["naive"]["pooled"], {}),
-        ):
-            lines.append(
-                f"| {name:<24} |    {pct(drivers['f1'])} |     {pct(drivers['iou'])} |"
-                f"    {pct(drivers['oa'])} |     {pct(ext.get('f1'))} |"
-            )
-        lines.append(f"per variable ({label}): " + "; ".join(
-            f"{v} F1 {pct(s['f1']).strip()}% FPR {100 * s['fpr']:.2f}%"
+        """The paper-style table (``utils.tables``, as in the HTML report) and the per-variable line."""
+        per_variable = "; ".join(
+            f"{v} F1 {percent(s['f1'])}% FPR {100 * s['fpr']:.2f}%"
             for v, s in metrics["drivers"]["per_variable"].items()
-        ))
-        return "\n".join(lines)
+        )
+        return paper_markdown(metrics, label) + f"\nper variable ({label}): {per_variable}"
 
 
 register_family(SyntheticFamily())
