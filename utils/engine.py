@@ -8,8 +8,8 @@ files (``utils/checkpoints.py``), logging (``utils/logging.py``) and training cr
 ``fit(cfg, model, train_set, val_set, collectors_factory)`` trains, validates every
 epoch and keeps checkpoints; ``evaluate(cfg, model, dataset, collectors)`` runs a
 split through the model and hands each ``(batch, out)`` to *collectors*. Neither
-knows the dataset or the method: the model contract (docs/ARCHITECTURE.md) and the
-collector protocol below are all they use.
+knows the dataset or the method: the method interface (``models.methods.Method``) and the
+collectors below are all they use.
 
 Collectors (``utils.collectors.Collector``: ``update``, ``all_reduce``, ``result``, ``save``)
 receive each ``(batch, out)``; a validation pass keeps ``best_<key>_model.pth`` for every
