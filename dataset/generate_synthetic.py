@@ -39,17 +39,29 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import math
-import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from dataset.generator_bases import load_climatology_bases, make_bases
+from dataset.generator_files import write
+from dataset.generator_params import (
+    DEPENDENT_NOISE,
+    EXTREME_COLUMN,
+    INDEPENDENT_NOISE,
+    N_OFFSETS,
+    PRESETS,
+    PUBLISHED_INDEPENDENT_NOISE,
+    REGIMES,
+    Cube,
+    GeneratorParams,
+    _cycle,
+    chunked_mean_std,
+    var_name,
+)
 from dataset.synthetic_events import (
     ANOMALY_SETS,
     EXTREMES,
@@ -62,153 +74,6 @@ from dataset.synthetic_events import (
 )
 
 __all__ = ["GeneratorParams", "PRESETS", "Cube", "build", "write", "generate", "mismatch", "var_name", "main"]
-
-WEEKS = 52
-N_OFFSETS, EXTREME_COLUMN = 14, 9  # coupling columns: offsets -9..+4 around the extreme week
-EXP1_K = (0.35, 0.35, 0.9, 0.35, 0.35, 0.35)
-EXP1_SIGNS = (1, 1, -1, -1, -1, -1)
-INDEPENDENT_NOISE = (("red", 0.2), ("laplace", 0.08), ("white", 0.07))
-DEPENDENT_NOISE = ("white", 0.065)
-PUBLISHED_INDEPENDENT_NOISE = (("red3d", 0.2), ("laplace", 0.08), ("white", 0.07))
-PUBLISHED_DEPENDENT = (("normal", "quadratic"), ("laplace", "linear"), ("laplace", "linear"))  # exp-1 config
-REGIMES = ("scaled", "published")
-BASE_KINDS = ("sine", "cosine", "constant")
-BASE_AMPLITUDE = 3.0
-CLIMATOLOGY_STATS = ("min", "max", "mean", "median", "std")
-_CHUNK = 64  # weeks per chunk of the float64 reductions (bounds their temporaries)
-
-
-def var_name(i: int) -> str:
-    """Published naming, 1-based: var_01..var_09, then var10, var11.. (no underscore)."""
-    return f"var_{i:02d}" if i < 10 else f"var{i}"
-
-
-@dataclass
-class GeneratorParams:
-    """Everything that defines a benchmark; ``extreme_density`` multiplies the extreme event counts."""
-
-    n_weeks: int = 156
-    height: int = 16
-    width: int = 16
-    n_vars: int = 6
-    n_independent: int = 3
-    var_drop: tuple[int, ...] = (1, 5)
-    times_train: tuple[int, int] = (1, 104)
-    times_val: tuple[int, int] = (105, 130)
-    times_test: tuple[int, int] = (131, 156)
-    extreme_density: float = 1.0
-    # event sizes relative to the paper's 200-pixel grid; None: min(H, W) / 200 (the whole
-    # paper field shrunk to this grid, DATA.md); e.g. 1.0: a window of a paper-size field
-    event_scale: float | None = None
-    # "scaled": our calibrated shapes, coverage kept at any scale, window padding for an explicit
-    # event_scale; "published": the published generator's exp-1 shape families, coupling-matrix
-    # draw, dependent weights and 3-D red noise, events centred in the grid (see the module docstring)
-    regime: str = "scaled"
-    # None: sine/cosine bases with a 52-week period; a number: that many periods over the whole
-    # cube, phase 2 pi t n / (T - 1) for t = 0..T-1 (the published generator's nOsc; exp 1: 46)
-    base_oscillations: float | None = None
-    kb: tuple[float, ...] = EXP1_K
-    kn: tuple[float, ...] = EXP1_K
-    ks: tuple[float, ...] = EXP1_K
-    signs: tuple[int, ...] = EXP1_SIGNS
-    base_climatology: str | None = None
-    base_variables: tuple[str, ...] | None = None
-    seed: int = 0
-    preset: str = "custom"
-
-    def validate(self) -> GeneratorParams:
-        """Raise ValueError naming the option when the parameters cannot make a cube."""
-        for opt in ("n_weeks", "height", "width", "n_vars"):
-            if getattr(self, opt) < 1:
-                raise ValueError(f"option --{opt} is {getattr(self, opt)}; must be >= 1")
-        if not 1 <= self.n_independent <= self.n_vars:
-            raise ValueError(f"option --n_independent is {self.n_independent}; need 1 <= it <= --n_vars {self.n_vars}")
-        bad = [v for v in self.var_drop if not 1 <= v <= self.n_vars]
-        if bad:
-            raise ValueError(f"option --var_drop has {bad}; variables are 1-based, 1..{self.n_vars}")
-        for opt in ("times_train", "times_val", "times_test"):
-            a, b = getattr(self, opt)
-            if not 1 <= a <= b <= self.n_weeks:
-                raise ValueError(f"option --{opt} = {a} {b}; need 1 <= start <= end <= --n_weeks {self.n_weeks}")
-        if self.extreme_density <= 0:
-            raise ValueError(f"option --extreme_density is {self.extreme_density}; must be > 0")
-        if self.event_scale is not None and self.event_scale <= 0:
-            raise ValueError(f"option --event_scale is {self.event_scale}; must be > 0 (or unset)")
-        if self.regime not in REGIMES:
-            raise ValueError(f"option --regime is {self.regime!r}; must be one of {', '.join(REGIMES)}")
-        if self.base_oscillations is not None and self.base_oscillations <= 0:
-            raise ValueError(f"option --base_oscillations is {self.base_oscillations}; must be > 0 (or 'annual')")
-        for opt in ("kb", "kn", "ks", "signs"):
-            if not getattr(self, opt):
-                raise ValueError(f"option {opt} is empty")
-        return self
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (self.n_weeks, self.height, self.width)
-
-    @property
-    def names(self) -> list[str]:
-        return [var_name(i) for i in range(1, self.n_vars + 1)]
-
-
-_SPLITS_PAPER = {"times_train": (1, 1768), "times_val": (1769, 2080), "times_test": (2081, 2392)}
-PRESETS: dict[str, GeneratorParams] = {
-    # The paper's exp 1 cube (46 years of weeks on 200 x 200 pixels) as the published generator
-    # makes it, on any grid: its shape families at the paper's sizes (event_scale 1.0), counts
-    # scaled with the volume, bases with 46 oscillations over the cube (annual at 2392 weeks only).
-    "paper-exp1": GeneratorParams(
-        n_weeks=2392,
-        height=200,
-        width=200,
-        preset="paper-exp1",
-        event_scale=1.0,
-        regime="published",
-        base_oscillations=46.0,
-        **_SPLITS_PAPER,
-    ),
-    # Quick start data. Coverage is the paper's at any size (see synthetic_events), so no
-    # densification is needed (factor 1.0): seed 0 has ~10 000 class-1 voxels in ~160 events,
-    # 6 880 of them in the train split, extremes in >90 % of the weeks of every split.
-    "small": GeneratorParams(
-        n_weeks=728,
-        height=32,
-        width=32,
-        preset="small",
-        times_train=(1, 520),
-        times_val=(521, 624),
-        times_test=(625, 728),
-    ),
-    # Tests: 3x the paper's extreme density so each 26-week split holds several events.
-    "tiny": GeneratorParams(
-        n_weeks=156,
-        height=16,
-        width=16,
-        extreme_density=3.0,
-        preset="tiny",
-        times_train=(1, 104),
-        times_val=(105, 130),
-        times_test=(131, 156),
-    ),
-}
-
-
-@dataclass
-class Cube:
-    """A generated benchmark in memory (``noise`` only kept when asked for, for tests)."""
-
-    params: GeneratorParams
-    values: list[np.ndarray]  # per variable float32 (T, H, W)
-    anomaly: np.ndarray  # uint8 (V, T, H, W): random anomalies (never drivers)
-    drivers: np.ndarray  # uint8 (V, T, H, W): anomaly_extreme
-    extreme: np.ndarray  # uint8 (T, H, W) in {0, 1, 2, 3}
-    coupling: np.ndarray  # uint8 (V, 14)
-    bases: list[np.ndarray]  # per variable float32 (P, H, 1 or W), row (t-1) % P; P = 52 or n_weeks
-    noise_std: list[float]
-    latitude: np.ndarray
-    longitude: np.ndarray
-    attrs: dict[str, str] = field(default_factory=dict)
-    noise: list[np.ndarray] | None = None
 
 
 # ----------------------------------------------------------------------------------
@@ -281,107 +146,9 @@ def driver_mask(ext1: np.ndarray, row: np.ndarray, out: np.ndarray) -> None:
 # ----------------------------------------------------------------------------------
 
 
-def synthetic_base(j: int, height: int, n_weeks: int | None = None, oscillations: float | None = None):
-    """Independent base j: sine / cosine (amplitude 3) or 0, plus row/H - 0.5.
-
-    Period 52 weeks (52 rows, indexed by week of year) unless ``oscillations`` is given: then
-    ``n_weeks`` rows with ``oscillations`` periods over them (phase ``2 pi t n / (T - 1)``).
-    """
-    kind = BASE_KINDS[j % len(BASE_KINDS)]
-    if oscillations is None:
-        phase = 2 * np.pi * np.arange(WEEKS) / WEEKS
-    else:
-        phase = 2 * np.pi * np.arange(n_weeks) * oscillations / max(n_weeks - 1, 1)
-    signal = {"sine": np.sin, "cosine": np.cos}.get(kind, np.zeros_like)(phase) * BASE_AMPLITUDE
-    grad = np.arange(height) / height - 0.5
-    return (signal[:, None, None] + grad[None, :, None]).astype(np.float32), kind
-
-
-def _label_index(coord: xr.DataArray, label: str) -> int | None:
-    names = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(coord.values).ravel()]
-    return names.index(label) if label in names else None
-
-
-def _nearest_index(n_src: int, n_dst: int) -> np.ndarray:
-    return np.minimum(((np.arange(n_dst) + 0.5) * n_src / n_dst).astype(np.int64), n_src - 1)
-
-
-def _weekly_mean_field(da: xr.DataArray, path: str) -> np.ndarray:
-    """Reduce a climatology variable to its (52, y, x) weekly mean."""
-    for dim in list(da.dims[:-2]):
-        if dim in da.coords:
-            i = _label_index(da[dim], "mean")
-            if i is not None:
-                da = da.isel({dim: i})
-    weeks = [d for d in da.dims[:-2] if da.sizes[d] == WEEKS]
-    if da.ndim != 3 or not weeks:
-        raise ValueError(
-            f"--base_climatology {path}: variable '{da.name}' has dims {da.dims} after selecting 'mean'; "
-            f"expected (week[52], y, x)"
-        )
-    return np.asarray(da.transpose(weeks[0], *da.dims[-2:]).values, dtype=np.float64)
-
-
-def load_climatology_bases(path: str, names: tuple[str, ...] | None, height: int, width: int) -> list[np.ndarray]:
-    """Standardised weekly-mean climatologies on the requested grid (see the module docstring)."""
-    if not Path(path).is_file():
-        raise ValueError(f"--base_climatology {path}: file does not exist")
-    with xr.open_dataset(path, decode_times=False) as ds:
-        if not names:
-            names = tuple(v for v in ds.data_vars if ds[v].ndim >= 3)
-        missing = [n for n in names if n not in ds.data_vars]
-        if missing or not names:
-            raise ValueError(f"--base_variables {list(names)}: not in {path} (it has {sorted(map(str, ds.data_vars))})")
-        out = []
-        for n in names:
-            arr = _weekly_mean_field(ds[n], path)
-            arr = arr[:, _nearest_index(arr.shape[1], height)][:, :, _nearest_index(arr.shape[2], width)]
-            for w in range(WEEKS):
-                bad = ~np.isfinite(arr[w])
-                if bad.any():
-                    arr[w][bad] = np.nanmean(arr[w]) if (~bad).any() else 0.0
-            std = arr.std()
-            out.append(((arr - arr.mean()) / (std if std > 0 else 1.0)).astype(np.float32))
-    return out
-
-
-def make_bases(p: GeneratorParams, rng: np.random.Generator) -> tuple[list[np.ndarray], list[str]]:
-    """Bases of all variables: independent ones, then noise-free weighted sums for dependent ones."""
-    if p.base_climatology:
-        ind = load_climatology_bases(p.base_climatology, p.base_variables, p.height, p.width)
-        desc = [f"climatology:{n}" for n in (p.base_variables or [f"#{i}" for i in range(len(ind))])]
-    else:
-        osc = p.base_oscillations
-        pairs = [synthetic_base(j, p.height, p.n_weeks, osc) for j in range(p.n_independent)]
-        ind = [b for b, _ in pairs]
-        desc = [k if osc is None else f"{k}:{osc:g} periods over the cube" for _, k in pairs]
-    bases = list(ind)
-    for d in range(p.n_vars - len(ind)):
-        if p.regime == "published":  # the exp-1 config's weight/coupling pairs, weights not normalised
-            dist, kind = _cycle(PUBLISHED_DEPENDENT, d)
-            w = rng.standard_normal(len(ind)) if dist == "normal" else rng.laplace(0.0, 1.0, len(ind))
-        else:
-            dist = "normal" if rng.random() < 0.5 else "laplace"
-            w = rng.standard_normal(len(ind)) if dist == "normal" else rng.laplace(0.0, 1.0, len(ind))
-            w = w / max(np.linalg.norm(w), 1e-12)
-            kind = "linear" if rng.random() < 0.5 else "quadratic"
-        terms = ind if kind == "linear" else [(b.astype(np.float64) ** 2 - 1) / math.sqrt(2) for b in ind]
-        bases.append(sum(wi * b for wi, b in zip(w.tolist(), terms)).astype(np.float32))
-        desc.append(f"dependent:{dist}:{kind}:weights=" + ",".join(f"{x:.6f}" for x in w))
-    return bases, desc
-
-
 # ----------------------------------------------------------------------------------
 # values
 # ----------------------------------------------------------------------------------
-
-
-def chunked_mean_std(a: np.ndarray) -> tuple[float, float]:
-    """Mean and (population) std in float64 without a full-size float64 temporary."""
-    n = a.size
-    mean = sum(float(a[i : i + _CHUNK].sum(dtype=np.float64)) for i in range(0, a.shape[0], _CHUNK)) / n
-    ss = sum(float(((a[i : i + _CHUNK].astype(np.float64) - mean) ** 2).sum()) for i in range(0, a.shape[0], _CHUNK))
-    return mean, math.sqrt(ss / n)
 
 
 def base_at(base: np.ndarray, flat_idx: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -420,10 +187,6 @@ def make_values(
 # ----------------------------------------------------------------------------------
 # the whole cube
 # ----------------------------------------------------------------------------------
-
-
-def _cycle(seq: tuple, i: int):
-    return seq[i % len(seq)]
 
 
 def _counts_str(counts: dict[str, int]) -> str:
@@ -580,91 +343,6 @@ def build(params: GeneratorParams, keep_noise: bool = False) -> Cube:
 # ----------------------------------------------------------------------------------
 # statistics and files
 # ----------------------------------------------------------------------------------
-
-
-def climatology(x: np.ndarray, times: tuple[int, int]) -> np.ndarray:
-    """float32 (5, 52, H, W): min, max, mean, median, std of each week of year over ``times`` (1-based)."""
-    t = np.arange(times[0] - 1, times[1])
-    out = np.full((len(CLIMATOLOGY_STATS), WEEKS, *x.shape[1:]), np.nan, np.float32)
-    for w in range(WEEKS):
-        sel = t[t % WEEKS == w]
-        if len(sel) == 0:
-            continue
-        a = x[sel].astype(np.float64)
-        for i, fn in enumerate((np.min, np.max, np.mean, np.median, np.std)):
-            out[i, w] = fn(a, axis=0)
-    return out
-
-
-def global_stats(x: np.ndarray, times: tuple[int, int]) -> dict[str, float]:
-    a = x[times[0] - 1 : times[1]]
-    mean, std = chunked_mean_std(a)
-    return {
-        "min": float(a.min()),
-        "max": float(a.max()),
-        "mean": mean,
-        "median": float(np.median(a)),
-        "std": std,
-    }
-
-
-def _replace(tmp: Path, final: Path) -> None:
-    os.replace(tmp, final)
-
-
-def write(cube: Cube, out_dir: str | Path) -> Path:
-    """Write the four files into ``out_dir`` (datacube last, so its presence means a complete set)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    exp, p, names = out.name, cube.params, cube.params.names
-    if not exp:
-        raise ValueError(f"--out {out_dir}: need a folder name (it names the experiment)")
-
-    np.save(out / f"coupling_matrix_{exp}.npy", cube.coupling)
-    stats = {s: {} for s in CLIMATOLOGY_STATS}
-    clim_vars = {}
-    for n, x in zip(names, cube.values):
-        for s, val in global_stats(x, p.times_train).items():
-            stats[s][n] = val
-        clim_vars[n] = (("climatology", "time", "y", "x"), climatology(x, p.times_train))
-    with open(out / f"statistic_{exp}.json", "w") as fh:
-        json.dump(stats, fh, indent=1)
-    clim = xr.Dataset(
-        clim_vars,
-        coords={"climatology": np.array(CLIMATOLOGY_STATS), "time": np.arange(1, WEEKS + 1, dtype=np.int32)},
-        attrs={
-            "description": "per-pixel statistics of each week of year over the training period",
-            "times_train": cube.attrs["times_train"],
-        },
-    )
-    enc = {n: {"_FillValue": None, "dtype": "float32"} for n in names}
-    enc["time"] = {"dtype": "int32", "_FillValue": None}
-    tmp = out / f".climatology_{exp}.nc.tmp"
-    clim.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=enc)
-    _replace(tmp, out / f"climatology_{exp}.nc")
-
-    dims3 = ("time", "y", "x")
-    data = {n: (dims3, x) for n, x in zip(names, cube.values)}
-    data["anomaly"] = (("var", *dims3), cube.anomaly)
-    data["anomaly_extreme"] = (("var", *dims3), cube.drivers)
-    data["extreme"] = (dims3, cube.extreme)
-    ds = xr.Dataset(
-        data,
-        coords={
-            "time": np.arange(1, p.n_weeks + 1, dtype=np.int32),
-            "var": np.array(names),
-            "latitude": (("y", "x"), cube.latitude),
-            "longitude": (("y", "x"), cube.longitude),
-        },
-        attrs=cube.attrs,
-    )
-    enc = {n: {"_FillValue": None, "dtype": "float32"} for n in [*names, "latitude", "longitude"]}
-    enc.update({n: {"_FillValue": None, "dtype": "uint8"} for n in ("anomaly", "anomaly_extreme", "extreme")})
-    enc["time"] = {"dtype": "int32", "_FillValue": None}
-    tmp = out / f".datacube_{exp}.nc.tmp"
-    ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=enc)
-    _replace(tmp, out / f"datacube_{exp}.nc")
-    return out
 
 
 def fit_to_n_vars(params: GeneratorParams, overrides: dict) -> list[str]:
