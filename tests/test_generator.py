@@ -11,8 +11,6 @@ import xarray as xr
 
 from dataset import synthetic_events as se
 from dataset.generate_synthetic import (
-    EXTREME_COLUMN,
-    WEEKS,
     build,
     generate,
     halo_classes,
@@ -20,6 +18,7 @@ from dataset.generate_synthetic import (
     resolve,
     var_name,
 )
+from dataset.generator_params import EXTREME_COLUMN, WEEKS
 
 
 @pytest.fixture(scope="module")
