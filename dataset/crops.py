@@ -1,18 +1,21 @@
 """Random training crops: smaller spatial windows make steps cheaper on any convolutional or windowed model.
 
-The engine crops each training batch after moving it to the device (``train_crop`` pixels, a
-``train_crop_focus`` share of them placed on an extreme); the draw uses torch's global RNG,
-which the run's seed and ``last.pth`` control.
+The training loader's collate function crops each batch (:class:`CroppingCollate`:
+``train_crop`` pixels, a ``train_crop_focus`` share of them placed on an extreme), so only
+the crop is moved to the device. The windows are drawn from torch's RNG of the process that
+collates: the main process with ``n_workers 0`` (the run's seed and ``last.pth`` control it),
+else each DataLoader worker's seeded stream.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["random_crop", "check_train_crop"]
+__all__ = ["random_crop", "check_train_crop", "CroppingCollate"]
 
 
 def check_train_crop(cfg: Any, dataset: Dataset) -> None:
@@ -66,3 +69,23 @@ def random_crop(batch: dict, size: int, focus: float = 0.0) -> dict:
                                    for i in range(n)])
         out[key] = val
     return out
+
+
+class CroppingCollate:
+    """A DataLoader ``collate_fn`` that crops each batch with :func:`random_crop` (picklable for workers).
+
+    In the main process it is ``collate`` then the crop. In a worker the crop comes first (on a
+    plain collated batch) and the cropped samples then go through ``collate``, so a pooled
+    collate (``utils.batch_transport``) still hands over its own shared buffers.
+    """
+
+    def __init__(self, collate: Callable[[list], dict], size: int, focus: float = 0.0) -> None:
+        self.collate, self.size, self.focus = collate, int(size), float(focus)
+
+    def __call__(self, samples: list) -> dict:
+        from torch.utils.data import default_collate, get_worker_info
+
+        if get_worker_info() is None:
+            return random_crop(self.collate(samples), self.size, self.focus)
+        batch = random_crop(default_collate(samples), self.size, self.focus)
+        return self.collate([{k: v[i] for k, v in batch.items()} for i in range(len(samples))])

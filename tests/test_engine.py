@@ -186,15 +186,32 @@ def test_test_run_keeps_training_config(tmp_path):
     assert run_folder.find_eval_checkpoint(test_cfg).name == "best_driver_F1_model.pth"
 
 
+def _lrs(cfg: Config, steps_per_epoch: int) -> list[float]:
+    """The learning rate of every optimiser step of a run (one entry per step)."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = engine.build_scheduler(cfg, opt, steps_per_epoch)
+    out = []
+    for _ in range(cfg.n_epochs * steps_per_epoch):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
 def test_learning_rate_schedule():
+    """Warm-up 1e-6 -> 1e-3 over two epochs, then cosine to 1e-5 at epoch 10; the step rule decays per epoch."""
     cfg = Config(n_epochs=10, lr=1e-3, lr_warmup=1e-6, lr_warmup_epochs=2, lr_min=1e-5)
-    assert engine.learning_rate(cfg, 0) == pytest.approx(1e-6)
-    assert engine.learning_rate(cfg, 1) == pytest.approx((1e-6 + 1e-3) / 2)
-    assert engine.learning_rate(cfg, 2) == pytest.approx(1e-3)
-    assert engine.learning_rate(cfg, 6) == pytest.approx((1e-3 + 1e-5) / 2)
-    assert engine.learning_rate(cfg, 10) == pytest.approx(1e-5)
+    lrs = _lrs(cfg, 4)  # 4 steps per epoch: step 4 e = epoch 1
+    assert lrs[0] == pytest.approx(1e-6)
+    assert lrs[4] == pytest.approx((1e-6 + 1e-3) / 2)
+    assert lrs[8] == pytest.approx(1e-3)
+    assert lrs[24] == pytest.approx((1e-3 + 1e-5) / 2)  # half-way through the cosine (epoch 6)
+    assert 1e-5 < lrs[-1] < 1.5e-5  # the last step, one step before lr_min at epoch 10
+    assert all(a >= b for a, b in zip(lrs[8:], lrs[9:]))
     step = Config(n_epochs=10, lr_scheduler="step", lr_decay_step=3, lr_decay_rate=0.5, lr_warmup_epochs=0)
-    assert engine.learning_rate(step, 7.5) == pytest.approx(step.lr * 0.25)
+    assert _lrs(step, 2)[15] == pytest.approx(step.lr * 0.25)  # epoch 7.5
+    const = Config(n_epochs=2, lr_scheduler="constant", lr_warmup_epochs=0)
+    assert set(_lrs(const, 3)) == {const.lr}
 
 
 def test_evaluate_predictions_round_trip(tmp_path):

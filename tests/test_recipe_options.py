@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from dataset.crops import random_crop
@@ -103,3 +104,32 @@ def test_model_hook_sets_the_epoch_weight():
     assert math.isclose(model.lambda_anomaly, 10.0)
     model.fit_epoch_start(5)
     assert model.lambda_anomaly == 100.0
+
+
+class _Samples(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 12
+
+    def __getitem__(self, i: int) -> dict:
+        x = torch.full((2, 1, 4, 8, 8), float(i))
+        x[..., 0, 0] = -1.0  # one marked pixel per sample
+        return {"x": x, "mask_extreme": torch.zeros(8, 8), "timestep": torch.tensor(i)}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_crops_are_made_by_the_loader_in_the_main_process_and_in_workers(workers):
+    """The training loader crops (dataset.crops.CroppingCollate): only the window reaches the loop."""
+    from dataset.crops import CroppingCollate
+    from utils.batch_transport import pooled_collate
+
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(_Samples(), batch_size=3, num_workers=workers,
+                                         collate_fn=CroppingCollate(pooled_collate, 5))
+    seen = []
+    for batch in loader:
+        assert batch["x"].shape == (3, 2, 1, 4, 5, 5) and batch["mask_extreme"].shape == (3, 5, 5)
+        seen += batch["timestep"].tolist()
+        for k in range(3):  # each sample is cut from itself: its value, and -1 only at its own pixel
+            vals = set(batch["x"][k].unique().tolist()) - {-1.0}
+            assert vals == {float(batch["timestep"][k])}
+    assert sorted(seen) == list(range(12))

@@ -16,11 +16,8 @@ receive each ``(batch, out)``; a validation pass keeps ``best_<key>_model.pth`` 
 ``checkpoint_keys`` entry its collectors declare (``ExtremeCollector``: ``F1``;
 ``DriverCollector``: ``driver_F1``) and always ``best_loss_model.pth``.
 
-Learning rate: set before every optimiser step from the fractional epoch
-``e = epoch + i / steps_per_epoch``: linear warm-up ``lr_warmup -> lr`` over
-``lr_warmup_epochs``, then ``cosine`` to ``lr_min`` at ``n_epochs`` (or ``step``:
-``lr * lr_decay_rate ** (epoch // lr_decay_step)``, or ``constant``). It is a pure
-function of (epoch, step), so resuming needs no scheduler state beyond the epoch.
+Learning rate: ``build_scheduler`` (``torch.optim.lr_scheduler``), stepped after every
+optimiser step; its state is in ``last.pth``.
 
 Optional model hooks: ``fit_epoch_start(epoch)``, ``fit_epoch_end(epoch)`` (e.g. a
 baseline that fits a scikit-learn model on features gathered during the epoch),
@@ -30,6 +27,7 @@ False) skips the optimiser step, so non-gradient methods train in the same loop.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,9 +36,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from dataset.crops import random_crop
+from dataset.crops import CroppingCollate
 from utils.batch_transport import pooled_collate
 from utils.checkpoints import save_checkpoint, write_error_message
 from utils.collectors import Collector
@@ -59,7 +58,7 @@ from utils.run_folder import (
 from utils.runtime import Runtime, rng_state, seed_everything, set_rng_state, setup_runtime, to_device, unwrap
 
 __all__ = [
-    "learning_rate",
+    "build_scheduler",
     "build_optimizer",
     "train_one_epoch",
     "make_train_loader",
@@ -95,24 +94,30 @@ def build_optimizer(cfg: Any, model: nn.Module) -> torch.optim.Optimizer | None:
     raise ValueError(f"option 'optimizer': unknown {cfg.optimizer!r}")
 
 
-def learning_rate(cfg: Any, epoch: float) -> float:
-    """Learning rate at fractional epoch ``epoch`` (warm-up, then cosine / step / constant)."""
-    warm = max(0, cfg.lr_warmup_epochs)
-    if epoch < warm:
-        return cfg.lr_warmup + (cfg.lr - cfg.lr_warmup) * epoch / warm
+def build_scheduler(cfg: Any, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> LRScheduler:
+    """The learning rate of every optimiser step (``torch.optim.lr_scheduler``, stepped once per step).
+
+    Linear warm-up from ``lr_warmup`` to ``lr`` over ``lr_warmup_epochs`` (fractional epochs are
+    rounded to whole steps), then ``cosine`` annealing to ``lr_min`` at ``n_epochs``, ``step`` decay
+    by ``lr_decay_rate`` every ``lr_decay_step`` epochs, or ``constant``. Its state is saved in
+    ``last.pth``, so a resumed run continues the same schedule.
+    """
+    from torch.optim import lr_scheduler as sched
+
+    steps = max(1, steps_per_epoch)
+    warm = min(round(max(0.0, cfg.lr_warmup_epochs) * steps), cfg.n_epochs * steps)
     if cfg.lr_scheduler == "cosine":
-        span = max(cfg.n_epochs - warm, 1e-12)
-        p = min(max((epoch - warm) / span, 0.0), 1.0)
-        return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * p))
-    if cfg.lr_scheduler == "step":
-        return cfg.lr * cfg.lr_decay_rate ** (int(epoch) // max(1, cfg.lr_decay_step))
-    return cfg.lr
-
-
-def _set_lr(optimizer: torch.optim.Optimizer | None, lr: float) -> None:
-    if optimizer is not None:
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        main: LRScheduler = sched.CosineAnnealingLR(optimizer, T_max=max(1, cfg.n_epochs * steps - warm),
+                                                    eta_min=cfg.lr_min)
+    elif cfg.lr_scheduler == "step":
+        main = sched.StepLR(optimizer, step_size=max(1, cfg.lr_decay_step) * steps, gamma=cfg.lr_decay_rate)
+    else:
+        main = sched.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    if warm == 0:
+        return main
+    start = min(max(cfg.lr_warmup / cfg.lr, 1e-12), 1.0) if cfg.lr > 0 else 1.0
+    warmup = sched.LinearLR(optimizer, start_factor=start, end_factor=1.0, total_iters=warm)
+    return sched.SequentialLR(optimizer, [warmup, main], milestones=[warm])
 
 
 # --------------------------------------------------------------------------------------
@@ -137,6 +142,7 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer | None,
     epoch: int,
     scaler: torch.amp.GradScaler | None = None,
+    scheduler: LRScheduler | None = None,
 ) -> dict[str, float]:
     """Train ``model`` (maybe DDP-wrapped) for one epoch; returns rank-averaged losses and the lr range."""
     raw = unwrap(model)
@@ -144,17 +150,13 @@ def train_one_epoch(
     steps = len(loader) if cfg.max_train_batches <= 0 else min(len(loader), cfg.max_train_batches)
     sums: dict[str, float] = {"loss": 0.0}
     count = 0
-    lr = learning_rate(cfg, epoch)
+    lr = optimizer.param_groups[0]["lr"] if optimizer is not None else 0.0
     t0 = time.perf_counter()
-    bar = progress(loader, rt.is_main, total=steps, desc=f"train {epoch + 1}/{cfg.n_epochs}")
+    # islice: a capped epoch (max_train_batches) fetches, augments and crops only the batches it uses
+    bar = progress(itertools.islice(loader, steps), rt.is_main, total=steps, desc=f"train {epoch + 1}/{cfg.n_epochs}")
     for i, batch in enumerate(bar):
-        if i >= steps:
-            break
-        lr = learning_rate(cfg, epoch + i / max(steps, 1))
-        _set_lr(optimizer, lr)
+        lr = optimizer.param_groups[0]["lr"] if optimizer is not None else 0.0
         batch = to_device(batch, rt.device)
-        if cfg.train_crop > 0:
-            batch = random_crop(batch, cfg.train_crop, getattr(cfg, "train_crop_focus", 0.0))
         with rt.autocast():
             out = model(batch["x"])
             loss, parts = raw.compute_loss(out, batch)
@@ -164,13 +166,18 @@ def train_one_epoch(
             )
         if optimizer is not None and loss.requires_grad:
             optimizer.zero_grad(set_to_none=True)
+            stepped = True
             if scaler is not None and scaler.is_enabled():
+                scale = scaler.get_scale()
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+                stepped = scaler.get_scale() >= scale  # fp16: a step with inf/NaN gradients is skipped
             else:
                 loss.backward()
                 optimizer.step()
+            if scheduler is not None and stepped:
+                scheduler.step()  # the learning rate of the next optimiser step
         n = int(batch["x"].shape[0])
         count += n
         sums["loss"] += float(loss.detach()) * n
@@ -189,16 +196,20 @@ def train_one_epoch(
 
 
 def make_train_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> tuple[DataLoader, DistributedSampler]:
-    """Shuffled per epoch (``sampler.set_epoch``) from ``cfg.seed``; each rank a 1/K share (padded)."""
+    """Shuffled per epoch (``sampler.set_epoch``) from ``cfg.seed``; each rank a 1/K share (padded);
+    batches cropped to ``train_crop`` by the collate function (``dataset.crops``)."""
     sampler = DistributedSampler(
         dataset, num_replicas=rt.dist.world_size, rank=rt.dist.rank, shuffle=True, seed=cfg.seed
     )
+    collate: Callable = pooled_collate
+    if cfg.train_crop > 0:
+        collate = CroppingCollate(pooled_collate, cfg.train_crop, getattr(cfg, "train_crop_focus", 0.0))
     loader = DataLoader(
         dataset,
         batch_size=cfg.batch_size,
         sampler=sampler,
         num_workers=cfg.n_workers,
-        collate_fn=pooled_collate,
+        collate_fn=collate,
         pin_memory=cfg.pin_memory and rt.device.type == "cuda",
         drop_last=False,
     )
@@ -245,9 +256,7 @@ def evaluate(
     sums: dict[str, float] = {"loss": 0.0} if with_loss else {}
     count = 0
     with torch.no_grad():
-        for i, batch in enumerate(progress(loader, rt.is_main, total=steps, desc=desc)):
-            if i >= steps:
-                break
+        for batch in progress(itertools.islice(loader, steps), rt.is_main, total=steps, desc=desc):
             batch = to_device(batch, rt.device)
             with rt.autocast():
                 out = raw(batch["x"])
@@ -394,6 +403,16 @@ def _fit(
     if len(loader) == 0:
         raise ValueError("the training split has no samples")
     steps = len(loader) if cfg.max_train_batches <= 0 else min(len(loader), cfg.max_train_batches)
+    scheduler = build_scheduler(cfg, optimizer, steps) if optimizer is not None else None
+    if scheduler is not None and state is not None:
+        saved = state.get("scheduler_state_dict") or {}
+        if "last_epoch" in saved or "_last_lr" in saved:
+            scheduler.load_state_dict(saved)
+            for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+                group["lr"] = lr  # building the scheduler reset it; the saved schedule says where it was
+        else:  # a checkpoint written before the schedule was a torch scheduler: replay its steps
+            for _ in range(start_epoch * steps):
+                scheduler.step()
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
         f"run {run}: {len(train_set)} train / {len(val_set) if val_set is not None else 0} val samples, "
@@ -412,7 +431,7 @@ def _fit(
         sampler.set_epoch(epoch)
         if hasattr(model, "fit_epoch_start"):
             model.fit_epoch_start(epoch)
-        train = train_one_epoch(cfg, rt, net, loader, optimizer, epoch, scaler)
+        train = train_one_epoch(cfg, rt, net, loader, optimizer, epoch, scaler, scheduler)
         if hasattr(model, "fit_epoch_end"):
             model.fit_epoch_end(epoch)
 
@@ -441,12 +460,7 @@ def _fit(
                 "mean_loss_validation": float(val_loss),
                 "model_state_dict": model.state_dict(),
                 "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else {},
-                "scheduler_state_dict": {
-                    "name": cfg.lr_scheduler,
-                    "steps_per_epoch": steps,
-                    "next_epoch": epoch + 1,
-                    "lr": float(train["lr"]),
-                },
+                "scheduler_state_dict": scheduler.state_dict() if scheduler is not None else {},
                 "scaler_state_dict": scaler.state_dict() if scaler.is_enabled() else {},
                 "rng_state": rngs,
                 "config": cfg.to_dict(),
