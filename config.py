@@ -111,6 +111,23 @@ class Config:
     threshold_anomaly: float = 35.0  # VHI below this in any window week = anomaly-loss mask
     alpha: float = 0.5  # VHI = alpha VCI + (1 - alpha) TCI
 
+    # ---- your own datacube (dataset/datacube.py) -----------------------------------
+    data: str | None = None  # netCDF file, glob of files, or zarr store
+    target: str | None = None  # 0/1 extreme variable, or an index with target_below / target_above
+    target_below: float | None = None  # extreme where target < this (per source step, then any per step)
+    target_above: float | None = None  # extreme where target > this
+    mask: str | None = None  # optional valid-pixel variable (1 = valid)
+    truth_drivers: str | None = None  # optional 0/1 true drivers (variable, time, lat, lon)
+    period_train: list[str] = field(default_factory=lambda: ["1900-01-01", "1900-12-31"])  # ISO dates, inclusive
+    period_val: list[str] = field(default_factory=lambda: ["1900-01-01", "1900-12-31"])
+    period_test: list[str] = field(default_factory=lambda: ["1900-01-01", "1900-12-31"])
+    step: str | None = None  # aggregation step (pandas offset, e.g. 7D); default: the data's own step
+    statistics: list[str] = field(default_factory=lambda: ["mean"])  # per step: mean [std] = input channels
+    lat_min: float | None = None
+    lat_max: float | None = None
+    lon_min: float | None = None
+    lon_max: float | None = None
+
     # ---- model: encoder ----------------------------------------------------------
     encoder: str = field(default="Swin_3D", metadata=_choices("CNN_3D", "Swin_3D", "Mamba"))
     en_embed_dim: list[int] = field(default_factory=lambda: [16, 16])
@@ -274,6 +291,21 @@ class Config:
             t0, t1 = getattr(self, opt)
             if t0 > t1 or t0 < 1:
                 raise ValueError(f"option '{opt}' = ({t0}, {t1}): need 1 <= start <= end (1-based, inclusive)")
+        for opt in ("period_train", "period_val", "period_test"):
+            p = getattr(self, opt)
+            try:
+                import datetime as dt
+
+                a, b = (dt.date.fromisoformat(str(d)[:10]) for d in p)
+            except ValueError:
+                raise ValueError(
+                    f"option '{opt}' = {p}: need two ISO dates START END (e.g. 2001-01-01 2010-12-31)"
+                ) from None
+            if a > b:
+                raise ValueError(f"option '{opt}' = {p}: START is after END")
+        for s in self.statistics:
+            if s not in ("mean", "std"):
+                raise ValueError(f"option 'statistics': {s!r} is not mean or std")
         n_stage = len(self.en_embed_dim)
         for opt in ("en_depths", "en_n_heads", "en_window_size", "d_state", "d_conv", "expand"):
             if len(getattr(self, opt)) != n_stage:
@@ -296,6 +328,15 @@ class Config:
             periods = {k: set(range(getattr(self, k)[0], getattr(self, k)[1] + 1))
                        for k in ("times_train", "times_val", "times_test")}
             unit = "weeks"
+        elif self.dataset == "datacube":
+            import datetime as dt
+
+            def days(p: list[str]) -> set[int]:
+                a, b = (dt.date.fromisoformat(str(d)[:10]).toordinal() for d in p)
+                return set(range(a, b + 1))
+
+            periods = {k: days(getattr(self, k)) for k in ("period_train", "period_val", "period_test")}
+            unit = "days"
         else:
             periods = {k: {str(y) for y in getattr(self, k)} for k in ("years_train", "years_val", "years_test")}
             unit = "years"
@@ -476,6 +517,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                 raise ConfigError(f"config file {path}: {err}") from None
     for key, val in (overrides or {}).items():
         values[key] = coerce(key, val)
+    if values.get("dataset") == "datacube":  # a datacube's channels follow its options
+        values.setdefault("in_channels_dynamic", len(values.get("variables", Config().variables)))
+        values.setdefault("in_channels", len(values.get("statistics", ["mean"])))
     cfg = Config(**values)
     try:
         return cfg.validate()

@@ -24,7 +24,7 @@ def test_every_method_and_family_is_registered():
 
     assert METHODS.names()[:12] == ["ide", "deepmil", "arnet", "rtfm", "mgfn", "ocsvm", "iforest", "simplenet",
                                "stealnet", "uniad", "ig1", "ig2"]
-    assert DATASETS.names() == ["synthetic", "ERA5_Land", "CERRA"]
+    assert DATASETS.names() == ["synthetic", "ERA5_Land", "CERRA", "datacube"]
     assert [n for n in METHODS.names()[:12] if method_spec(n).scores] == [
         "ocsvm", "iforest", "simplenet", "stealnet", "uniad", "ig1", "ig2"]
 
@@ -47,7 +47,7 @@ def test_help_lists_the_registered_names(capsys):
     with pytest.raises(SystemExit):
         train_synthetic.main(["--help"])
     out = capsys.readouterr().out
-    assert "--method {ide,deepmil,arnet,rtfm,mgfn,ocsvm," in out and "--dataset {synthetic,ERA5_Land,CERRA}" in out
+    assert "--method {ide,deepmil,arnet,rtfm,mgfn,ocsvm," in out and "--dataset {synthetic,ERA5_Land,CERRA,datacube}" in out
 
 
 def test_method_option_trains_that_method(tiny_root, tmp_path):

@@ -316,7 +316,7 @@ class PredictionCollector(Collector):
         return write_driver_predictions(
             Path(run_dir) / f"drivers_{split}.nc",
             driver=self.drivers.votes.assembled(),
-            driver_true=self.drivers.truth,
+            driver_true=self.drivers.truth if self.drivers.name else None,  # votes only: no truth
             extreme_prob=prob,
             extreme_true=None if ext_true is None else np.asarray(ext_true),
             var_names=self.drivers.names,

@@ -66,10 +66,10 @@ class RunResult:
 def resolve(cfg: Any) -> tuple[DatasetFamily, MethodSpec]:
     """The dataset family and method ``cfg`` names; checks the threshold rule fits the data."""
     family, spec = dataset_family(cfg.dataset), method_spec(cfg.method)
-    if spec.scores and cfg.driver_threshold_rule not in family.threshold_rules():
+    if spec.scores and cfg.driver_threshold_rule not in family.threshold_rules(cfg):
         raise SetupError(
             f"option 'driver_threshold_rule': {cfg.driver_threshold_rule!r} needs the true drivers, which "
-            f"{family.name} data do not have; use {' or '.join(family.threshold_rules())}"
+            f"these {family.name} data do not have; use {' or '.join(family.threshold_rules(cfg))}"
         )
     return family, spec
 

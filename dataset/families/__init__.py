@@ -64,13 +64,15 @@ class DatasetFamily:
         """The table a test run prints."""
         raise NotImplementedError
 
-    def threshold_rules(self) -> Sequence[str]:
+    def threshold_rules(self, cfg: Any = None) -> Sequence[str]:
         """Driver-threshold rules these data support (val_f1 needs driver truth)."""
         return ("val_f1", "normal_percentile", "fixed") if self.driver_truth else ("normal_percentile", "fixed")
 
 
 DATASETS: Registry[DatasetFamily] = Registry(
-    "dataset family", "dataset", builtins=("dataset.families.synthetic", "dataset.families.reanalysis")
+    "dataset family",
+    "dataset",
+    builtins=("dataset.families.synthetic", "dataset.families.reanalysis", "dataset.families.datacube"),
 )
 
 

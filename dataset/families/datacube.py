@@ -1,0 +1,99 @@
+"""The ``datacube`` family: the user's own gridded data (``dataset/datacube.py``), any method.
+
+Extremes are always scored; drivers are scored (pooled and per variable, with the Naive
+reference) when ``--truth_drivers`` names the true drivers, and otherwise only written
+(``--save_predictions true``) for mapping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dataset.families import DatasetFamily, register_family
+from dataset.families.synthetic import naive_reference
+from utils.metrics import DriverCollector, ExtremeCollector
+from utils.tables import paper_markdown, percent
+
+
+class _Votes(DriverCollector):
+    """The driver votes of a split without driver truth: re-assembled for the file, not scored."""
+
+    name = None
+    checkpoint_keys = {}
+
+
+class DatacubeFamily(DatasetFamily):
+    name = "datacube"
+    driver_truth = True  # when --truth_drivers is given; threshold_rules says what holds
+
+    def load(self, cfg: Any, split: str, *, augment: bool = False) -> Any:
+        from dataset.datacube import DatacubeDataset
+
+        return DatacubeDataset(cfg, split, augment=augment and cfg.is_aug)
+
+    def check(self, cfg: Any, train_set: Any, val_set: Any) -> None:
+        from dataset.datacube import DatacubeDataset
+
+        super().check(cfg, train_set, val_set)
+        DatacubeDataset.check_period(cfg, "test")  # before hours of training, not after
+
+    def threshold_rules(self, cfg: Any = None) -> tuple[str, ...]:
+        if cfg is not None and not cfg.truth_drivers:
+            return ("normal_percentile", "fixed")
+        return super().threshold_rules(cfg)
+
+    def val_collectors(self, cfg: Any, dataset: Any, *, drivers: bool) -> list[Any]:
+        collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
+        if drivers and cfg.truth_drivers:
+            collectors.append(DriverCollector(dataset, cfg.delta_t))
+        return collectors
+
+    def test_collectors(self, cfg: Any, dataset: Any, *, run_dir: Path, split: str,
+                        attrs: dict[str, str]) -> list[Any]:
+        from utils.predictions import PredictionCollector
+
+        collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
+        truth = dataset if cfg.truth_drivers else _NoTruth(dataset)
+        votes = (DriverCollector if cfg.truth_drivers else _Votes)(truth, cfg.delta_t)
+        collectors.append(votes)
+        if cfg.save_predictions:
+            attrs = {**attrs, "data": str(cfg.data)}
+            collectors.append(PredictionCollector(dataset, votes, cfg.pred_threshold, attrs=attrs))
+        return collectors
+
+    def test_metrics(self, cfg: Any, dataset: Any, res: dict[str, Any]) -> dict[str, Any]:
+        metrics = {"n_samples": res["n_samples"], "extremes": res.get("extremes", {})}
+        if cfg.truth_drivers:
+            metrics["drivers"] = res["drivers"]
+            metrics["naive"] = naive_reference(dataset, cfg.delta_t)
+        return metrics
+
+    def report(self, label: str, metrics: dict[str, Any]) -> str:
+        if "drivers" in metrics:
+            per_variable = "; ".join(
+                f"{v} F1 {percent(s['f1'])}%" for v, s in metrics["drivers"]["per_variable"].items()
+            )
+            return paper_markdown(metrics, label) + f"\nper variable ({label}): {per_variable}"
+        ext = metrics.get("extremes") or {}
+        if not ext:
+            return f"{label} predicts no extreme map; its driver flags are the output"
+        return (f"{label}: extreme F1 {percent(ext.get('f1'))} %, precision {percent(ext.get('precision'))} %, "
+                f"recall {percent(ext.get('recall'))} % (no driver truth: drivers are written, not scored)")
+
+
+class _NoTruth:
+    """The dataset seen by a votes-only collector: its driver truth is an empty volume of the right shape."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+        self.time_labels, self.variables = dataset.time_labels, dataset.variables
+
+    def drivers_truth(self) -> np.ndarray:
+        v, t, (h, w) = len(self.variables), len(self.time_labels), self.dataset.grid_shape
+        return np.zeros((v, t, h, w), np.uint8)
+
+
+register_family(DatacubeFamily())

@@ -1,0 +1,140 @@
+"""Your own datacube: a cube in another layout trains and tests with IDE and a baseline, and reads
+the same samples as the synthetic loader reads from the published layout."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+START = pd.Timestamp("2000-01-03")
+# zarr 3 warns about the string coordinate of the test cube and about consolidated metadata
+pytestmark = [pytest.mark.filterwarnings("ignore:The data type"),
+              pytest.mark.filterwarnings("ignore:Consolidated metadata")]
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    from dataset.generate_synthetic import generate
+
+    return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
+
+
+def _as_datacube(root, out, *, zarr: bool, ascending_lat: bool):
+    """The ``tiny`` benchmark rewritten: other names, a date axis, latitude either way, zarr or netCDF."""
+    with xr.open_dataset(root / f"datacube_{root.name}.nc", decode_times=False) as src:
+        src = src.load()
+    names = [str(v) for v in src["var"].values]
+    n_t, h, w = src.sizes["time"], src.sizes["y"], src.sizes["x"]
+    lat = np.linspace(60.0, 45.0, h)  # row 0 = north in the benchmark
+    lon = np.linspace(5.0, 20.0, w)
+    coords = {"valid_time": pd.date_range(START, periods=n_t, freq="7D"), "latitude": lat, "longitude": lon}
+    data = {f"field_{v}": (("valid_time", "latitude", "longitude"), src[v].values) for v in names}
+    data["heat"] = (("valid_time", "latitude", "longitude"), (src["extreme"].values == 1).astype(np.int8))
+    dims4 = ("name", "valid_time", "latitude", "longitude")
+    data["true_drivers"] = (dims4, src["anomaly_extreme"].values.astype(np.int8))
+    cube = xr.Dataset(data, coords={**coords, "name": [f"field_{v}" for v in names]})
+    cube["latitude"].attrs = {"standard_name": "latitude", "units": "degrees_north"}
+    cube["longitude"].attrs = {"standard_name": "longitude", "units": "degrees_east"}
+    if ascending_lat:
+        cube = cube.isel(latitude=slice(None, None, -1))
+    if zarr:
+        cube.to_zarr(out, mode="w")
+    else:
+        cube.to_netcdf(out)
+    return out, [f"field_{v}" for v in names]
+
+
+def _opts(path, names, *extra):
+    def week(k: int) -> str:
+        return str((START + pd.Timedelta(weeks=k)).date())
+
+    return ["--data", str(path), "--variables", *names, "--target", "heat", "--truth_drivers", "true_drivers",
+            "--period_train", week(0), week(103), "--period_val", week(104), week(129),
+            "--period_test", week(130), week(155), *extra]
+
+
+@pytest.mark.parametrize(("zarr", "ascending"), [(True, True), (False, False)])
+def test_same_samples_as_the_synthetic_loader(tiny_root, tmp_path, zarr, ascending):
+    """Raw values (is_norm false), labels, loss masks and true drivers equal the synthetic loader's."""
+    from config import load_config
+    from dataset.families import dataset_family
+
+    path, names = _as_datacube(tiny_root, tmp_path / ("cube.zarr" if zarr else "cube.nc"), zarr=zarr,
+                               ascending_lat=ascending)
+    from config import parse_overrides
+
+    cube_cfg = load_config(overrides={**parse_overrides(_opts(path, names)), "dataset": "datacube", "is_norm": False})
+    syn_cfg = load_config("configs/synthetic_tiny.yaml", {"root_synthetic": str(tiny_root), "is_norm": False})
+    for split in ("train", "test"):
+        ours = dataset_family("datacube").load(cube_cfg, split)
+        ref = dataset_family("synthetic").load(syn_cfg, split)
+        assert len(ours) == len(ref) > 0
+        for i in (0, len(ref) // 2, len(ref) - 1):
+            a, b = ours[i], ref[i]
+            np.testing.assert_allclose(a["x"].numpy(), b["x"].numpy(), rtol=0, atol=0)
+            for key in ("mask_extreme", "mask_anomaly"):
+                np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)
+            # the loss mask is the target in any week of the window (the benchmark's also counts its
+            # halo classes 2 and 3, which a 0/1 target does not carry)
+            window = ours.extremes_truth()[i : i + ours.delta_t].any(0)
+            np.testing.assert_array_equal(a["mask_extreme_loss"].numpy(), window)
+        np.testing.assert_array_equal(ours.drivers_truth(), ref.drivers_truth())
+
+
+def test_ide_and_a_baseline_train_and_test_on_a_datacube(tiny_root, tmp_path, capsys):
+    import test_datacube
+    import train_datacube
+
+    path, names = _as_datacube(tiny_root, tmp_path / "cube.zarr", zarr=True, ascending_lat=True)
+    common = ["--x_max", "8", "--y_max", "8", "--encoder", "CNN_3D", "--n_epochs", "1", "--batch_size", "2",
+              "--max_train_batches", "1", "--max_eval_batches", "2", "--device", "cpu", "--dir_log", str(tmp_path)]
+    for method in ("ide", "stealnet"):
+        args = [*_opts(path, names), *common, "--method", method, "--name", method]
+        assert train_datacube.main(args) == 0
+        assert test_datacube.main([*args, "--save_predictions", "true"]) == 0
+        m = json.loads((tmp_path / method / "metrics_test.json").read_text())
+        assert m["method"] == method and set(m["drivers"]["per_variable"]) == set(names) and "naive" in m
+        with xr.open_dataset(tmp_path / method / "drivers_test.nc") as nc:
+            assert nc["driver"].dtype == np.uint8 and list(nc["var"].values) == names
+            assert float(nc["latitude"][0, 0]) == pytest.approx(60.0)  # north-up on the source grid
+    assert "Naive" in capsys.readouterr().out
+
+
+def test_threshold_target_daily_data_and_errors(tmp_path, capsys):
+    """A continuous index as the target, daily data aggregated to weeks, and one-line errors."""
+    import train_datacube
+
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2001-01-01", periods=3 * 365, freq="D")
+    shape = (len(days), 6, 7)
+    cube = xr.Dataset(
+        {"tas": (("time", "lat", "lon"), rng.normal(size=shape).astype(np.float32)),
+         "pr": (("time", "lat", "lon"), rng.gamma(1.0, size=shape).astype(np.float32)),
+         "vhi": (("time", "lat", "lon"), rng.uniform(0, 100, size=shape).astype(np.float32))},
+        coords={"time": days, "lat": np.arange(6.0), "lon": np.arange(7.0)},
+    )
+    cube.to_netcdf(tmp_path / "daily.nc")
+    base = ["--data", str(tmp_path / "daily.nc"), "--variables", "tas", "pr", "--target", "vhi",
+            "--period_train", "2001-01-01", "2002-06-30", "--period_val", "2002-07-01", "2002-12-31",
+            "--period_test", "2003-01-01", "2003-12-31", "--step", "7D", "--encoder", "CNN_3D", "--n_epochs", "1",
+            "--batch_size", "2", "--max_train_batches", "1", "--max_eval_batches", "1", "--device", "cpu",
+            "--dir_log", str(tmp_path)]
+    with pytest.raises(SystemExit) as err:  # a continuous target without a rule
+        train_datacube.main([*base, "--name", "a"])
+    assert err.value.code == 2 and "holds values other than 0 and 1" in capsys.readouterr().err
+    assert train_datacube.main([*base, "--target_below", "10", "--statistics", "mean", "std", "--name", "b"]) == 0
+    cfg = json.loads(json.dumps(__import__("yaml").safe_load((tmp_path / "b" / "config.yaml").read_text())))
+    assert cfg["in_channels"] == 2 and cfg["in_channels_dynamic"] == 2
+    with pytest.raises(SystemExit) as err:
+        train_datacube.main([*base, "--target_below", "10", "--variables", "tas", "snow", "--name", "c"])
+    assert err.value.code == 2 and "has no variable snow" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        train_datacube.main([*base, "--target_below", "10", "--period_test", "2010-01-01", "2010-12-31", "--name", "d"])
+    assert err.value.code == 2 and "option 'period_val'" not in (e := capsys.readouterr().err) and "holds 0 steps" in e
+    with pytest.raises(SystemExit) as err:
+        train_datacube.main([*base, "--target_below", "10", "--lat_min", "40", "--lat_max", "50", "--name", "e"])
+    assert err.value.code == 2 and "the box holds no pixel" in capsys.readouterr().err

@@ -1,0 +1,22 @@
+"""Train a method (IDE by default, ``--method NAME`` for a baseline) on your own datacube.
+
+    python train_datacube.py --data cube.zarr --variables t2m tp swvl1 --target heatwave \\
+        --period_train 1991-01-01 2010-12-31 --period_val 2011-01-01 2015-12-31 \\
+        --period_test 2016-01-01 2020-12-31 --step 7D --name my_cube
+
+Any xarray-openable source (netCDF file, glob, zarr store); a continuous index as the target
+with ``--target_below X`` / ``--target_above X``; optional ``--mask``, ``--truth_drivers``, a
+lat/lon box and ``--statistics mean std`` (see dataset/datacube.py and docs/datacube.md).
+"""
+
+import sys
+
+from utils.cli import train_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    return train_main(argv, dataset="datacube", prog="train_datacube.py", doc=__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
