@@ -143,8 +143,8 @@ class DatacubeDataset(Dataset):
             self._x = np.nan_to_num(self._x, nan=cfg.nan_fill)
             return
         self._x_raw = self._x  # kept only while the climatology needs it
-        clim = climatology or self.climatology_of(cfg)
-        self._normalise(clim, cfg)
+        self.climatology = climatology or self.climatology_of(cfg)
+        self._normalise(self.climatology, cfg)
 
     @staticmethod
     def check_period(cfg: Any, split: str) -> None:

@@ -138,3 +138,24 @@ def test_threshold_target_daily_data_and_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         train_datacube.main([*base, "--target_below", "10", "--lat_min", "40", "--lat_max", "50", "--name", "e"])
     assert err.value.code == 2 and "the box holds no pixel" in capsys.readouterr().err
+
+
+def test_the_test_run_caches_the_training_climatology(tiny_root, tmp_path):
+    """The climatology of the training period is computed once per run folder and reused while it fits."""
+    from config import load_config, parse_overrides
+    from dataset.families import dataset_family
+
+    path, names = _as_datacube(tiny_root, tmp_path / "cube.nc", zarr=False, ascending_lat=False)
+    over = {**parse_overrides(_opts(path, names)), "dataset": "datacube", "dir_log": str(tmp_path), "name": "run"}
+    cfg = load_config(overrides=over)
+    family = dataset_family("datacube")
+    first = family.load(cfg, "test")  # no run folder yet: nothing cached
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "run").mkdir()
+    family.load(cfg, "test")
+    cache = tmp_path / "run" / "datacube_climatology.nc"
+    assert cache.is_file()
+    again = family.load(cfg, "test")
+    np.testing.assert_array_equal(first[3]["x"].numpy(), again[3]["x"].numpy())
+    other = load_config(overrides={**over, "period_train": [str(START.date()), "2001-06-30"]})
+    assert family.load(other, "test")[3]["x"].numpy().tolist() != again[3]["x"].numpy().tolist()

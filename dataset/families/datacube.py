@@ -7,10 +7,12 @@ reference) when ``--truth_drivers`` names the true drivers, and otherwise only w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from dataset.families import DatasetFamily, register_family
 from dataset.families.synthetic import naive_reference
@@ -29,10 +31,27 @@ class DatacubeFamily(DatasetFamily):
     name = "datacube"
     driver_truth = True  # when --truth_drivers is given; threshold_rules says what holds
 
+    #: the options a cached climatology was computed from; another value of any of them recomputes it
+    CLIMATOLOGY_KEYS = ("data", "variables", "statistics", "step", "period_train", "target",
+                        "lat_min", "lat_max", "lon_min", "lon_max")
+
     def load(self, cfg: Any, split: str, *, augment: bool = False) -> Any:
+        """The split; the training period's climatology is cached in the run folder once it exists."""
         from dataset.datacube import DatacubeDataset
 
-        return DatacubeDataset(cfg, split, augment=augment and cfg.is_aug)
+        cache = Path(cfg.run_dir) / "datacube_climatology.nc"
+        key = json.dumps({k: getattr(cfg, k) for k in self.CLIMATOLOGY_KEYS}, sort_keys=True, default=str)
+        clim = None
+        if cfg.is_norm and cache.is_file():
+            with xr.open_dataset(cache) as c:
+                if c.attrs.get("options") == key:
+                    clim = (c["median"].values, c["std"].values)
+        dataset = DatacubeDataset(cfg, split, augment=augment and cfg.is_aug, climatology=clim)
+        if cfg.is_norm and clim is None and cache.parent.is_dir():
+            med, std = dataset.climatology
+            dims = ("variable", "statistic", "step_of_year", "y", "x")
+            xr.Dataset({"median": (dims, med), "std": (dims, std)}, attrs={"options": key}).to_netcdf(cache)
+        return dataset
 
     def check(self, cfg: Any, train_set: Any, val_set: Any) -> None:
         from dataset.datacube import DatacubeDataset
