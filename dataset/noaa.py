@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset.real_common import Crop, DataLayoutError, read_fields
+from dataset.real_common import DataLayoutError, read_fields
+from dataset.real_samples import Crop
 
 VH_FILE = re.compile(r"(\d{3})\.VH\.nc$")
 SPLITS = ("train", "val", "test")

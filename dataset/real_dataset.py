@@ -29,13 +29,8 @@ from torch.utils.data import Dataset
 
 from dataset import noaa
 from dataset.real_common import (
-    MISSING,
     N_WEEKS,
-    Crop,
     DataLayoutError,
-    WeekCache,
-    apply_flips,
-    draw_flips,
     get_var,
     label_index,
     list_weekly_files,
@@ -44,12 +39,12 @@ from dataset.real_common import (
     open_nc,
     read_fields,
     read_labels,
-    read_statistics,
     read_var,
     shared_handle,
     week_label,
     window_weeks,
 )
+from dataset.real_samples import MISSING, Crop, WeekCache, apply_flips, draw_flips, read_statistics
 
 X_CACHE_BYTES = 256 * 2**20  # per process: finished input weeks (about one window)
 CLIM_CACHE_BYTES = 384 * 2**20  # per process: climatology weeks (all 52 for a 200 x 200 crop of 9 variables)

@@ -628,7 +628,7 @@ def test_driver_map_lag_columns_are_evenly_spaced(synthetic_run, tmp_path, figur
 def test_vhi_rule_is_the_labels(tmp_path):
     """Item 7: the NOAA figures and the labels compute a week's VHI the same way (per file, then nanmean)."""
     from dataset.noaa import read_noaa_week as label_week
-    from dataset.real_common import Crop
+    from dataset.real_samples import Crop
     from dataset.sample_tree import noaa_name, write_noaa
     from vis.weekly import read_noaa_week as figure_week
 
