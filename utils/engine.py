@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -411,8 +412,10 @@ def _fit(
             for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
                 group["lr"] = lr  # building the scheduler reset it; the saved schedule says where it was
         else:  # a checkpoint written before the schedule was a torch scheduler: replay its steps
-            for _ in range(start_epoch * steps):
-                scheduler.step()
+            with warnings.catch_warnings():  # replaying, no optimiser step is due
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(start_epoch * steps):
+                    scheduler.step()
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
         f"run {run}: {len(train_set)} train / {len(val_set) if val_set is not None else 0} val samples, "
