@@ -102,6 +102,11 @@ def test_ide_and_a_baseline_train_and_test_on_a_datacube(tiny_root, tmp_path, ca
             assert nc["driver"].dtype == np.uint8 and list(nc["var"].values) == names
             assert float(nc["latitude"][0, 0]) == pytest.approx(60.0)  # north-up on the source grid
     assert "Naive" in capsys.readouterr().out
+    from vis import driver_maps, regional_frequency
+
+    driver_maps.main(["--run", str(tmp_path / "ide"), "--n", "1", "--out", str(tmp_path / "figs")])
+    regional_frequency.main(["--run", str(tmp_path / "ide"), "--out", str(tmp_path / "figs")])
+    assert list((tmp_path / "figs").glob("drivers_test_*.png")) and list((tmp_path / "figs").glob("frequency_*"))
 
 
 def test_threshold_target_daily_data_and_errors(tmp_path, capsys):
