@@ -3,6 +3,7 @@
     python -m dataset.make_sample_tree --dataset era5_land --region EUR-11 \
         --years 2015 2016 2017 --out data/sample
     python -m dataset.make_sample_tree --dataset cerra --years 2019 2020 2021 --out data/sample
+    python -m dataset.make_sample_tree --dataset datacube --years 2015 2016 2017 2018 --out data/sample/cube.zarr
 
 Prints the options that point the loaders at the tree (``--root_ERA5_Land .. --x_max ..``).
 """
@@ -19,14 +20,14 @@ from dataset.sample_tree import ERA5_LAND_GRIDS, STATISTICS, make_tree
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, choices=("era5_land", "cerra"))
+    p.add_argument("--dataset", required=True, choices=("era5_land", "cerra", "datacube"))
     p.add_argument("--region", default="EUR-11", choices=sorted(ERA5_LAND_GRIDS), help="ERA5-Land region")
     p.add_argument("--years", nargs="+", type=int, required=True, help="years to write (52 weeks each)")
     p.add_argument(
         "--out",
         required=True,
         type=Path,
-        help="parent folder of ERA5-Land/ NOAA_CORDEX/ (or CERRA/ NOAA_CERRA/)",
+        help="parent folder of ERA5-Land/ NOAA_CORDEX/ (or CERRA/ NOAA_CERRA/); datacube: the .zarr or .nc path",
     )
     p.add_argument("--full_grid", action="store_true", help="the region's real grid size instead of 32 x 32")
     p.add_argument(
@@ -42,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     start = time.time()
+    if a.dataset == "datacube":  # a daily cube in no published layout (dataset/sample_datacube.py)
+        from dataset.sample_datacube import make_datacube
+
+        fmt = "netcdf" if a.out.suffix == ".nc" else "zarr"
+        opts = make_datacube(a.out, a.years, tuple(a.size) if a.size else (24, 24), a.seed, fmt)
+        print(f"[sample datacube] written to {a.out} in {time.time() - start:.1f} s; train_datacube.py options:")
+        print("  " + " ".join(f"--{k} {v}" for k, v in opts.items()))
+        return 0
     try:
         opts = make_tree(
             a.dataset,

@@ -164,3 +164,26 @@ def test_the_test_run_caches_the_training_climatology(tiny_root, tmp_path):
     np.testing.assert_array_equal(first[3]["x"].numpy(), again[3]["x"].numpy())
     other = load_config(overrides={**over, "period_train": [str(START.date()), "2001-06-30"]})
     assert family.load(other, "test")[3]["x"].numpy().tolist() != again[3]["x"].numpy().tolist()
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_sample_cube_trains_with_the_options_it_prints(tmp_path, suffix, capsys):
+    """``make_sample_tree --dataset datacube`` writes a daily cube whose printed options train and test."""
+    import test_datacube
+    import train_datacube
+    from dataset.make_sample_tree import main as make
+
+    assert make(["--dataset", "datacube", "--years", "2015", "2016", "2017", "2018", "--size", "12", "12",
+                 "--out", str(tmp_path / f"cube{suffix}")]) == 0
+    printed = capsys.readouterr().out.splitlines()[-1].split()
+    with xr.open_dataset(tmp_path / "cube.nc") if suffix == ".nc" else xr.open_zarr(tmp_path / "cube.zarr") as ds:
+        assert float(ds["lat"][0]) > float(ds["lat"][-1])  # north to south, as many archives store it
+        assert 0.02 < float((ds["veg_index"] < 30).mean()) < 0.2
+    args = [*printed, "--encoder", "CNN_3D", "--n_epochs", "1", "--max_train_batches", "2", "--batch_size", "4",
+            "--device", "cpu", "--dir_log", str(tmp_path), "--name", "cube"]
+    assert train_datacube.main(args) == 0
+    assert test_datacube.main([*args, "--save_predictions", "true"]) == 0
+    m = json.loads((tmp_path / "cube" / "metrics_test.json").read_text())
+    assert m["n_samples"] == 52 - 8 + 1 and "drivers" not in m  # weekly 2018, no driver truth
+    with xr.open_dataset(tmp_path / "cube" / "drivers_test.nc") as nc:
+        assert list(nc["var"].values) == ["t2m_daily", "precip", "soil_water"]
