@@ -123,6 +123,9 @@ class Config:
     period_test: list[str] = field(default_factory=lambda: ["1900-01-01", "1900-12-31"])
     step: str | None = None  # aggregation step (pandas offset, e.g. 7D); default: the data's own step
     statistics: list[str] = field(default_factory=lambda: ["mean"])  # per step: mean [std] = input channels
+    # a climatology to normalise by instead of the training period's: netCDF with median and std,
+    # dims (variable, statistic, step_of_year, y, x), as the run folder's datacube_climatology.nc
+    climatology: str | None = None
     lat_min: float | None = None
     lat_max: float | None = None
     lon_min: float | None = None

@@ -267,6 +267,11 @@ class DatacubeDataset(Dataset):
         med, std = clim
         if med.ndim == 1:  # the placeholder a test split passes while it reads the training split
             return
+        if med.shape[-2:] != self.grid_shape:
+            raise ValueError(
+                f"option 'climatology': its grid {med.shape[-2:]} differs from the data's {self.grid_shape} "
+                "(after the box)"
+            )
         keys = step_of_year(self.times, self.step)
         missing = sorted(set(keys.tolist()) - {k for k in range(med.shape[2]) if np.isfinite(med[:, :, k]).any()})
         if missing:

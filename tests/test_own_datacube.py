@@ -23,7 +23,7 @@ def tiny_root(tmp_path_factory):
     return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
 
 
-def _as_datacube(root, out, *, zarr: bool, ascending_lat: bool):
+def _as_datacube(root, out, *, zarr: bool, ascending_lat: bool, start: pd.Timestamp = START):
     """The ``tiny`` benchmark rewritten: other names, a date axis, latitude either way, zarr or netCDF."""
     with xr.open_dataset(root / f"datacube_{root.name}.nc", decode_times=False) as src:
         src = src.load()
@@ -31,7 +31,7 @@ def _as_datacube(root, out, *, zarr: bool, ascending_lat: bool):
     n_t, h, w = src.sizes["time"], src.sizes["y"], src.sizes["x"]
     lat = np.linspace(60.0, 45.0, h)  # row 0 = north in the benchmark
     lon = np.linspace(5.0, 20.0, w)
-    coords = {"valid_time": pd.date_range(START, periods=n_t, freq="7D"), "latitude": lat, "longitude": lon}
+    coords = {"valid_time": pd.date_range(start, periods=n_t, freq="7D"), "latitude": lat, "longitude": lon}
     data = {f"field_{v}": (("valid_time", "latitude", "longitude"), src[v].values) for v in names}
     data["heat"] = (("valid_time", "latitude", "longitude"), (src["extreme"].values == 1).astype(np.int8))
     dims4 = ("name", "valid_time", "latitude", "longitude")
@@ -48,9 +48,9 @@ def _as_datacube(root, out, *, zarr: bool, ascending_lat: bool):
     return out, [f"field_{v}" for v in names]
 
 
-def _opts(path, names, *extra):
+def _opts(path, names, *extra, start: pd.Timestamp = START):
     def week(k: int) -> str:
-        return str((START + pd.Timedelta(weeks=k)).date())
+        return str((start + pd.Timedelta(weeks=k)).date())
 
     return ["--data", str(path), "--variables", *names, "--target", "heat", "--truth_drivers", "true_drivers",
             "--period_train", week(0), week(103), "--period_val", week(104), week(129),
@@ -187,3 +187,34 @@ def test_sample_cube_trains_with_the_options_it_prints(tmp_path, suffix, capsys)
     assert m["n_samples"] == 52 - 8 + 1 and "drivers" not in m  # weekly 2018, no driver truth
     with xr.open_dataset(tmp_path / "cube" / "drivers_test.nc") as nc:
         assert list(nc["var"].values) == ["t2m_daily", "precip", "soil_water"]
+
+
+def test_with_the_benchmarks_own_climatology_the_normalised_samples_match(tiny_root, tmp_path):
+    """Given the benchmark's climatology (``--climatology``), the datacube's normalised samples are the synthetic
+    loader's: inputs, labels and true drivers."""
+    from config import load_config, parse_overrides
+    from dataset.datacube import step_of_year
+    from dataset.families import dataset_family
+
+    # weeks from 2001-01-05: over three 365-day years their step of the year is the benchmark's week of year
+    start = pd.Timestamp("2001-01-05")
+    path, names = _as_datacube(tiny_root, tmp_path / "cube.zarr", zarr=True, ascending_lat=True, start=start)
+    weeks = pd.date_range(start, periods=156, freq="7D")
+    assert (step_of_year(weeks, pd.Timedelta(days=7)) == np.arange(156) % 52).all()
+    with xr.open_dataset(tiny_root / f"climatology_{tiny_root.name}.nc") as c:
+        stats = [str(s) for s in c["climatology"].values]
+        pick = {s: np.stack([c[v].values[stats.index(s)] for v in (n[len("field_"):] for n in names)])[:, None]
+                for s in ("median", "std")}
+    dims = ("variable", "statistic", "step_of_year", "y", "x")
+    xr.Dataset({s: (dims, a) for s, a in pick.items()}).to_netcdf(tmp_path / "clim.nc")
+    cube_cfg = load_config(overrides={**parse_overrides(_opts(path, names, start=start)), "dataset": "datacube",
+                                      "climatology": str(tmp_path / "clim.nc")})
+    syn_cfg = load_config("configs/synthetic_tiny.yaml", {"root_synthetic": str(tiny_root)})
+    assert syn_cfg.is_norm and syn_cfg.is_clima_scale
+    for split in ("val", "test"):
+        ours, ref = dataset_family("datacube").load(cube_cfg, split), dataset_family("synthetic").load(syn_cfg, split)
+        assert len(ours) == len(ref)
+        for i in range(len(ref)):
+            np.testing.assert_array_equal(ours[i]["x"].numpy(), ref[i]["x"].numpy())
+            np.testing.assert_array_equal(ours[i]["mask_extreme"].numpy(), ref[i]["mask_extreme"].numpy())
+            np.testing.assert_array_equal(ours[i]["mask_anomaly"].numpy(), ref[i]["mask_anomaly"].numpy())

@@ -42,12 +42,14 @@ class DatacubeFamily(DatasetFamily):
         cache = Path(cfg.run_dir) / "datacube_climatology.nc"
         key = json.dumps({k: getattr(cfg, k) for k in self.CLIMATOLOGY_KEYS}, sort_keys=True, default=str)
         clim = None
-        if cfg.is_norm and cache.is_file():
+        if cfg.is_norm and cfg.climatology:
+            clim = read_climatology(cfg.climatology, len(cfg.variables), len(cfg.statistics))
+        elif cfg.is_norm and cache.is_file():
             with xr.open_dataset(cache) as c:
                 if c.attrs.get("options") == key:
                     clim = (c["median"].values, c["std"].values)
         dataset = DatacubeDataset(cfg, split, augment=augment and cfg.is_aug, climatology=clim)
-        if cfg.is_norm and clim is None and cache.parent.is_dir():
+        if cfg.is_norm and clim is None and cache.parent.is_dir():  # (a given --climatology is not copied)
             med, std = dataset.climatology
             dims = ("variable", "statistic", "step_of_year", "y", "x")
             xr.Dataset({"median": (dims, med), "std": (dims, std)}, attrs={"options": key}).to_netcdf(cache)
@@ -101,6 +103,23 @@ class DatacubeFamily(DatasetFamily):
             return f"{label} predicts no extreme map; its driver flags are the output"
         return (f"{label}: extreme F1 {percent(ext.get('f1'))} %, precision {percent(ext.get('precision'))} %, "
                 f"recall {percent(ext.get('recall'))} % (no driver truth: drivers are written, not scored)")
+
+
+def read_climatology(path: str, n_vars: int, n_stats: int) -> tuple[np.ndarray, np.ndarray]:
+    """``--climatology``: median and std, dims (variable, statistic, step_of_year, y, x)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"option 'climatology': {path} does not exist")
+    with xr.open_dataset(path) as c:
+        missing = [v for v in ("median", "std") if v not in c.data_vars]
+        if missing:
+            raise ValueError(f"option 'climatology': {path} has no variable {', '.join(missing)}")
+        med, std = c["median"].values.astype(np.float32), c["std"].values.astype(np.float32)
+    if med.ndim != 5 or med.shape[:2] != (n_vars, n_stats) or std.shape != med.shape:
+        raise ValueError(
+            f"option 'climatology': {path} holds median {med.shape}; expected (variables {n_vars}, statistics "
+            f"{n_stats}, step_of_year, y, x)"
+        )
+    return med, std
 
 
 class _NoTruth:
