@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import yaml
 
@@ -29,6 +29,9 @@ __all__ = [
     "choices_of", "FIELDS", "SYNTHETIC_VARIABLES", "ERA5_LAND_VARIABLES", "CERRA_VARIABLES", "REGIONS",
 ]
 
+
+
+S = TypeVar("S")
 
 
 def _years(first: int, last: int) -> list[str]:
@@ -56,10 +59,9 @@ def choices_of(name: str) -> tuple[str, ...] | None:
 
 
 @dataclass
-class Config:
-    """Resolved configuration. ``metadata['choices']`` restricts string options."""
+class RunOptions:
+    """Where a run writes, on which device, with which seed; test-time choices."""
 
-    # ---- run -------------------------------------------------------------------
     name: str = "test"
     dir_log: str = "./log"
     phase: str = field(default="train", metadata=_choices("train", "val", "test"))
@@ -73,7 +75,11 @@ class Config:
     save_predictions: bool = False
     gpu_id: str = "0"  # published option; use CUDA_VISIBLE_DEVICES / torchrun instead
 
-    # ---- data (common) --------------------------------------------------------
+
+@dataclass
+class DataOptions:
+    """What every dataset family reads: variables, window length, crop, normalisation."""
+
     dataset: str = field(default="synthetic", metadata=_registered("dataset.families:DATASETS"))
     variables: list[str] = field(default_factory=lambda: list(SYNTHETIC_VARIABLES))
     variables_static: list[str] = field(default_factory=lambda: ["latitude", "longitude"])
@@ -92,13 +98,21 @@ class Config:
     nan_fill: float = 0.0
     clip_value: float = 10.0
 
-    # ---- synthetic data ------------------------------------------------------
+
+@dataclass
+class SyntheticOptions:
+    """Synthetic benchmarks (dataset/synthetic.py)."""
+
     root_synthetic: str = "./data/synthetic/small"
     times_train: tuple[int, int] = (1, 1768)
     times_val: tuple[int, int] = (1769, 2080)
     times_test: tuple[int, int] = (2081, 2392)
 
-    # ---- real data ---------------------------------------------------------------
+
+@dataclass
+class ReanalysisOptions:
+    """ERA5-Land and CERRA with NOAA drought labels (dataset/real_dataset.py)."""
+
     region: str = field(default="EUR-11", metadata=_choices(*REGIONS))
     root_ERA5_Land: str = "../ERA5-Land"
     root_NOAA: str = "../NOAA_CORDEX"
@@ -111,7 +125,11 @@ class Config:
     threshold_anomaly: float = 35.0  # VHI below this in any window week = anomaly-loss mask
     alpha: float = 0.5  # VHI = alpha VCI + (1 - alpha) TCI
 
-    # ---- your own datacube (dataset/datacube.py) -----------------------------------
+
+@dataclass
+class DatacubeOptions:
+    """Your own datacube (dataset/datacube.py, docs/datacube.md)."""
+
     data: str | None = None  # netCDF file, glob of files, or zarr store
     target: str | None = None  # 0/1 extreme variable, or an index with target_below / target_above
     target_below: float | None = None  # extreme where target < this (per source step, then any per step)
@@ -131,7 +149,11 @@ class Config:
     lon_min: float | None = None
     lon_max: float | None = None
 
-    # ---- model: encoder ----------------------------------------------------------
+
+@dataclass
+class EncoderOptions:
+    """The per-variable encoder (models/encoder/) and the weight initialisation."""
+
     encoder: str = field(default="Swin_3D", metadata=_choices("CNN_3D", "Swin_3D", "Mamba"))
     en_embed_dim: list[int] = field(default_factory=lambda: [16, 16])
     en_depths: list[int] = field(default_factory=lambda: [2, 1])
@@ -155,7 +177,11 @@ class Config:
     mamba_impl: str = field(default="auto", metadata=_choices("auto", "torch", "kernel"))
     init: str = field(default="corrected", metadata=_choices("corrected", "published"))
 
-    # ---- model: quantizer ----------------------------------------------------------
+
+@dataclass
+class QuantizerOptions:
+    """The binary quantizer (models/codebook.py) and its loss weights."""
+
     codebook: str = field(default="LFQ", metadata=_choices("LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ"))
     codebook_size: int = 2
     codebook_dim: int = 16
@@ -165,7 +191,11 @@ class Config:
     diversity_gamma: float = 0.01
     lambda_ortho: float = 10.0
 
-    # ---- model: classifier ---------------------------------------------------------
+
+@dataclass
+class ClassifierOptions:
+    """The extreme classifier (models/classifier.py) and the inputs IDE gives the encoder."""
+
     classifier: str = field(default="CNN_3D", metadata=_choices("CNN_3D"))
     cls_dim: int = 16
     cls_drop_rate: float = 0.0
@@ -182,7 +212,11 @@ class Config:
     # half of the median variable's variance (dataset/grid_signal.py; docs/results.md, "Paper-size events")
     spatial_anomaly: str = field(default="none", metadata=_choices("none", "always", "auto"))
 
-    # ---- losses ----------------------------------------------------------------
+
+@dataclass
+class LossOptions:
+    """IDE's loss: the normal-code pull and the extreme BCE."""
+
     lambda_anomaly: float = 30.0  # published: 100
     # schedule of lambda_anomaly: from lambda_anomaly_start, geometric ramp to lambda_anomaly over
     # lambda_anomaly_warmup_epochs (0 = constant). A full-strength pull from step 0 switches every
@@ -194,7 +228,11 @@ class Config:
     loss_weighting: str = field(default="balanced", metadata=_choices("published", "balanced"))
     extreme_threshold: float | None = None  # None: 0.5 synthetic, 0.35 real data
 
-    # ---- optimisation ------------------------------------------------------------
+
+@dataclass
+class OptimOptions:
+    """Optimiser, learning-rate schedule, batch, crops and caps of the training loop."""
+
     n_epochs: int = 100
     batch_size: int = 1
     optimizer: str = field(default="Adam", metadata=_choices("Adam", "AdamW", "SGD"))
@@ -213,15 +251,29 @@ class Config:
     max_train_batches: int = 0  # 0 = whole epoch; >0 caps batches per epoch (quick runs)
     max_eval_batches: int = 0
 
-    # ---- data loading --------------------------------------------------------------
+
+@dataclass
+class LoaderOptions:
+    """DataLoader workers and pinned memory."""
+
     n_workers: int = 0
     pin_memory: bool = True
 
-    # ---- baselines (docs/baselines.md) ---------------------------------------------
+
+@dataclass
+class MethodOptions:
+    """Which method runs, and how a scoring method's driver threshold is chosen (docs/baselines.md)."""
+
     method: str = field(default="ide", metadata=_registered("models.methods:METHODS"))
     driver_threshold_rule: str = field(default="val_f1", metadata=_choices("val_f1", "normal_percentile", "fixed"))
     driver_threshold: float | None = None  # fixed score threshold (rule 'fixed'; MIL: 0.5 on the sigmoid)
     driver_threshold_percentile: float = 99.0  # rule 'normal_percentile': of scores at extreme-free pixels
+
+
+@dataclass
+class MILOptions:
+    """DeepMIL, ARNet, RTFM and MGFN (Baselines_MIL/)."""
+
     mil_topk: int = 100
     # k of each top-k bag = ceil(mil_topk_fraction x bag size) (RTFM/MGFN: 3 of 32 snippets);
     # none: the published absolute mil_topk (100 for 6 x 200 x 200 instances; collapses on crops)
@@ -242,6 +294,12 @@ class Config:
     mgfn_lambda_mc: float = 1e-3
     mgfn_dims: list[int] = field(default_factory=lambda: [512, 256])
     mgfn_heads: list[int] = field(default_factory=lambda: [32, 2])
+
+
+@dataclass
+class OneClassOptions:
+    """SimpleNet, OCSVM and Isolation Forest (Baselines_OneClass/)."""
+
     simplenet_backbone: str | None = None  # IDE checkpoint whose frozen encoder gives the features
     simplenet_noise_std: float = 1.5
     simplenet_feature_scale: float = 0.01
@@ -251,13 +309,51 @@ class Config:
     oneclass_window: int = 3  # temporal neighbourhood (weeks) of a voxel's feature vector
     ocsvm_nu: float = 0.05
     iforest_n_estimators: int = 100
+
+
+@dataclass
+class ReconstructionOptions:
+    """STEALNet and UniAD (Baselines_Reconstruction/)."""
+
     stealnet_out_scale: float = 10.0
     uniad_hidden: int = 96
     uniad_layers: int = 3
     uniad_heads: int = 3
     uniad_neighbor: int = 9
     uniad_pool: int = 2
+
+
+@dataclass
+class AttributionOptions:
+    """Integrated gradients I and II (Baselines_Attribution/)."""
+
     ig_n_steps: int = 16
+
+
+#: the sections of the configuration, in the order of --help and config.yaml
+SECTIONS = (
+    RunOptions, DataOptions, SyntheticOptions, ReanalysisOptions, DatacubeOptions, EncoderOptions, QuantizerOptions,
+    ClassifierOptions, LossOptions, OptimOptions, LoaderOptions, MethodOptions, MILOptions, OneClassOptions,
+    ReconstructionOptions, AttributionOptions,
+)
+
+
+@dataclass
+class Config(  # bases in reverse: a dataclass takes the fields of its last base first
+    AttributionOptions, ReconstructionOptions, OneClassOptions, MILOptions, MethodOptions, LoaderOptions,
+    OptimOptions, LossOptions, ClassifierOptions, QuantizerOptions, EncoderOptions, DatacubeOptions,
+    ReanalysisOptions, SyntheticOptions, DataOptions, RunOptions,
+):
+    """The resolved configuration: every section's options, flat (``cfg.lr``), as the command line names them.
+
+    A component takes its own section (``cfg.section(EncoderOptions)``) or plain arguments; a
+    ``Config`` is an instance of every section, so a whole configuration also fits.
+    ``metadata['choices']`` restricts string options.
+    """
+
+    def section(self, cls: type[S]) -> S:
+        """The options of one section (a new ``cls`` with this configuration's values)."""
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -547,6 +643,10 @@ def build_parser(description: str | None = None, defaults_file: str | None = Non
     )
     parser.add_argument("--config", default=defaults_file, help="YAML preset (configs/*.yaml) or published config.pkl")
     defaults = Config()
+    groups = {}
+    for section in SECTIONS:  # --help lists the options section by section
+        group = parser.add_argument_group(section.__name__, (section.__doc__ or "").strip())
+        groups.update({f.name: group for f in fields(section)})
     for f in fields(Config):
         tp, optional = _unwrap_optional(_TYPE_HINTS[f.name])
         origin = typing.get_origin(tp)
@@ -560,7 +660,7 @@ def build_parser(description: str | None = None, defaults_file: str | None = Non
         elif choices_of(f.name) is not None:
             kwargs["metavar"] = "{" + ",".join(choices_of(f.name) or ()) + "}"
         kwargs["help"] = f"(default: {shown})"
-        parser.add_argument(f"--{f.name}", **kwargs)
+        groups[f.name].add_argument(f"--{f.name}", **kwargs)
     return parser
 
 

@@ -24,6 +24,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from config import EncoderOptions
 from models.classifier import ExtremeClassifier
 from models.encoder import build_encoder
 from models.losses import weighted_bce
@@ -45,7 +46,7 @@ class IGModel(ThresholdedScores, nn.Module):
             )
         n_vars = len(cfg.variables)
         self.method, self.n_steps, self.pred_threshold = cfg.method, cfg.ig_n_steps, cfg.pred_threshold
-        self.encoder = build_encoder(cfg, n_vars)
+        self.encoder = build_encoder(cfg.section(EncoderOptions), n_vars, cfg.in_channels, cfg.codebook_dim)
         self.cls = ExtremeClassifier(n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate)
         init_weights(self, cfg.init)
         self.threshold = math.inf

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from Baselines_MIL import losses
+from config import EncoderOptions
 from models.encoder import build_encoder
 from models.encoder.common import make_proj_var, run_proj_var
 from models.methods import MethodSpec, register_method
@@ -284,7 +285,7 @@ class MILModel(nn.Module):
             raise ValueError(f"option 'method': {cfg.method!r} is not a MIL method ({', '.join(METHODS)})")
         self.cfg, self.method = cfg, cfg.method
         dim = cfg.codebook_dim  # encoder output width
-        self.encoder = build_encoder(cfg, len(cfg.variables))
+        self.encoder = build_encoder(cfg.section(EncoderOptions), len(cfg.variables), cfg.in_channels, cfg.codebook_dim)
         if self.method in ("rtfm", "mgfn"):
             self.agent = CrossVariableAgent(len(cfg.variables), dim, cfg.en_n_heads[-1], cfg.en_mlp_ratio)
         if self.method == "rtfm":

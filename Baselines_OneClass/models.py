@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from config import EncoderOptions
 from models.build import extract_state_dict
 from models.encoder import build_encoder
 from models.methods import MethodSpec, ThresholdedScores, register_method
@@ -53,7 +54,7 @@ class Backbone(nn.Module):
 
     def __init__(self, cfg) -> None:
         super().__init__()
-        self.encoder = build_encoder(cfg, len(cfg.variables))
+        self.encoder = build_encoder(cfg.section(EncoderOptions), len(cfg.variables), cfg.in_channels, cfg.codebook_dim)
 
 
 class Projection(nn.Module):

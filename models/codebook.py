@@ -25,6 +25,8 @@ import torch
 from torch import Tensor, nn
 from vector_quantize_pytorch import FSQ, LFQ, LatentQuantize, RandomProjectionQuantizer, VectorQuantize
 
+from config import QuantizerOptions
+
 CODEBOOKS = ("LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ")
 
 
@@ -172,8 +174,9 @@ class RandomProjectionVQQuantizer(RandomProjectionQuantizer, _Contract):
         return self.vq.get_output_from_indices(idx).reshape(-1)
 
 
-def build_quantizer(cfg) -> torch.nn.Module:
-    """``cfg.codebook`` -> quantizer module (see the module docstring for the contract)."""
+def build_quantizer(cfg: QuantizerOptions) -> torch.nn.Module:
+    """``cfg.codebook`` -> quantizer module (see the module docstring for the contract); ``cfg``: the
+    quantizer section of the configuration."""
     name, k, d = cfg.codebook, cfg.codebook_size, cfg.codebook_dim
     if k < 2:
         raise ValueError(f"option 'codebook_size' is {k}; need at least 2 codes (normal + driver)")

@@ -8,12 +8,13 @@ The engine needs only ``out.logits``, ``out.anomaly`` and ``compute_loss``.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from config import EncoderOptions, QuantizerOptions
 from models.classifier import ExtremeClassifier
 from models.codebook import build_quantizer
 from models.encoder import build_encoder
@@ -40,6 +41,11 @@ class IDEOutput:
     aux_loss: Tensor
 
 
+def _section(cfg: Any, cls: type) -> Any:
+    """The section ``cls`` of a Config (a component sees only its own options); other objects as given."""
+    return cfg.section(cls) if hasattr(cfg, "section") else cfg
+
+
 class IDE(nn.Module):
     """Identify drivers of extremes. Attribute names (encoder, vq, cls) match the published checkpoints."""
 
@@ -64,11 +70,8 @@ class IDE(nn.Module):
                 "the training data (dataset.grid_signal.resolve_spatial_anomaly): pass 'always' or 'none'"
             )
         self.spatial_anomaly = mode == "always"
-        enc_cfg = cfg
-        if self.spatial_anomaly:
-            enc_cfg = copy.copy(cfg)
-            enc_cfg.in_channels = 2 * cfg.in_channels
-        self.encoder = build_encoder(enc_cfg, n_vars)
+        in_channels = 2 * cfg.in_channels if self.spatial_anomaly else cfg.in_channels
+        self.encoder = build_encoder(_section(cfg, EncoderOptions), n_vars, in_channels, cfg.codebook_dim)
         monotone_heads = getattr(cfg, "monotone_heads", False)
         if monotone_heads and cfg.codebook_size != 2:
             raise ValueError(
@@ -77,7 +80,7 @@ class IDE(nn.Module):
         self.cls = ExtremeClassifier(
             n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate, monotone_heads
         )
-        self.vq = build_quantizer(cfg)
+        self.vq = build_quantizer(_section(cfg, QuantizerOptions))
 
     def forward(self, x: Tensor) -> IDEOutput:
         if (

@@ -123,3 +123,28 @@ def test_every_shipped_preset_loads():
 def test_train_crop_focus_must_be_a_share():
     with pytest.raises(ValueError, match="train_crop_focus"):
         load_config(overrides={"train_crop_focus": 1.5})
+
+
+def test_configuration_in_sections():
+    """Every option belongs to exactly one section; a component can take its own section only."""
+    import dataclasses
+
+    import config
+    from models.encoder import build_encoder
+
+    names = [f.name for s in config.SECTIONS for f in dataclasses.fields(s)]
+    assert sorted(names) == sorted(config.FIELDS) and len(names) == len(set(names))
+    cfg = load_config(overrides={"encoder": "CNN_3D", "en_embed_dim": [4, 4], "codebook_dim": 4})
+    enc = cfg.section(config.EncoderOptions)
+    assert type(enc) is config.EncoderOptions and enc.en_embed_dim == [4, 4]
+    assert not hasattr(enc, "lr") and not hasattr(enc, "codebook_dim")  # only the encoder's options
+    model = build_encoder(enc, n_vars=2, in_channels=1, out_dim=4)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    assert isinstance(cfg, config.EncoderOptions)  # a whole configuration fits where a section is asked for
+
+
+def test_help_lists_options_by_section(capsys):
+    with pytest.raises(SystemExit):
+        parse_config(["--help"])
+    out = capsys.readouterr().out
+    assert out.index("EncoderOptions:") < out.index("--en_depths") < out.index("QuantizerOptions:")

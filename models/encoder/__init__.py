@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from torch import nn
 
+from config import EncoderOptions
+
 ENCODERS = ("CNN_3D", "Swin_3D", "Mamba")
 
 
-def build_encoder(cfg, n_vars: int) -> nn.Module:
-    """``cfg.encoder`` -> encoder module (published attribute names ``layers_var`` / ``proj_var``)."""
-    if cfg.encoder == "CNN_3D":
+def build_encoder(enc: EncoderOptions, n_vars: int, in_channels: int, out_dim: int) -> nn.Module:
+    """``enc.encoder`` -> encoder module (published attribute names ``layers_var`` / ``proj_var``).
+
+    ``enc``: the encoder section of the configuration; ``in_channels`` per variable in, ``out_dim``
+    (the quantizer's ``codebook_dim``) features per voxel out.
+    """
+    if enc.encoder == "CNN_3D":
         from models.encoder.cnn3d import CNN3DEncoder
 
-        return CNN3DEncoder(n_vars, cfg.in_channels, list(cfg.en_embed_dim), cfg.codebook_dim)
-    if cfg.encoder == "Swin_3D":
+        return CNN3DEncoder(n_vars, in_channels, list(enc.en_embed_dim), out_dim)
+    if enc.encoder == "Swin_3D":
         from models.encoder.swin3d import Swin3DEncoder
 
-        return Swin3DEncoder(cfg, n_vars)
-    if cfg.encoder == "Mamba":
+        return Swin3DEncoder(enc, n_vars, in_channels, out_dim)
+    if enc.encoder == "Mamba":
         from models.encoder.mamba import MambaEncoder
 
-        return MambaEncoder(cfg, n_vars)
-    raise ValueError(f"option 'encoder' is {cfg.encoder!r}; choose one of {', '.join(ENCODERS)}")
+        return MambaEncoder(enc, n_vars, in_channels, out_dim)
+    raise ValueError(f"option 'encoder' is {enc.encoder!r}; choose one of {', '.join(ENCODERS)}")

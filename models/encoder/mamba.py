@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from config import EncoderOptions
 from models.encoder.common import per_var_linear, stacked
 from models.encoder.selective_scan import selective_scan
 from models.encoder.swin3d import Mlp, Window, WindowEncoder
@@ -63,7 +64,7 @@ class MambaBlock(nn.Module):
 class MambaEncoder(WindowEncoder):
     """x [N, V, C, T, H, W] -> z [N, V, D, T, H, W] with window-wise selective state-space mixing."""
 
-    def __init__(self, cfg, n_vars: int) -> None:
+    def __init__(self, cfg: EncoderOptions, n_vars: int, in_channels: int, out_dim: int) -> None:
         def make_block(s: int, b: int, dim: int) -> nn.Module:
             return MambaBlock(
                 dim,
@@ -75,7 +76,7 @@ class MambaEncoder(WindowEncoder):
                 dt_max=cfg.dt_max,
             )
 
-        super().__init__(cfg, n_vars, make_block)
+        super().__init__(cfg, n_vars, in_channels, out_dim, make_block)
         self.impl = cfg.mamba_impl
 
     def mix(self, win: Tensor, blocks, window: Window, ws: Window, ss: Window, pdims: Window) -> Tensor:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from config import EncoderOptions
 from models.encoder.common import (
     PatchEmbed,
     check_patch_size,
@@ -186,7 +187,8 @@ class WindowStage(nn.Module):
 class WindowEncoder(nn.Module):
     """Patch embedding + LayerNorm, stages of (pre-norm mixer, pre-norm MLP) blocks, branch head."""
 
-    def __init__(self, cfg, n_vars: int, make_block: Callable[[int, int, int], nn.Module]) -> None:
+    def __init__(self, cfg: EncoderOptions, n_vars: int, in_channels: int, out_dim: int,
+                 make_block: Callable[[int, int, int], nn.Module]) -> None:
         super().__init__()
         check_patch_size(cfg.en_patch_size)
         dims = list(cfg.en_embed_dim)
@@ -201,11 +203,11 @@ class WindowEncoder(nn.Module):
         for _ in range(n_vars):
             var_stages = []
             for s, (dim, depth) in enumerate(zip(dims, self.depths)):
-                in_ch = cfg.in_channels if s == 0 else (dims[s - 1] if dims[s - 1] != dim else None)
+                in_ch = in_channels if s == 0 else (dims[s - 1] if dims[s - 1] != dim else None)
                 var_stages.append(WindowStage([make_block(s, b, dim) for b in range(depth)], in_ch, dim))
             stages.append(nn.ModuleList(var_stages))
         self.layers_var = nn.ModuleList(stages)
-        self.proj_var = nn.ModuleList(make_proj_var(dims[-1], cfg.codebook_dim) for _ in range(n_vars))
+        self.proj_var = nn.ModuleList(make_proj_var(dims[-1], out_dim) for _ in range(n_vars))
         self._cache: dict[tuple, Tensor] = {}
 
     # ----- cached geometry -----
@@ -289,7 +291,7 @@ class WindowEncoder(nn.Module):
 class Swin3DEncoder(WindowEncoder):
     """x [N, V, C, T, H, W] -> z [N, V, D, T, H, W] with (shifted) 3-D window attention."""
 
-    def __init__(self, cfg, n_vars: int) -> None:
+    def __init__(self, cfg: EncoderOptions, n_vars: int, in_channels: int, out_dim: int) -> None:
         self.n_heads = list(cfg.en_n_heads)
         for dim, heads in zip(cfg.en_embed_dim, self.n_heads):
             if dim % heads:
@@ -300,7 +302,7 @@ class Swin3DEncoder(WindowEncoder):
                 dim, tuple(cfg.en_window_size[s]), self.n_heads[s], cfg.en_mlp_ratio, cfg.en_qkv_bias
             )
 
-        super().__init__(cfg, n_vars, make_block)
+        super().__init__(cfg, n_vars, in_channels, out_dim, make_block)
         self.qk_scale, self.attn_drop = cfg.en_qk_scale, cfg.en_attn_drop_rate
 
     def mix(self, win: Tensor, blocks, window: Window, ws: Window, ss: Window, pdims: Window) -> Tensor:
