@@ -24,13 +24,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from config import EncoderOptions
 from models.classifier import ExtremeClassifier
 from models.encoder import build_encoder
 from models.losses import weighted_bce
 from models.methods import MethodSpec, ThresholdedScores, register_method
 from models.weight_init import init_weights
 from utils.metrics import ScoreOutput
+from utils.option_sections import EncoderOptions
 
 METHODS = ("ig1", "ig2")
 

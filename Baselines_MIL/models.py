@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from Baselines_MIL import losses
-from config import EncoderOptions
 from models.encoder import build_encoder
 from models.encoder.common import make_proj_var, run_proj_var
 from models.methods import MethodSpec, register_method
 from models.weight_init import init_weights
 from utils.metrics import ScoreOutput
+from utils.option_sections import EncoderOptions
 
 METHODS = ("deepmil", "arnet", "rtfm", "mgfn")
 

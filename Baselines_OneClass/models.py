@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from config import EncoderOptions
 from models.build import extract_state_dict
 from models.encoder import build_encoder
 from models.methods import MethodSpec, ThresholdedScores, register_method
 from utils.checkpoints import read_checkpoint
 from utils.metrics import ScoreOutput
+from utils.option_sections import EncoderOptions
 
 METHODS = ("simplenet", "ocsvm", "iforest")
 

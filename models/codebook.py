@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from vector_quantize_pytorch import FSQ, LFQ, LatentQuantize, RandomProjectionQuantizer, VectorQuantize
 
-from config import QuantizerOptions
+from utils.option_sections import QuantizerOptions
 
 CODEBOOKS = ("LFQ", "FSQ", "VQ", "LatentQuantize", "RandomProjectionVQ")
 

@@ -14,11 +14,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from config import EncoderOptions, QuantizerOptions
 from models.classifier import ExtremeClassifier
 from models.codebook import build_quantizer
 from models.encoder import build_encoder
 from models.losses import normal_code_l1, weighted_bce
+from utils.option_sections import EncoderOptions, QuantizerOptions
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from config import EncoderOptions
+from utils.option_sections import EncoderOptions
 
 ENCODERS = ("CNN_3D", "Swin_3D", "Mamba")
 

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from config import EncoderOptions
 from models.encoder.common import per_var_linear, stacked
 from models.encoder.selective_scan import selective_scan
 from models.encoder.swin3d import Mlp, Window, WindowEncoder
+from utils.option_sections import EncoderOptions
 
 
 class MambaMixer(nn.Module):

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from config import EncoderOptions
 from models.encoder.common import (
     PatchEmbed,
     check_patch_size,
@@ -29,6 +28,7 @@ from models.encoder.common import (
     run_proj_var,
     stacked,
 )
+from utils.option_sections import EncoderOptions
 
 LN_EPS = 1e-5
 Window = tuple[int, int, int]
