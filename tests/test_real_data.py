@@ -436,7 +436,11 @@ def test_sample_tree_train_and_test(kind, tmp_path, capsys):
         np.testing.assert_array_equal(nc["drought_true"].values[0], ds[0]["mask_extreme"].numpy())
 
 
-@pytest.mark.parametrize(("kind", "method"), [("era5_land", "arnet"), ("cerra", "stealnet"), ("era5_land", "iforest")])
+@pytest.mark.parametrize(("kind", "method"), [
+    ("era5_land", "arnet"), ("cerra", "stealnet"), ("era5_land", "iforest"), ("era5_land", "deepmil"),
+    ("cerra", "rtfm"), ("era5_land", "mgfn"), ("cerra", "uniad"), ("era5_land", "ocsvm"), ("cerra", "ig1"),
+    ("era5_land", "ig2"), ("cerra", "simplenet"),
+])
 def test_baselines_on_sample_trees(kind, method, tmp_path, capsys):
     """Any registered method trains and tests on real data and writes the same files as IDE."""
     pytest.importorskip("models.build")
@@ -451,7 +455,12 @@ def test_baselines_on_sample_trees(kind, method, tmp_path, capsys):
     else:
         import test_CERRA as test_mod
         import train_CERRA as train_mod
-    extra = ["--method", method, "--mil_hidden", "16", "8", "--oneclass_n_fit", "200", "--iforest_n_estimators", "5"]
+    extra = ["--method", method, "--mil_hidden", "16", "8", "--oneclass_n_fit", "200", "--iforest_n_estimators", "5",
+             "--mgfn_dims", "16", "8", "--mgfn_heads", "2", "1", "--uniad_hidden", "12", "--ig_n_steps", "2",
+             "--simplenet_proj_dim", "16"]
+    if method == "simplenet":  # its frozen encoder: a trained IDE of the same encoder
+        assert train_mod.main(_real_args(opts, tmp_path, "ide")) == 0
+        extra += ["--simplenet_backbone", str(tmp_path / "ide" / "last.pth")]
     assert train_mod.main(_real_args(opts, tmp_path, "run", *extra)) == 0
     state = torch.load(tmp_path / "run" / "last.pth", map_location="cpu", weights_only=True)
     assert state["config"]["method"] == method
@@ -459,7 +468,9 @@ def test_baselines_on_sample_trees(kind, method, tmp_path, capsys):
     out = capsys.readouterr().out
     m = json.loads((tmp_path / "run" / "metrics_test.json").read_text())
     assert m["method"] == method and m["n_samples"] > 0
-    if method in ("stealnet", "iforest"):  # scoring methods: a label-free threshold from the val split
+    if method in ("stealnet", "iforest", "uniad", "ocsvm", "simplenet"):  # scoring, no extreme map
         assert m["driver_threshold"]["rule"] == "normal_percentile" and "predicts no drought map" in out
+    if method.startswith("ig"):  # scoring with an extreme map
+        assert m["driver_threshold"]["rule"] == "normal_percentile" and set(m["drought"]) >= {"f1", "iou"}
     with xr.open_dataset(tmp_path / "run" / "drivers_test.nc") as nc:
         assert nc["driver"].dtype == np.uint8 and list(nc["var"].values) == names
