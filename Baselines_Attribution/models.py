@@ -27,9 +27,8 @@ from torch import Tensor, nn
 from models.classifier import ExtremeClassifier
 from models.encoder import build_encoder
 from models.losses import weighted_bce
-from models.methods import MethodSpec, ThresholdedScores, register_method
+from models.methods import MethodSpec, ScoreOutput, ThresholdedScores, register_method
 from models.weight_init import init_weights
-from utils.metrics import ScoreOutput
 from utils.option_sections import EncoderOptions
 
 METHODS = ("ig1", "ig2")

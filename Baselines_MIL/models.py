@@ -26,9 +26,8 @@ from torch import Tensor, nn
 from Baselines_MIL import losses
 from models.encoder import build_encoder
 from models.encoder.common import make_proj_var, run_proj_var
-from models.methods import MethodSpec, register_method
+from models.methods import MethodSpec, ScoreOutput, register_method
 from models.weight_init import init_weights
-from utils.metrics import ScoreOutput
 from utils.option_sections import EncoderOptions
 
 METHODS = ("deepmil", "arnet", "rtfm", "mgfn")

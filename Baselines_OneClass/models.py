@@ -28,9 +28,8 @@ from torch import Tensor, nn
 
 from models.build import extract_state_dict
 from models.encoder import build_encoder
-from models.methods import MethodSpec, ThresholdedScores, register_method
+from models.methods import MethodSpec, ScoreOutput, ThresholdedScores, register_method
 from utils.checkpoints import read_checkpoint
-from utils.metrics import ScoreOutput
 from utils.option_sections import EncoderOptions
 
 METHODS = ("simplenet", "ocsvm", "iforest")

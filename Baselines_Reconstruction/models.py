@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.methods import MethodSpec, ThresholdedScores, register_method
-from utils.metrics import ScoreOutput
+from models.methods import MethodSpec, ScoreOutput, ThresholdedScores, register_method
 
 METHODS = ("stealnet", "uniad")
 

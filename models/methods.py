@@ -26,6 +26,7 @@ from utils.registry import Registry
 __all__ = [
     "Method",
     "ScoringMethod",
+    "ScoreOutput",
     "ThresholdedScores",
     "MethodSpec",
     "METHODS",
@@ -65,6 +66,23 @@ class ScoringMethod(Method, Protocol):
     threshold: float
 
     def scores_drivers_in_validation(self, on: bool) -> None: ...
+
+
+class ScoreOutput:
+    """Model-contract output of a method that scores drivers (high score = driver).
+
+    ``anomaly`` = score > threshold (uint8); ``logits`` None unless the method also predicts
+    extremes; ``extra`` holds method-specific tensors its loss needs (e.g. feature magnitudes).
+    """
+
+    def __init__(self, anomaly: torch.Tensor, score: torch.Tensor, logits: torch.Tensor | None = None,
+                 **extra: Any) -> None:
+        self.anomaly, self.score, self.logits, self.extra = anomaly, score, logits, extra
+
+    @classmethod
+    def from_scores(cls, score: torch.Tensor, threshold: float, logits: torch.Tensor | None = None,
+                    **extra: Any) -> ScoreOutput:
+        return cls((score > threshold).to(torch.uint8), score, logits, **extra)
 
 
 class ThresholdedScores:

@@ -166,7 +166,8 @@ def test_sklearn_fit_on_subsample(method, tiny_batch):
 
 
 def test_threshold_from_validation_f1():
-    from utils.metrics import ScoreOutput, ScoreThreshold
+    from models.methods import ScoreOutput
+    from utils.metrics import ScoreThreshold
 
     score = torch.randn(2, 3, 4, 6, 6)
     truth = (score > 0.7).float()
@@ -273,7 +274,7 @@ def test_mil_topk_per_variable(method, tiny_batch):
     """``mil_topk_per variable``: each variable ranks its own pixels, so a variable whose
     positive-bag scores are below another variable's still gets pushed up (with one top-k
     per (sample, week) row the higher variable fills the positive top-k alone)."""
-    from utils.metrics import ScoreOutput
+    from models.methods import ScoreOutput
 
     root, batch = tiny_batch
     pos = batch["mask_extreme_loss"] > 0.5

@@ -90,7 +90,7 @@ class ToyMethod(nn.Module):
         self.scale = nn.Parameter(torch.ones(len(cfg.variables)))
 
     def forward(self, x: torch.Tensor):
-        from utils.metrics import ScoreOutput
+        from models.methods import ScoreOutput
 
         s = x[:, :, 0] * self.scale[None, :, None, None, None]  # [N, V, T, H, W], newest week first
         return ScoreOutput((s > 0).to(torch.uint8), s, logits=s.mean(1)[:, :1])  # logits [N, 1, H, W]

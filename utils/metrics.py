@@ -36,7 +36,6 @@ __all__ = [
     "naive_drivers",
     "ExtremeCollector",
     "DriverCollector",
-    "ScoreOutput",
     "ScoreThreshold",
 ]
 
@@ -308,23 +307,6 @@ class DriverCollector(Collector):
 # --------------------------------------------------------------------------------------
 # score-based methods (baselines): output type and validation-split threshold
 # --------------------------------------------------------------------------------------
-
-
-class ScoreOutput:
-    """Model-contract output of a method that scores drivers (high score = driver).
-
-    ``anomaly`` = score > threshold (uint8); ``logits`` None unless the method also predicts
-    extremes; ``extra`` holds method-specific tensors its loss needs (e.g. feature magnitudes).
-    """
-
-    def __init__(self, anomaly: torch.Tensor, score: torch.Tensor, logits: torch.Tensor | None = None,
-                 **extra: Any) -> None:
-        self.anomaly, self.score, self.logits, self.extra = anomaly, score, logits, extra
-
-    @classmethod
-    def from_scores(cls, score: torch.Tensor, threshold: float, logits: torch.Tensor | None = None,
-                    **extra: Any) -> ScoreOutput:
-        return cls((score > threshold).to(torch.uint8), score, logits, **extra)
 
 
 _N_KEYS = 1 << 16
