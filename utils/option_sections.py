@@ -163,7 +163,7 @@ class QuantizerOptions:
     lambda_commitment: float = 0.1
     lambda_entropy: float = 0.01
     diversity_gamma: float = 0.01
-    lambda_ortho: float = 10.0
+    lambda_ortho: float = 10.0  # published option; no quantizer here has an orthogonal loss (no effect)
 
 
 @dataclass

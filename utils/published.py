@@ -32,6 +32,7 @@ from utils.errors import ConfigError
 NO_EFFECT = {
     "gpu_id": "devices come from CUDA_VISIBLE_DEVICES / torchrun / --device",
     "is_shuffle": "unused by the published loader as well",
+    "lambda_ortho": "no quantizer here has an orthogonal regularisation loss",
 }
 # Published options that describe the authors' machine, not the model: not taken from a config.pkl.
 MACHINE_SPECIFIC = {
