@@ -209,11 +209,12 @@ class DatacubeDataset(Dataset):
                 flag = flag | (target > cfg.target_above)
             target = flag.where(target.notnull(), False)
         else:
-            vals = np.unique(target.isel({tdim: slice(0, 50)}).values)
-            vals = vals[~np.isnan(vals)] if vals.dtype.kind == "f" else vals
-            if not set(vals.tolist()) <= {0, 1}:
+            other = target.notnull() & (target != 0) & (target != 1)  # every step, not a sample of them
+            if bool(other.any()):
+                odd = target.where(other).values
+                example = np.unique(odd[np.isfinite(odd)])[:5]
                 raise ValueError(
-                    f"option 'target': {cfg.target} holds values other than 0 and 1 (e.g. {vals[:5].tolist()}); "
+                    f"option 'target': {cfg.target} holds values other than 0 and 1 (e.g. {example.tolist()}); "
                     "give a threshold rule (--target_below X or --target_above X)"
                 )
             target = target.fillna(0) > 0.5

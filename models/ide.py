@@ -9,7 +9,6 @@ The engine needs only ``out.logits``, ``out.anomaly`` and ``compute_loss``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -41,11 +40,6 @@ class IDEOutput:
     aux_loss: Tensor
 
 
-def _section(cfg: Any, cls: type) -> Any:
-    """The section ``cls`` of a Config (a component sees only its own options); other objects as given."""
-    return cfg.section(cls) if hasattr(cfg, "section") else cfg
-
-
 class IDE(nn.Module):
     """Identify drivers of extremes. Attribute names (encoder, vq, cls) match the published checkpoints."""
 
@@ -71,7 +65,7 @@ class IDE(nn.Module):
             )
         self.spatial_anomaly = mode == "always"
         in_channels = 2 * cfg.in_channels if self.spatial_anomaly else cfg.in_channels
-        self.encoder = build_encoder(_section(cfg, EncoderOptions), n_vars, in_channels, cfg.codebook_dim)
+        self.encoder = build_encoder(cfg.section(EncoderOptions), n_vars, in_channels, cfg.codebook_dim)
         monotone_heads = getattr(cfg, "monotone_heads", False)
         if monotone_heads and cfg.codebook_size != 2:
             raise ValueError(
@@ -80,7 +74,7 @@ class IDE(nn.Module):
         self.cls = ExtremeClassifier(
             n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate, monotone_heads
         )
-        self.vq = build_quantizer(_section(cfg, QuantizerOptions))
+        self.vq = build_quantizer(cfg.section(QuantizerOptions))
 
     def forward(self, x: Tensor) -> IDEOutput:
         if (

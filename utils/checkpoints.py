@@ -56,7 +56,7 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint") -> Any:
     with open(path, "rb") as fh:
         head = fh.read(512)
     if not head.startswith(_ZIP_MAGIC) and not head.startswith(b"\x80"):  # neither format torch writes
-        raise CheckpointError(_damaged(path, what, size, None))
+        raise CheckpointError(_damaged(path, what, size, head, None))
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -66,9 +66,9 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint") -> Any:
                 f"{what} {path} holds Python objects, not only tensors{found}; loading it could run code, "
                 "so it is refused: use a checkpoint saved by IDEE or the published code"
             ) from None
-        raise CheckpointError(_damaged(path, what, size, err)) from None
+        raise CheckpointError(_damaged(path, what, size, head, err)) from None
     except (EOFError, KeyError, RuntimeError, ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(_damaged(path, what, size, err)) from None
+        raise CheckpointError(_damaged(path, what, size, head, err)) from None
 
 
 def _unsupported_global(message: str) -> str:
@@ -80,9 +80,7 @@ def _unsupported_global(message: str) -> str:
     return ""
 
 
-def _damaged(path: Path, what: str, size: int, err: BaseException | None) -> str:
-    with open(path, "rb") as fh:
-        head = fh.read(512)
+def _damaged(path: Path, what: str, size: int, head: bytes, err: BaseException | None) -> str:
     if head.startswith(_ZIP_MAGIC):
         reason = "a PyTorch file that is truncated or corrupted"
         todo = "copy or download it again"

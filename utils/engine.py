@@ -422,8 +422,7 @@ def _fit(
         f"{steps} steps per epoch per rank, {rt.dist.world_size} rank(s) on {rt.device}, "
         f"amp {cfg.amp if rt.amp_dtype else 'none'}, {n_params:,} parameters"
     )
-    split_overlaps = getattr(cfg, "split_overlaps", lambda: [])
-    for message in [*split_overlaps(), *getattr(train_set, "warnings", []), *getattr(val_set, "warnings", [])]:
+    for message in [*cfg.split_overlaps(), *getattr(train_set, "warnings", []), *getattr(val_set, "warnings", [])]:
         log.warning(message)
     if cfg.amp != "none" and rt.amp_dtype is None:
         log.warning(f"amp {cfg.amp} needs CUDA; running in float32 on {rt.device}")

@@ -6,10 +6,8 @@ never branches on the rank to log.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,7 +23,6 @@ __all__ = [
     "progress",
     "flatten_metrics",
     "sample_images",
-    "user_errors",
     "exit_with_error",
     "SampleImages",
     "log_epoch",
@@ -49,24 +46,6 @@ RUN_FILES = (
 
 class RunFolderError(UserError, ValueError):
     """The run folder is in a state the requested action must not touch (a user error, exit 2)."""
-
-
-@contextlib.contextmanager
-def user_errors(prog: str, setup: bool = True) -> Iterator[None]:
-    """Turn errors of the user's input or environment into ``prog: error: message`` on stderr and
-    exit code 2, argparse-style, without a traceback.
-
-    ``setup=True`` (before the first step): also the plain ``ValueError``/``FileNotFoundError`` of
-    option and data checks. ``setup=False`` (training, testing): only :class:`UserError`s (a resume
-    that does not fit, a full disk); anything else raised there is a bug and keeps its traceback.
-    """
-    caught: tuple[type[BaseException], ...] = (UserError,)
-    if setup:
-        caught += (ValueError, FileNotFoundError, NotADirectoryError)
-    try:
-        yield
-    except caught as err:
-        exit_with_error(prog, err)
 
 
 def exit_with_error(prog: str, err: BaseException) -> NoReturn:

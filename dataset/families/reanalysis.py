@@ -67,7 +67,7 @@ class ReanalysisFamily(DatasetFamily):
         }
 
     def report(self, label: str, metrics: dict[str, Any]) -> str:
-        if not any(metrics["counts"].values() if isinstance(metrics["counts"], dict) else metrics["counts"]):
+        if not any(metrics["counts"].values()):
             return f"{label} predicts no drought map; its driver flags are the output"
         rows = [
             f"{label}, drought map at threshold {metrics['threshold']}:",
