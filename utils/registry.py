@@ -43,7 +43,7 @@ class Registry(Generic[T]):
         return entry
 
     def decorator(self, name: str, make: Callable[[T], T] | None = None) -> Callable[[T], T]:
-        """``@REGISTRY.decorator(name)`` form of :meth:`register`."""
+        """``@REGISTRY.decorator(name)`` form of ``register``."""
 
         def wrap(obj: T) -> T:
             self.register(name, make(obj) if make else obj)
