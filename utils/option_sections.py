@@ -85,7 +85,8 @@ class DataOptions:
     variables_static: list[str] = field(default_factory=lambda: ["latitude", "longitude"], metadata={
         "help": "published option, kept so a config.pkl reads; not read here (no static inputs)"})
     in_channels: int = field(default=1, metadata={
-        "help": "input channels per variable (weekly statistics: 1 = mean; real data 2 = mean and std)"})
+        "help": "input channels per variable: 1 synthetic, 2 ERA5-Land and CERRA (weekly mean and std), "
+                "datacube: one per statistic"})
     in_channels_dynamic: int = field(default=6, metadata={
         "help": "number of input variables; must equal the length of 'variables'"})
     delta_t: int = field(default=8, metadata={
@@ -154,8 +155,8 @@ class ReanalysisOptions:
     threshold: float = field(default=26.0, metadata={
         "help": "a pixel-week is an extreme drought where VHI is below this"})
     threshold_anomaly: float = field(default=35.0, metadata={
-        "help": "VHI below this in any week of the window excludes the pixel from the normal-code pull "
-                "(and makes it a positive bag for the MIL baselines)"})
+        "help": "VHI below this in any week of the window marks a pixel as not normal in training (no "
+                "normal-code pull; a positive MIL bag; left out of the one-class and reconstruction fits)"})
     alpha: float = field(default=0.5, metadata={"help": "VHI = alpha VCI + (1 - alpha) TCI"})
 
 
@@ -306,7 +307,8 @@ class LossOptions:
     """
 
     lambda_anomaly: float = field(default=30.0, metadata={
-        "help": "weight of the pull of extreme-free pixels towards the normal code (published: 100)"})
+        "help": "weight of the L1 pull of the codes of pixels without an extreme in the window towards the "
+                "normal code (published: 100)"})
     # A full-strength pull from step 0 switches every flag off before the classifier can ask for any
     # (docs/results/recipe.md).
     lambda_anomaly_start: float = field(default=1.0, metadata={
