@@ -14,9 +14,10 @@ import dataclasses
 import sys
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, NamedTuple, TypeVar, Union
 
 import yaml
 
@@ -45,12 +46,48 @@ from utils.published import read_published_config
 
 __all__ = [
     "Config", "ConfigError", "load_config", "save_config", "parse_config", "parse_overrides", "coerce",
-    "choices_of", "FIELDS", "SYNTHETIC_VARIABLES", "ERA5_LAND_VARIABLES", "CERRA_VARIABLES", "REGIONS",
+    "choices_of", "option_help", "iter_options", "OptionInfo", "FIELDS",
+    "SYNTHETIC_VARIABLES", "ERA5_LAND_VARIABLES", "CERRA_VARIABLES", "REGIONS",
 ]
 
 
 
 S = TypeVar("S")
+
+
+class OptionInfo(NamedTuple):
+    """One option as the reference and ``--help`` describe it."""
+
+    section: type  # the section dataclass that declares it (its docstring says who reads it)
+    name: str
+    type: str  # the annotation as written, e.g. "list[int]", "str | None"
+    default: Any
+    choices: tuple[str, ...] | None
+    help: str  # one line of meaning ("" when the option has none: a test and the docs build fail on it)
+
+
+def option_help(name: str) -> str:
+    """The one line of meaning of option ``name`` (``metadata['help']``; "" if it has none)."""
+    if name not in FIELDS:
+        raise ConfigError(f"unknown option '{name}'{_suggest(name)}")
+    return str(FIELDS[name].metadata.get("help", "")).strip()
+
+
+def iter_options() -> Iterator[OptionInfo]:
+    """Every option, section by section in ``--help`` order, with type, default, choices and help.
+
+    The generated option reference (scripts/docs_options.py) is built from this, so it cannot drift
+    from the code. Choices read from a registry import its built-in modules.
+    """
+    for section in SECTIONS:
+        for f in fields(section):
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:  # pragma: no cover - every option has a default
+                default = None
+            yield OptionInfo(section, f.name, str(f.type), default, choices_of(f.name), option_help(f.name))
 
 
 def choices_of(name: str) -> tuple[str, ...] | None:
@@ -385,7 +422,8 @@ def build_parser(description: str | None = None, defaults_file: str | None = Non
             kwargs["metavar"] = "true|false"
         elif choices_of(f.name) is not None:
             kwargs["metavar"] = "{" + ",".join(choices_of(f.name) or ()) + "}"
-        kwargs["help"] = f"(default: {shown})"
+        meaning = option_help(f.name).replace("%", "%%")  # argparse formats help with %
+        kwargs["help"] = f"{meaning} (default: {shown})" if meaning else f"(default: {shown})"
         groups[f.name].add_argument(f"--{f.name}", **kwargs)
     return parser
 

@@ -417,22 +417,27 @@ class SyntheticDataset(Dataset):
     # ------------------------------------------------------------------ truth for metrics / engine
     @property
     def n_vars(self) -> int:
+        """Number of input variables."""
         return len(self.variables)
 
     @property
     def height(self) -> int:
+        """Rows of the (cropped) grid."""
         return int(self._x.shape[2])
 
     @property
     def width(self) -> int:
+        """Columns of the (cropped) grid."""
         return int(self._x.shape[3])
 
     @property
     def t_first(self) -> int:
+        """1-based label of the split's first week."""
         return int(self.time_labels[0])
 
     @property
     def t_last(self) -> int:
+        """1-based label of the split's last week."""
         return int(self.time_labels[-1])
 
     def drivers_truth(self) -> np.ndarray:

@@ -86,12 +86,14 @@ class LFQQuantizer(LFQ, _Contract):
     """Lookup-free binary quantizer (paper default). Index 0 = code -1 = normal."""
 
     def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The contract on LFQ: features to tokens, lookup-free quantization, back to voxels."""
         tok, shape = _tokens(z)
         q, idx, aux = LFQ.forward(self, tok)
         z_q, idx = _untokens(q, idx, shape)
         return z_q, idx, self._aux(aux, z)
 
     def code(self, index: int = 0) -> Tensor:
+        """The code of ``index`` (0 = normal), to pull normal pixels towards it."""
         idx = torch.full((1, 1), index, dtype=torch.long, device=self.mask.device)
         return self.indices_to_codes(idx).reshape(-1)
 
@@ -100,12 +102,14 @@ class FSQQuantizer(FSQ, _Contract):
     """Finite scalar quantization with one dimension of ``codebook_size`` levels; no aux loss."""
 
     def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The contract on FSQ: features to tokens, scalar quantization, back to voxels."""
         tok, shape = _tokens(z)
         q, idx = FSQ.forward(self, tok)
         z_q, idx = _untokens(q, idx, shape)
         return z_q, idx, self._aux(0.0, z)
 
     def code(self, index: int = 0) -> Tensor:
+        """The code of ``index`` (0 = normal), to pull normal pixels towards it."""
         idx = torch.full((1, 1), index, dtype=torch.long, device=self._levels.device)
         return self.indices_to_codes(idx).reshape(-1)
 
@@ -114,12 +118,14 @@ class VQQuantizer(VectorQuantize, _Contract):
     """Plain vector quantization (EMA codebook, commitment loss)."""
 
     def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The contract on VectorQuantize: nearest codebook entry per voxel."""
         tok, shape = _tokens(z)
         q, idx, aux = VectorQuantize.forward(self, tok)
         z_q, idx = _untokens(q, idx, shape)
         return z_q, idx, self._aux(aux, z)
 
     def code(self, index: int = 0) -> Tensor:
+        """The codebook entry ``index`` (0 = normal), to pull normal pixels towards it."""
         idx = torch.full((1, 1), index, dtype=torch.long, device=self.codebook.device)
         return self.get_output_from_indices(idx).reshape(-1)
 
@@ -128,12 +134,14 @@ class LatentQuantizer(LatentQuantize, _Contract):
     """Latent quantization (learned per-dimension values), commitment + quantization losses."""
 
     def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The contract on LatentQuantize (which takes [B, D, n] tokens)."""
         tok, shape = _tokens(z)
         q, idx, aux = LatentQuantize.forward(self, tok.transpose(1, 2))  # it takes [B, D, n]
         z_q, idx = _untokens(q.transpose(1, 2), idx, shape)
         return z_q, idx, self._aux(aux, z)
 
     def code(self, index: int = 0) -> Tensor:
+        """The code of ``index`` (0 = normal), to pull normal pixels towards it."""
         idx = torch.full((1, 1), index, dtype=torch.long, device=self._levels.device)
         return self.indices_to_codes(idx).reshape(-1)
 
@@ -162,6 +170,7 @@ class RandomProjectionVQQuantizer(RandomProjectionQuantizer, _Contract):
         )
 
     def quantize_features(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Frozen random projection of the normalised features, then the frozen codebook."""
         tok, shape = _tokens(z)
         proj = torch.einsum("b n d, h d e -> b n h e", self.norm(tok), self.rand_projs).flatten(2)
         self.vq.train(self.training)  # straight-through and commitment loss while training
@@ -170,6 +179,7 @@ class RandomProjectionVQQuantizer(RandomProjectionQuantizer, _Contract):
         return z_q, idx, self._aux(aux, z)
 
     def code(self, index: int = 0) -> Tensor:
+        """The codebook entry ``index`` (0 = normal), to pull normal pixels towards it."""
         idx = torch.full((1, 1), index, dtype=torch.long, device=self.rand_projs.device)
         return self.vq.get_output_from_indices(idx).reshape(-1)
 

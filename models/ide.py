@@ -77,6 +77,7 @@ class IDE(nn.Module):
         self.vq = build_quantizer(cfg.section(QuantizerOptions))
 
     def forward(self, x: Tensor) -> IDEOutput:
+        """Encode each variable, quantize to codes (code 0 = normal), classify the target week's extremes."""
         if (
             x.dim() != 6
             or x.shape[1] != self.n_vars

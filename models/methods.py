@@ -49,9 +49,11 @@ class Method(Protocol):
     ``ddp_find_unused_parameters = True`` for models with parameters a step may not use.
     """
 
-    def forward(self, x: torch.Tensor) -> Any: ...
+    def forward(self, x: torch.Tensor) -> Any:
+        """Driver flags (and extreme logits) of a batch ``x`` [N, V, C, T, H, W], newest week first."""
 
-    def compute_loss(self, out: Any, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def compute_loss(self, out: Any, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss of ``out`` on ``batch`` and its named parts for the log."""
 
 
 @runtime_checkable
@@ -65,7 +67,8 @@ class ScoringMethod(Method, Protocol):
 
     threshold: float
 
-    def scores_drivers_in_validation(self, on: bool) -> None: ...
+    def scores_drivers_in_validation(self, on: bool) -> None:
+        """Whether validation passes compute driver scores (off when they are costly)."""
 
 
 class ScoreOutput:
@@ -82,6 +85,7 @@ class ScoreOutput:
     @classmethod
     def from_scores(cls, score: torch.Tensor, threshold: float, logits: torch.Tensor | None = None,
                     **extra: Any) -> ScoreOutput:
+        """Flags at ``score > threshold``: the one rule every scoring method shares."""
         return cls((score > threshold).to(torch.uint8), score, logits, **extra)
 
 

@@ -392,7 +392,7 @@ def evaluate_command(model: Model, root: Path | str = DEFAULT_DIR) -> str:
     entry = BASELINE_ENTRIES[model.method]
     cmd = f"python -m {entry} --method {model.method} {args} {synthetic}"
     if "backbone" in model.files:
-        cmd += f" --en_de_pretrained {q(str(folder / 'backbone.pth'))}"
+        cmd += f" --simplenet_backbone {q(str(folder / 'backbone.pth'))}"
     return cmd
 
 

@@ -122,7 +122,7 @@ def test_evaluate_commands():
     assert arnet.startswith("python -m Baselines_MIL.test_mil --method arnet")
     simple = pt.evaluate_command(m["simplenet_exp3"], "D")
     assert simple.startswith("python -m Baselines_OneClass.test_oneclass --method simplenet")
-    assert "D/simplenet_exp3/backbone.pth" in simple
+    assert "--simplenet_backbone D/simplenet_exp3/backbone.pth" in simple  # the option SimpleNet reads
     uniad = pt.evaluate_command(m["uniad_exp3"])
     assert "Baselines_Reconstruction.test_reconstruction --method uniad" in uniad
     with pytest.raises(KeyError, match="did you mean 'ide_swin_exp3'"):

@@ -43,7 +43,7 @@ class Registry(Generic[T]):
         return entry
 
     def decorator(self, name: str, make: Callable[[T], T] | None = None) -> Callable[[T], T]:
-        """``@REGISTRY.decorator(name)`` form of :meth:`register`."""
+        """``@REGISTRY.decorator(name)`` form of ``register``."""
 
         def wrap(obj: T) -> T:
             self.register(name, make(obj) if make else obj)
@@ -58,10 +58,12 @@ class Registry(Generic[T]):
                 importlib.import_module(module)
 
     def names(self) -> list[str]:
+        """Registered names in registration order (built-in modules imported first)."""
         self._load()
         return list(self._entries)
 
     def get(self, name: str) -> T:
+        """The entry of ``name``; an unknown name is a one-line error with the choices and a suggestion."""
         self._load()
         if name not in self._entries:
             lower = {n.lower(): n for n in self._entries}

@@ -28,6 +28,8 @@ class _Votes(DriverCollector):
 
 
 class DatacubeFamily(DatasetFamily):
+    """A user's own datacube (any xarray source): extremes always, drivers when truth is given."""
+
     name = "datacube"
     driver_truth = True  # when --truth_drivers is given; threshold_rules says what holds
 
@@ -56,17 +58,20 @@ class DatacubeFamily(DatasetFamily):
         return dataset
 
     def check(self, cfg: Any, train_set: Any, val_set: Any) -> None:
+        """The family checks, plus the test period, so a bad one fails before training."""
         from dataset.datacube import DatacubeDataset
 
         super().check(cfg, train_set, val_set)
         DatacubeDataset.check_period(cfg, "test")  # before hours of training, not after
 
     def threshold_rules(self, cfg: Any = None) -> tuple[str, ...]:
+        """Without ``truth_drivers`` the val_f1 rule has nothing to fit: only the others."""
         if cfg is not None and not cfg.truth_drivers:
             return ("normal_percentile", "fixed")
         return super().threshold_rules(cfg)
 
     def val_collectors(self, cfg: Any, dataset: Any, *, drivers: bool) -> list[Any]:
+        """Extreme scores, and driver scores when the datacube has true drivers."""
         collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
         if drivers and cfg.truth_drivers:
             collectors.append(DriverCollector(dataset, cfg.delta_t))
@@ -74,6 +79,7 @@ class DatacubeFamily(DatasetFamily):
 
     def test_collectors(self, cfg: Any, dataset: Any, *, run_dir: Path, split: str,
                         attrs: dict[str, str]) -> list[Any]:
+        """Extremes, driver votes (scored against truth when given) and the prediction file."""
         from utils.predictions import PredictionCollector
 
         collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
@@ -86,6 +92,7 @@ class DatacubeFamily(DatasetFamily):
         return collectors
 
     def test_metrics(self, cfg: Any, dataset: Any, res: dict[str, Any]) -> dict[str, Any]:
+        """Extreme metrics; with true drivers also driver metrics and the Naive reference."""
         metrics = {"n_samples": res["n_samples"], "extremes": res.get("extremes", {})}
         if cfg.truth_drivers:
             metrics["drivers"] = res["drivers"]
@@ -93,6 +100,7 @@ class DatacubeFamily(DatasetFamily):
         return metrics
 
     def report(self, label: str, metrics: dict[str, Any]) -> str:
+        """The paper-style table when drivers are scored, else the extreme scores."""
         if "drivers" in metrics:
             per_variable = "; ".join(
                 f"{v} F1 {percent(s['f1'])}%" for v, s in metrics["drivers"]["per_variable"].items()

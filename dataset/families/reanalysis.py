@@ -18,6 +18,8 @@ _CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 class ReanalysisFamily(DatasetFamily):
+    """ERA5-Land and CERRA with NOAA VHI drought labels: no driver truth, drought maps scored."""
+
     driver_truth = False
 
     def __init__(self, name: str, preset: str, dataset_class: str) -> None:
@@ -32,9 +34,11 @@ class ReanalysisFamily(DatasetFamily):
         return getattr(importlib.import_module(module), cls)
 
     def load(self, cfg: Any, split: str, *, augment: bool = False) -> Any:
+        """The split's weekly samples (augmentation only where asked)."""
         return self._cls().from_config(dataclasses.replace(cfg, is_aug=cfg.is_aug and augment), split)
 
     def check(self, cfg: Any, train_set: Any, val_set: Any) -> None:
+        """These samples hold two channels (weekly mean and std): refuse another in_channels early."""
         if cfg.in_channels != 2:
             raise ValueError(
                 f"option 'in_channels' is {cfg.in_channels}; {self.name} samples have 2 input channels "
@@ -43,12 +47,14 @@ class ReanalysisFamily(DatasetFamily):
         super().check(cfg, train_set, val_set)
 
     def val_collectors(self, cfg: Any, dataset: Any, *, drivers: bool) -> list[Any]:
+        """Drought F1 of the validation split (picks the best_F1 checkpoint)."""
         from dataset.real_metrics import DroughtClassCollector
 
         return [ExtremeCollector(cfg.pred_threshold), DroughtClassCollector(cfg.pred_threshold)]
 
     def test_collectors(self, cfg: Any, dataset: Any, *, run_dir: Path, split: str,
                         attrs: dict[str, str]) -> list[Any]:
+        """Drought and no-drought class scores, and the drivers file when asked."""
         from dataset.real_metrics import DroughtClassCollector, DroughtPredictionWriter
 
         collectors: list[Any] = [DroughtClassCollector(cfg.pred_threshold)]
@@ -59,6 +65,7 @@ class ReanalysisFamily(DatasetFamily):
         return collectors
 
     def test_metrics(self, cfg: Any, dataset: Any, res: dict[str, Any]) -> dict[str, Any]:
+        """Per-class precision, recall, F1 and IoU, their mean, accuracy and counts."""
         m = res["drought_classes"]
         return {
             "n_samples": res["n_samples"],
@@ -67,6 +74,7 @@ class ReanalysisFamily(DatasetFamily):
         }
 
     def report(self, label: str, metrics: dict[str, Any]) -> str:
+        """The drought table printed by the test scripts."""
         if not any(metrics["counts"].values()):
             return f"{label} predicts no drought map; its driver flags are the output"
         rows = [

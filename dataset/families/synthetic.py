@@ -25,15 +25,19 @@ def naive_reference(dataset: Any, delta_t: int) -> dict[str, Any]:
 
 
 class SyntheticFamily(DatasetFamily):
+    """Synthetic benchmarks: known drivers, so driver F1 and the Naive reference are scored."""
+
     name = "synthetic"
     driver_truth = True
 
     def load(self, cfg: Any, split: str, *, augment: bool = False) -> Any:
+        """The split's windows of the benchmark cube (augmentation only where asked)."""
         from dataset.synthetic import SyntheticDataset
 
         return SyntheticDataset.from_config(dataclasses.replace(cfg, is_aug=cfg.is_aug and augment), split)
 
     def check(self, cfg: Any, train_set: Any, val_set: Any) -> None:
+        """A split shorter than the window has no sample: say which option, before training."""
         for split, ds in (("train", train_set), ("val", val_set)):
             if len(ds) < 1:
                 raise ValueError(
@@ -42,6 +46,7 @@ class SyntheticFamily(DatasetFamily):
                 )
 
     def val_collectors(self, cfg: Any, dataset: Any, *, drivers: bool) -> list[Any]:
+        """Extreme scores and, when asked, driver scores (best_driver_F1 checkpoint)."""
         collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
         if drivers:
             collectors.append(DriverCollector(dataset, cfg.delta_t))
@@ -49,6 +54,7 @@ class SyntheticFamily(DatasetFamily):
 
     def test_collectors(self, cfg: Any, dataset: Any, *, run_dir: Path, split: str,
                         attrs: dict[str, str]) -> list[Any]:
+        """Extremes, re-assembled driver votes and the drivers file when asked."""
         from utils.predictions import PredictionCollector
 
         votes = DriverCollector(dataset, cfg.delta_t)
@@ -61,6 +67,7 @@ class SyntheticFamily(DatasetFamily):
         return collectors
 
     def test_metrics(self, cfg: Any, dataset: Any, res: dict[str, Any]) -> dict[str, Any]:
+        """Extreme and driver metrics beside the Naive reference."""
         return {
             "n_samples": res["n_samples"],
             "extremes": res.get("extremes", {}),

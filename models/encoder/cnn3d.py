@@ -103,6 +103,7 @@ class CNN3DEncoder(nn.Module):
         self.proj_var = nn.ModuleList(make_proj_var(dim, out_dim) for _ in range(n_vars))
 
     def forward(self, x: Tensor) -> Tensor:
+        """x [N, V, C, T, H, W] -> features [N, V, D, T, H, W], every variable's branch in one grouped pass."""
         n, v, c, t, hh, ww = x.shape
         if v != self.n_vars:
             raise ValueError(f"input has {v} variables but the model was built for {self.n_vars}")

@@ -82,6 +82,7 @@ def run_proj_var(proj_var: nn.ModuleList, h: Tensor, n_vars: int) -> Tensor:
 
 
 def check_patch_size(patch_size: Sequence[int]) -> None:
+    """Refuse patch sizes other than (1, 1, 1): a driver flag is needed for every voxel."""
     if tuple(patch_size) != (1, 1, 1):
         raise ValueError(
             f"option 'en_patch_size' is {tuple(patch_size)}; only (1, 1, 1) is supported "

@@ -55,6 +55,8 @@ class MambaMixer(nn.Module):
 
 
 class MambaBlock(nn.Module):
+    """Parameter holder of one block (selective-scan mixer and MLP), with the published names."""
+
     def __init__(self, dim: int, mlp_ratio: float, **ssm_kwargs) -> None:
         super().__init__()
         self.ssm = MambaMixer(dim, **ssm_kwargs)
@@ -80,6 +82,7 @@ class MambaEncoder(WindowEncoder):
         self.impl = cfg.mamba_impl
 
     def mix(self, win: Tensor, blocks, window: Window, ws: Window, ss: Window, pdims: Window) -> Tensor:
+        """Selective state-space scan over each window's tokens, all variables' blocks at once."""
         v, n, nw, length = win.shape[:4]
         bw = n * nw
         ssm = [b.ssm for b in blocks]

@@ -28,6 +28,7 @@ except Exception:  # noqa: BLE001 - any import failure means "no kernel"
 
 
 def kernel_available() -> bool:
+    """Whether mamba_ssm's CUDA scan can run here (``mamba_impl auto`` uses it then)."""
     return _kernel_scan is not None and torch.cuda.is_available()
 
 

@@ -146,6 +146,8 @@ def permute_tokens(x: Tensor, perm: Tensor, inv: Tensor) -> Tensor:
 
 
 class Mlp(nn.Module):
+    """Parameter holder of a block's MLP (``fc1``, ``fc2``), named as in the published checkpoints."""
+
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
@@ -153,6 +155,8 @@ class Mlp(nn.Module):
 
 
 class WindowAttention3D(nn.Module):
+    """Parameter holder of windowed self-attention with its relative-position bias table."""
+
     def __init__(self, dim: int, window: Window, n_heads: int, qkv_bias: bool) -> None:
         super().__init__()
         d, h, w = window
@@ -165,6 +169,8 @@ class WindowAttention3D(nn.Module):
 
 
 class SwinBlock(nn.Module):
+    """Parameter holder of one Swin block (attention and MLP), named as in the published checkpoints."""
+
     def __init__(self, dim: int, window: Window, n_heads: int, mlp_ratio: float, qkv_bias: bool) -> None:
         super().__init__()
         self.attn = WindowAttention3D(dim, window, n_heads, qkv_bias)
@@ -172,6 +178,8 @@ class SwinBlock(nn.Module):
 
 
 class WindowStage(nn.Module):
+    """The blocks of one stage and, where the width changes, its patch embedding (``downsample``)."""
+
     def __init__(self, blocks: list[nn.Module], in_channels: int | None, dim: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
@@ -225,6 +233,7 @@ class WindowEncoder(nn.Module):
         return per_var_linear(x, w, b)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x [N, V, C, T, H, W] -> features [N, V, D, T, H, W]; each variable has its own weights."""
         n, v, c, t, h, w = x.shape
         if v != self.n_vars:
             raise ValueError(f"input has {v} variables but the model was built for {self.n_vars}")
@@ -252,6 +261,7 @@ class WindowEncoder(nn.Module):
     def block(
         self, x: Tensor, blocks: list[nn.Module], window: Window, shift: Window, drop_path: float
     ) -> Tensor:
+        """One pre-norm block (window mixer, then MLP) with padding, shift and stochastic depth."""
         dims = tuple(x.shape[2:5])
         ws, ss = effective_window(dims, window, shift)
         y = F.layer_norm(x, (x.shape[-1],), eps=LN_EPS)
@@ -306,6 +316,7 @@ class Swin3DEncoder(WindowEncoder):
         self.qk_scale, self.attn_drop = cfg.en_qk_scale, cfg.en_attn_drop_rate
 
     def mix(self, win: Tensor, blocks, window: Window, ws: Window, ss: Window, pdims: Window) -> Tensor:
+        """Shifted-window multi-head self-attention within each window, all variables batched."""
         v, n, nw, nt, c = win.shape
         heads = blocks[0].attn.relative_position_bias_table.shape[1]
         hd = c // heads
