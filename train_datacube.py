@@ -6,7 +6,7 @@
 
 Any xarray-openable source (netCDF file, glob, zarr store); a continuous index as the target
 with ``--target_below X`` / ``--target_above X``; optional ``--mask``, ``--truth_drivers``, a
-lat/lon box and ``--statistics mean std`` (see dataset/datacube.py and docs/datacube.md).
+lat/lon box and ``--statistics mean std`` (see dataset/datacube.py and docs/guides/datacube.md).
 """
 
 import sys

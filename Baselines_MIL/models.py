@@ -358,7 +358,7 @@ class MILModel(nn.Module):
 
 
 # one top-k per variable for DeepMIL and ARNet in the table: with one per (sample, week) a single
-# variable fills the positive top-k (docs/baselines.md); RTFM and MGFN keep the published grouping.
+# variable fills the positive top-k (docs/results/baselines.md); RTFM and MGFN keep the published grouping.
 # DeepMIL compares bags of equal size: without, its hinge collapsed to one constant score on 2 of 3 seeds
 for _name, _label, _defaults in (
     ("deepmil", "DeepMIL", {"mil_topk_per": "variable", "mil_match_bags": True}),

@@ -10,7 +10,7 @@ resample (``--statistics mean [std]``: one input channel each), the target is a 
 normalised by a per-pixel climatology of the step of the year (median and standard deviation)
 computed from the training period only.
 
-Samples are the sample dict of every dataset (docs/ARCHITECTURE.md): ``x`` [V, C, T, H, W]
+Samples are the sample dict of every dataset (docs/design/architecture.md): ``x`` [V, C, T, H, W]
 newest-first, ``mask_extreme`` (target at the newest step), ``mask_extreme_loss`` (target in
 any step of the window), ``mask_valid`` (``--mask``), ``mask_anomaly`` (``--truth_drivers``)
 and ``timestep`` (1-based index of the newest step on the cube's aggregated time axis).

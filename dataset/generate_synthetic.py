@@ -1,4 +1,4 @@
-"""Synthetic benchmark generator (DATA.md sections 1 and 2).
+"""Synthetic benchmark generator (docs/guides/synthetic.md; files: docs/reference/file-formats.md).
 
     python -m dataset.generate_synthetic --preset small --out data/synthetic/small [--seed 0]
 

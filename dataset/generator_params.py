@@ -47,7 +47,7 @@ class GeneratorParams:
     times_test: tuple[int, int] = (131, 156)
     extreme_density: float = 1.0
     # event sizes relative to the paper's 200-pixel grid; None: min(H, W) / 200 (the whole
-    # paper field shrunk to this grid, DATA.md); e.g. 1.0: a window of a paper-size field
+    # paper field shrunk to this grid, docs/guides/synthetic.md); e.g. 1.0: a window of a paper-size field
     event_scale: float | None = None
     # "scaled": our calibrated shapes, coverage kept at any scale, window padding for an explicit
     # event_scale; "published": the published generator's exp-1 shape families, coupling-matrix

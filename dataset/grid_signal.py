@@ -3,7 +3,7 @@
 A signal that every pixel of the grid carries alike in a week (a seasonal cycle out of step with the
 52-week climatology, a region-wide shift) is invisible to a per-pixel climatology and can bury local
 anomalies: on benchmarks of the published generator at 1040 weeks it holds 89-99.6 % of the variance
-of five of the six variables (docs/results.md, "Paper-size events"). ``spatial_anomaly: auto`` turns the
+of five of the six variables (docs/results/paper-size.md). ``spatial_anomaly: auto`` turns the
 model's spatial-anomaly channel on exactly where that share is large, so one recipe serves data with and
 without such a signal.
 """

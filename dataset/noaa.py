@@ -6,7 +6,7 @@ overlap). Per file ``VHI = alpha VCI + (1 - alpha) TCI`` (values outside [0, 100
 NOAA's -999 fill, are NaN); a week's VHI is the nanmean over its files and a pixel is
 cold when any of the week's files flags it.
 
-Decisions on gaps (DATA.md leaves them open):
+Decisions on gaps (the published data description leaves them open):
 
 - a target week without any NOAA file is not a sample (it is skipped when the index is built);
 - a window week without NOAA data contributes nothing to the anomaly-loss mask;

@@ -3,9 +3,9 @@
 The subclasses only say where the files are (a ``RealLayout``); everything else —
 index of target weeks, window reading, normalisation, labels, crop, augmentation — is here.
 See ``dataset.real_common`` (normalisation, crop) and ``dataset.noaa`` (labels, masks) for
-the conventions, and docs/real_data.md for the tree layout.
+the conventions, and docs/guides/real-data.md for the tree layout.
 
-Sample dict (docs/ARCHITECTURE.md): ``x`` [V, 2, T, H, W] float32 (channels = weekly mean
+Sample dict (docs/design/architecture.md): ``x`` [V, 2, T, H, W] float32 (channels = weekly mean
 and std, newest first), ``mask_extreme`` / ``mask_extreme_loss`` / ``mask_valid`` [H, W]
 float32, ``timestep`` int64 (index of the target week in the split), ``week`` ``"YYYYWWW"``.
 There is no ``mask_anomaly``: real data have no ground-truth drivers and no loss or metric of

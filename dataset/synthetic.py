@@ -1,4 +1,4 @@
-"""Loader for the published synthetic benchmark format (docs/ARCHITECTURE.md, DATA.md section 1).
+"""Loader for the published synthetic benchmark format (docs/reference/file-formats.md).
 
 One folder ``<root>`` per experiment ``<exp>`` (= the folder's name) holds
 ``datacube_<exp>.nc``, ``climatology_<exp>.nc``, ``statistic_<exp>.json`` and
@@ -50,7 +50,7 @@ class SyntheticDataset(Dataset):
     """Samples of a synthetic benchmark experiment, newest week first.
 
     Item ``i`` covers the split's weeks ``i .. i+T-1`` (T = ``delta_t``) and is the dict
-    of docs/ARCHITECTURE.md: ``x`` [V, 1, T, H, W] float32, ``mask_extreme`` [H, W]
+    of docs/design/architecture.md: ``x`` [V, 1, T, H, W] float32, ``mask_extreme`` [H, W]
     (extreme == 1 at the newest week), ``mask_extreme_loss`` [H, W] (any class 1..3 in
     the window), ``mask_anomaly`` [V, T, H, W] (``anomaly_extreme``, binarised) and
     ``timestep`` (int64 time label of the newest week).

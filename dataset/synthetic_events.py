@@ -1,4 +1,4 @@
-"""Event shapes and noise of the synthetic benchmark generator (DATA.md section 2).
+"""Event shapes and noise of the synthetic benchmark generator (docs/guides/synthetic.md).
 
 Every shape is painted inside its own bounding box (never a full-cube temporary per
 event), so the cost of an event is its size, not the cube's. All randomness comes
@@ -19,7 +19,7 @@ Scaling to other sizes (paper: 2392 weeks x 200 x 200 pixels):
 - fractional counts are rounded stochastically (``floor + Bernoulli(frac)``), which
   keeps the expected coverage exact on tiny cubes.
 
-Counts at paper size are DATA.md's. The size ranges that DATA.md leaves open
+Counts at paper size are the published benchmark's. The size ranges it leaves open
 (Gaussian axes, onset footprints) are calibrated so that the coverages match the
 published ones (extremes: class 1 ~1.1 %, halo classes ~0.4 % each; random anomaly
 sets A/B/C ~1.9 / 0.45 / 1.8 %); see ``tests/test_generator.py`` for the check.

@@ -13,7 +13,7 @@ absolute values of its parameters) and leaky ReLUs, so a flag can only raise tha
 head's extreme logit, and every flag gets a gradient. A head of free sign gives a
 switched-off variable a push of random sign, and a ReLU head whose units are off
 gives none; an evidence head pushes the flags on where extremes are and off
-elsewhere (docs/results.md, "Evidence heads"). Parameter names and shapes are unchanged: conv1's
+elsewhere (docs/results/recipe.md, section 4). Parameter names and shapes are unchanged: conv1's
 input channels are summed, as all D carry the same flag.
 
 When the quantizer hands over its code channels (``AffineCodes``: z_q = W c + b with

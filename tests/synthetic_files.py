@@ -1,4 +1,4 @@
-"""Hand-made tiny synthetic benchmark folders in the published format (DATA.md section 1).
+"""Hand-made tiny synthetic benchmark folders in the published format (docs/reference/file-formats.md).
 
 Values follow simple formulas so that tests can compute expected samples by hand:
 

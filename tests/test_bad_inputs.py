@@ -1,7 +1,7 @@
 """Bad input a careful user can produce: each class gets one clear line (exit 2) or a logged warning.
 
 Checkpoints never execute code; a full disk while saving keeps the last checkpoint and
-``--resume true`` continues once space is back. docs/bad_inputs.md lists every case.
+``--resume true`` continues once space is back. docs/design/bad-inputs.md lists every case.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Engine on a stand-in model and an in-memory dataset that obey the contracts (docs/ARCHITECTURE.md).
+"""Engine on a stand-in model and an in-memory dataset that obey the contracts (docs/design/architecture.md).
 
 ``TinyModel`` / ``CubeDataset`` are also imported by tests/test_ddp.py's torchrun workers.
 """

@@ -1,4 +1,4 @@
-"""Metrics against hand-computed cases (TRAINING.md definitions)."""
+"""Metrics against hand-computed cases (docs/reference/metrics.md definitions)."""
 
 from __future__ import annotations
 

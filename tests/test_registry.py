@@ -102,7 +102,7 @@ class ToyMethod(nn.Module):
 
 
 def test_a_new_method_registers_and_trains(tiny_root, tmp_path):
-    """What docs/ARCHITECTURE.md shows: one module, one registration, and every entry point runs it."""
+    """What docs/design/architecture.md shows: one module, one registration, and every entry point runs it."""
     import test_synthetic
     import train_synthetic
     from models.methods import Method, MethodSpec, register_method

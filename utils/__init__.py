@@ -1,1 +1,1 @@
-"""Shared engine, metrics, logging, DDP helpers and prediction writers (see docs/ARCHITECTURE.md)."""
+"""Shared engine, metrics, logging, DDP helpers and prediction writers (see docs/design/architecture.md)."""

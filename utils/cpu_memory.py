@@ -5,7 +5,7 @@ glibc serves every allocation above 32 MB with a fresh ``mmap`` and returns it w
 hundreds of such activations (e.g. Swin_3D's MLP hidden, 100 MB at batch 2, 64 px),
 so each step zero-fills them page by page again: about 660 000 page faults and a
 third of the step's time in the kernel. Switching ``mmap`` off and never trimming the
-heap lets freed blocks be reused without faults (measured in docs/performance.md).
+heap lets freed blocks be reused without faults (measured in docs/design/performance.md).
 The price is memory: the process keeps its peak until it exits, and the heap first grows
 past the working set until freed blocks coalesce into holes that fit (a loop of 64 MB
 tensors settles at about 800 MB resident instead of 220 MB; the model benchmarks' peaks

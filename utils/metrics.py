@@ -1,4 +1,4 @@
-"""Extreme and driver metrics exactly as docs/TRAINING.md defines them.
+"""Extreme and driver metrics as docs/reference/metrics.md defines them.
 
 Conventions (one place for all of them):
 
