@@ -92,6 +92,10 @@ class ReanalysisOptions:
     root_NOAA: str = "../NOAA_CORDEX"
     root_CERRA: str = "../CERRA"
     root_NOAA_CERRA: str = "../NOAA_CERRA"
+    store: str | None = field(
+        default=None,
+        metadata={"help": "a zarr store written by python -m dataset.to_zarr; read instead of the root_* trees"},
+    )
     years_train: list[str] = field(default_factory=lambda: _years(1984, 2017))
     years_val: list[str] = field(default_factory=lambda: _years(2018, 2020))
     years_test: list[str] = field(default_factory=lambda: _years(2021, 2024))
