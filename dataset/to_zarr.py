@@ -31,6 +31,7 @@ import json
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -329,7 +330,9 @@ def _write_cube(ds: Any, out: Path, time_dim: str, time_chunk: int, codec: str, 
     for name, da in ds.data_vars.items():
         chunks = tuple(min(time_chunk, s) if d == time_dim else s for d, s in zip(da.dims, da.shape))
         encoding[name] = {"chunks": chunks, "compressors": compressors(codec, level)}
-    ds.to_zarr(out, mode="w-", zarr_format=3, encoding=encoding, consolidated=False)
+    with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is outside its spec
+        warnings.filterwarnings("ignore", message="Consolidated metadata")
+        ds.to_zarr(out, mode="w-", zarr_format=3, encoding=encoding, consolidated=True)  # one metadata read
 
 
 def convert_synthetic(
