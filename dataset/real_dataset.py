@@ -317,8 +317,9 @@ class RealDataset(Dataset):
         h, w_ = rows.stop - rows.start, cols.stop - cols.start
         for w in todo:
             out[w] = np.empty((len(self.variables), 2, 2, h, w_), np.float32)
+            lead = (slice(None), slice(None), w - 1)
             for v, name in enumerate(self.variables):
-                futures += st.array(f"climatology/{name}").read((slice(None), slice(None), w - 1), rows, cols, out[w][v])
+                futures += st.array(f"climatology/{name}").read(lead, rows, cols, out[w][v])
         wait(futures)
         for w in todo:
             self._clim_cache.put(w, out[w])

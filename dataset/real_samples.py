@@ -100,7 +100,9 @@ def read_statistics(path: Path, variables: list[str]) -> dict[str, tuple[np.ndar
     return parse_statistics(json.loads(path.read_text()), variables, str(path))
 
 
-def parse_statistics(data: dict[str, Any], variables: list[str], where: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def parse_statistics(
+    data: dict[str, Any], variables: list[str], where: str
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``read_statistics`` of already parsed JSON (a tree's file or a zarr store's attribute)."""
     for key in ("mean", "std"):
         if key not in data:

@@ -16,8 +16,9 @@ exactly its T weeks; a time chunk of T would decode two chunks (2T weeks) for mo
 windows. Spatially, chunks of the loader's crop size aligned with the crop decode nothing
 outside it; the whole grid is the choice for whole-grid samples (and costs a crop of
 size s x s about grid / s^2 times its own bytes). The climatology (read by every sample)
-is stored uncompressed by default (``--climatology_codec none``) so that it is memory-mapped
-and shared by all processes, as from the netCDF tree.
+is stored uncompressed by default (``--climatology_codec none``), one chunk per week of the
+whole grid, so that it is memory-mapped and shared by all processes, as from the netCDF tree
+(it is 52 weeks; the inputs are 52 weeks per year).
 
 Synthetic benchmarks and datacubes become a datacube store (``train_datacube.py --data``), with
 the climatology written beside it as ``<out>.climatology.nc`` (``--climatology``): the benchmark's
@@ -297,11 +298,13 @@ def convert_reanalysis(
                 wk = [int(v) for v in np.asarray(ds.variables["week"][:]).tolist()]
             pos = {w: i for i, w in enumerate(wk)}
             ccomp = compressors(codec if climatology_codec == "same" else "none", level)
+            # uncompressed: whole-grid chunks, so any crop of a week is one zero-copy view of a mapped file
+            cchunk = (ch, cw) if ccomp else grid
             for v in variables:
                 arr = cz.create_array(
                     v,
                     shape=(2, 2, N_WEEKS, *grid),
-                    chunks=(2, 2, 1, ch, cw),
+                    chunks=(2, 2, 1, *cchunk),
                     dtype="float32",
                     compressors=ccomp,
                     fill_value=np.nan,
