@@ -145,8 +145,9 @@ class StoreArray:
         for (empty when done already)."""
         plan = self.plan
         if plan is None or not self._chunk_aligned(lead):
-            out[...] = np.asarray(self.array[(*lead, rows, cols)])
-            return []
+            # zarr's API (fsspec URLs, other codecs): one call per array, several at once from the pool,
+            # so that the latencies of an object store overlap (zarr's own event loop serves them all)
+            return [_pool().submit(self._read_api, (*lead, rows, cols), out)]
         c = plan.chunks
         ch, cw = c[-2], c[-1]
         base = [i // c[d] if isinstance(i, (int, np.integer)) else 0 for d, i in enumerate(lead)]
@@ -173,6 +174,9 @@ class StoreArray:
             return []
         pool = _pool()
         return [pool.submit(self._decode, key, src, dest, whole) for key, src, dest, whole in jobs]
+
+    def _read_api(self, index: tuple[Any, ...], out: np.ndarray) -> None:
+        out[...] = np.asarray(self.array[index])
 
     def view(self, lead: tuple[Any, ...], rows: slice, cols: slice) -> np.ndarray | None:
         """A read-only view of a raw (uncompressed) local array when the window lies in one chunk."""

@@ -84,6 +84,10 @@ def run(ds: ERA5LandDataset, order: list[int], workers: int, collate: str = "poo
     return out
 
 
+SOURCES = ("tree", "store")
+SOURCE_NAMES = {"tree": "tree (netCDF, memory maps)", "store": "zarr store"}
+
+
 def _disk_mb(path: Path) -> float:
     """Bytes on disk (allocated blocks) of a file tree, in MiB."""
     return sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file()) / 2**20
@@ -155,6 +159,8 @@ def compare_store(a: argparse.Namespace) -> int:
     tree_mb = _disk_mb(a.tree / "ERA5-Land") + _disk_mb(a.tree / "NOAA_CORDEX")
     store_mb = _disk_mb(store)
     clim_mb = _disk_mb(store / "climatology")
+    inputs_tree = sum(_disk_mb(d) for d in (a.tree / "ERA5-Land" / "EUR-11").iterdir() if d.is_dir())
+    inputs_store = sum(_disk_mb(store / v) for v in ERA5_LAND_VARIABLES)
     grid = ERA5_LAND_GRIDS["EUR-11"]
     crops = [grid, tuple(a.compare_crop)]
     rows: dict[tuple[tuple[int, int], str], list[dict]] = {}
@@ -177,19 +183,20 @@ def compare_store(a: argparse.Namespace) -> int:
           f"{os.cpu_count()} cores; torch threads {torch.get_num_threads()})")
     print(f"tree (ERA5-Land + NOAA, netCDF, memory-mapped): {tree_mb:.0f} MiB on disk; store {store.name}: "
           f"{store_mb:.0f} MiB on disk (climatology, uncompressed: {clim_mb:.0f} MiB); codec "
-          f"{json.loads((store / 'zarr.json').read_text())['attributes'].get('codec')}")
+          f"{json.loads((store / 'zarr.json').read_text())['attributes'].get('codec')}; weekly inputs: tree "
+          f"{inputs_tree:.0f} MiB, store {inputs_store:.0f} MiB ({inputs_tree / inputs_store:.2f} x smaller)")
     print()
-    print("| crop | tree (memory maps) samples/s | store samples/s | store / tree | peak RSS tree MB "
-          "| peak RSS store MB |")
-    print("|---|---|---|---|---|---|")
+    print("| crop | source | samples/s, each run | median | steady-state median | store / tree | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
     for crop in crops:
-        t = [x["samples_per_s_per_worker"] for x in rows[(crop, "tree")]]
-        z = [x["samples_per_s_per_worker"] for x in rows[(crop, "store")]]
-        ratio = float(np.median(z) / np.median(t))
-        print(f"| {crop[0]} x {crop[1]} | {' '.join(f'{v:.1f}' for v in t)} (median {np.median(t):.1f}) | "
-              f"{' '.join(f'{v:.1f}' for v in z)} (median {np.median(z):.1f}) | {ratio:.0%} | "
-              f"{max(x['peak_rss_mb'] for x in rows[(crop, 'tree')]):.0f} | "
-              f"{max(x['peak_rss_mb'] for x in rows[(crop, 'store')]):.0f} |")
+        med = {src: float(np.median([x["samples_per_s_per_worker"] for x in rows[(crop, src)]])) for src in SOURCES}
+        for src in SOURCES:
+            runs = rows[(crop, src)]
+            rate = [x["samples_per_s_per_worker"] for x in runs]
+            steady = float(np.median([x["steady_samples_per_s_per_worker"] for x in runs]))
+            ratio = f"{med['store'] / med['tree']:.0%}" if src == "store" else ""
+            print(f"| {crop[0]} x {crop[1]} | {SOURCE_NAMES[src]} | {' '.join(f'{v:.1f}' for v in rate)} | "
+                  f"{med[src]:.1f} | {steady:.1f} | {ratio} | {max(x['peak_rss_mb'] for x in runs):.0f} |")
     return 0
 
 

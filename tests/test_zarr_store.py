@@ -119,6 +119,25 @@ def test_zarrs_own_reader_gives_the_fast_readers_values(trees, monkeypatch):
     _same(fast, slow, [0, 4, len(fast) - 1])
 
 
+def test_store_behind_an_fsspec_url(trees):
+    """An fsspec URL (here the in-memory filesystem; s3://, gs://, ... alike) reads through zarr's API."""
+    import fsspec
+
+    opts, names, store, _ = trees["era5_land"]
+    fs = fsspec.filesystem("memory")
+    for f in store.rglob("*"):
+        if f.is_file():
+            fs.pipe(f"/idee_test/era5.zarr/{f.relative_to(store)}", f.read_bytes())
+    try:
+        cls = _family(opts)
+        ref = cls(_cfg(opts, names, store=str(store)), "train")
+        ours = cls(_cfg(opts, names, store="memory://idee_test/era5.zarr"), "train")
+        assert ours.store.root is None and all(a.plan is None for a in ours.store._arrays.values())
+        _same(ref, ours, [0, 6, len(ref) - 1])
+    finally:
+        fs.rm("/idee_test", recursive=True)
+
+
 def test_store_layout_chunks_and_the_climatology_beside(trees):
     """Chunks (one week x both statistics x --chunk), codecs, CF dims, and the tree's climatology in the store."""
     import xarray as xr
