@@ -123,7 +123,7 @@ class RealDataset(Dataset):
             self._check_noaa_grid()
         else:
             self._inspect_store(cfg)
-        self._raw: tuple[int, list[np.ndarray]] = (-1, [])
+        self._raw = _RawBuffers()
         h, w = self.crop.shape
         full = (self.crop.rows.stop - self.crop.rows.start) * (self.crop.cols.stop - self.crop.cols.start)
         n_var = len(self.variables)
@@ -271,25 +271,12 @@ class RealDataset(Dataset):
             m = (np.nan_to_num(a, nan=0.0) > 0.5).astype(np.float32)
         return np.ascontiguousarray(crop.pool(crop.orient(m)) > 0.5)
 
-    def _store_buffers(self, n: int, shape: tuple[int, ...]) -> list[np.ndarray]:
-        """``n`` raw-week buffers of this process, reused by every ``read_inputs`` call (their
-        contents are dead once ``normalise`` has run): no page faults on fresh memory per sample."""
-        import os
-
-        pid, bufs = self._raw
-        if pid != os.getpid() or (bufs and bufs[0].shape != shape):
-            bufs = []
-        while len(bufs) < n:
-            bufs.append(np.empty(shape, np.float32))
-        self._raw = (os.getpid(), bufs)
-        return bufs[:n]
-
     def _store_inputs(self, weeks: list[tuple[int, int]]) -> list[np.ndarray]:
         """``read_inputs`` from the store: [V, 2, h, w] per week, every chunk decoded in parallel."""
         st, rows, cols = self.store, self.crop.rows, self.crop.cols
         assert st is not None
         shape = (len(self.variables), 2, rows.stop - rows.start, cols.stop - cols.start)
-        out = self._store_buffers(len(weeks), shape)
+        out = self._raw.get(len(weeks), shape)
         futures: list[Any] = []
         for buf, (yy, ww) in zip(out, weeks):
             t = self._climate[yy][ww]
@@ -626,6 +613,27 @@ class RealDataset(Dataset):
             f"{type(self).__name__}({self.layout.name}, split={self.split}, samples={len(self)}, "
             f"V={len(self.variables)}, T={self.delta_t}, HxW={h}x{w}, grid={self.grid})"
         )
+
+
+class _RawBuffers:
+    """Raw-week buffers of one process, reused by every store ``read_inputs`` call (their contents
+    are dead once ``normalise`` has run): no page faults on fresh memory per sample. Never pickled
+    into DataLoader workers (each allocates its own)."""
+
+    def __init__(self) -> None:
+        self.pid, self.bufs = -1, []
+
+    def get(self, n: int, shape: tuple[int, ...]) -> list[np.ndarray]:
+        import os
+
+        if self.pid != os.getpid() or (self.bufs and self.bufs[0].shape != shape):
+            self.pid, self.bufs = os.getpid(), []
+        while len(self.bufs) < n:
+            self.bufs.append(np.empty(shape, np.float32))
+        return self.bufs[:n]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pid": -1, "bufs": []}
 
 
 class _Coord:

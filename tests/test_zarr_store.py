@@ -330,3 +330,29 @@ def test_config_store_option_has_help():
     f = {x.name: x for x in fields(ReanalysisOptions)}["store"]
     assert f.default is None and "dataset.to_zarr" in f.metadata["help"]
 
+
+
+def test_train_and_test_scripts_read_a_store(trees, tmp_path):
+    """``train_ERA5_Land.py`` / ``test_ERA5_Land.py --store`` (the root options pointing nowhere) train,
+    test and write the tree's labels; the saved configuration keeps the store."""
+    import xarray as xr
+
+    import test_ERA5_Land
+    import train_ERA5_Land
+
+    opts, names, store, _ = trees["era5_land"]
+    args = ["--region", "EUR-11", "--store", str(store), "--root_ERA5_Land", str(tmp_path / "none"),
+            "--root_NOAA", str(tmp_path / "none"), "--variables", *names, "--in_channels_dynamic", str(len(names)),
+            "--x_max", str(SHAPE[1]), "--y_max", str(SHAPE[0]), "--years_train", "2017", "--years_val", "2017",
+            "--years_test", "2017", "--encoder", "CNN_3D", "--en_embed_dim", "4", "4", "--cls_dim", "4",
+            "--codebook_dim", "4", "--n_epochs", "1", "--batch_size", "2", "--max_train_batches", "1",
+            "--max_eval_batches", "1", "--device", "cpu", "--dir_log", str(tmp_path), "--name", "run",
+            "--n_workers", "0"]
+    assert train_ERA5_Land.main(args) == 0
+    assert test_ERA5_Land.main([*args, "--save_predictions", "true"]) == 0
+    run = tmp_path / "run"
+    cfg = load_config(run / "config_test_test.yaml")
+    assert cfg.store == str(store)
+    ref = _family(opts)(_cfg(opts, names), "test")
+    with xr.open_dataset(run / "drivers_test.nc") as nc:
+        np.testing.assert_array_equal(nc["drought_true"].values[0], ref[0]["mask_extreme"].numpy())
