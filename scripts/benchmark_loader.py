@@ -1,6 +1,6 @@
 """Throughput and memory of the ERA5-Land loader on a full-size EUR-11 tree (412 x 424, 9 variables).
 
-    python scripts/benchmark_loader.py                      # builds /tmp/idee_bench_eur11 once (~3 GB)
+    python scripts/benchmark_loader.py                      # builds /tmp/idee_bench_eur11_smooth once (~3 GB)
     python scripts/benchmark_loader.py --tree DIR --workers 2 --samples 40
     python scripts/benchmark_loader.py --crop 200 200        # the default config crop
     python scripts/benchmark_loader.py --compare_store       # tree (memory maps) vs zarr store, alternated
@@ -15,6 +15,8 @@ Reports samples/s per worker for in-order access (evaluation: neighbouring windo
 T-1 weeks, which the loader's week cache exploits) and shuffled access (training), the CPU
 time per sample, and the peak resident memory of the main process and of the workers.
 The tree holds only the ``mean`` and ``std`` statistics (disk); the loader reads only those.
+Its fields are the sample tree's smooth, autocorrelated ones (since 2026-12-06; the folder name
+changed with them from ``/tmp/idee_bench_eur11``, whose per-pixel noise no codec compresses).
 """
 
 from __future__ import annotations
@@ -203,7 +205,7 @@ def compare_store(a: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        "--tree", type=Path, default=Path("/tmp/idee_bench_eur11"), help="tree parent (built if absent)"
+        "--tree", type=Path, default=Path("/tmp/idee_bench_eur11_smooth"), help="tree parent (built if absent)"
     )
     p.add_argument(
         "--crop", nargs=2, type=int, metavar=("H", "W"), help="crop rows cols (default: whole grid)"
