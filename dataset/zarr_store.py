@@ -45,11 +45,23 @@ _POOL: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def decode_threads() -> int:
-    """Threads that decompress chunks (``IDEE_ZARR_THREADS``; default: the usable cores, at most 8)."""
+    """Threads that decompress chunks in this process: ``IDEE_ZARR_THREADS``, else the usable cores
+    shared among the processes that read at once on this machine (torchrun's ``LOCAL_WORLD_SIZE``
+    ranks x DataLoader workers), at least 1 and at most 8."""
     env = os.environ.get("IDEE_ZARR_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    readers = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    try:
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        if info is not None:
+            readers *= max(1, info.num_workers)
+    except ImportError:  # pragma: no cover - torch is a requirement
+        pass
+    return max(1, min(8, cores // readers))
 
 
 def _pool() -> ThreadPoolExecutor:

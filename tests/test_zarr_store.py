@@ -356,3 +356,19 @@ def test_train_and_test_scripts_read_a_store(trees, tmp_path):
     ref = _family(opts)(_cfg(opts, names), "test")
     with xr.open_dataset(run / "drivers_test.nc") as nc:
         np.testing.assert_array_equal(nc["drought_true"].values[0], ref[0]["mask_extreme"].numpy())
+
+
+def test_decoding_threads_share_the_cores(monkeypatch):
+    """Ranks of a machine and their workers divide the cores; IDEE_ZARR_THREADS overrides."""
+    import os
+
+    from dataset.zarr_store import decode_threads
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("IDEE_ZARR_THREADS", raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert decode_threads() == max(1, min(8, cores))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(4 * cores))
+    assert decode_threads() == 1
+    monkeypatch.setenv("IDEE_ZARR_THREADS", "3")
+    assert decode_threads() == 3
