@@ -95,13 +95,13 @@ def _disk_mb(path: Path) -> float:
     return sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def _ensure_tree(tree: Path, seed: int) -> None:
-    h, w = ERA5_LAND_GRIDS["EUR-11"]
+def _ensure_tree(tree: Path, seed: int, size: tuple[int, int] | None = None) -> None:
+    h, w = size or ERA5_LAND_GRIDS["EUR-11"]
     if (tree / "ERA5-Land" / "EUR-11" / "EUR-11_statistic_train.json").is_file():
         return
     t = time.perf_counter()
     print(f"[benchmark] writing a full-size EUR-11 tree ({h} x {w}, years {YEARS}) to {tree} ...", flush=True)
-    make_tree("era5_land", tree, YEARS, region="EUR-11", full_grid=True, seed=seed, statistics=("mean", "std"),
+    make_tree("era5_land", tree, YEARS, region="EUR-11", shape=(h, w), seed=seed, statistics=("mean", "std"),
               verbose=True)
     print(f"[benchmark] tree written in {time.perf_counter() - t:.0f} s", flush=True)
 
@@ -148,7 +148,7 @@ def compare_store(a: argparse.Namespace) -> int:
 
     from dataset.to_zarr import convert_reanalysis
 
-    _ensure_tree(a.tree, a.seed)
+    _ensure_tree(a.tree, a.seed, tuple(a.size) if a.size else None)
     store = a.store or a.tree / "era5_land_eur11.zarr"
     if not (store / "zarr.json").is_file():
         t = time.perf_counter()
@@ -163,7 +163,7 @@ def compare_store(a: argparse.Namespace) -> int:
     clim_mb = _disk_mb(store / "climatology")
     inputs_tree = sum(_disk_mb(d) for d in (a.tree / "ERA5-Land" / "EUR-11").iterdir() if d.is_dir())
     inputs_store = sum(_disk_mb(store / v) for v in ERA5_LAND_VARIABLES)
-    grid = ERA5_LAND_GRIDS["EUR-11"]
+    grid = tuple(json.loads((store / "zarr.json").read_text())["attributes"]["grid"])
     crops = [grid, tuple(a.compare_crop)]
     rows: dict[tuple[tuple[int, int], str], list[dict]] = {}
     for r in range(a.repeats):
@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="spatial chunk of a store written by --compare_store (default: half the grid)")
     p.add_argument("--compare_crop", nargs=2, type=int, default=[200, 200], metavar=("H", "W"))
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"),
+                   help="grid of a tree --compare_store writes (default: the EUR-11 grid; small: a quick check)")
     p.add_argument("--measure", choices=["tree", "store"], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.measure:

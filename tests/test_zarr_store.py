@@ -372,3 +372,21 @@ def test_decoding_threads_share_the_cores(monkeypatch):
     assert decode_threads() == 1
     monkeypatch.setenv("IDEE_ZARR_THREADS", "3")
     assert decode_threads() == 3
+
+
+def test_benchmark_compares_tree_and_store(tmp_path, capsys):
+    """``scripts/benchmark_loader.py --compare_store`` on a small tree: writes tree and store, prints the table."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import benchmark_loader
+
+    tree = tmp_path / "bench"
+    assert benchmark_loader.main(["--compare_store", "--tree", str(tree), "--size", "12", "14", "--store_chunk",
+                                  "6", "7", "--compare_crop", "6", "6", "--samples", "3", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert (tree / "era5_land_eur11.zarr" / "zarr.json").is_file()
+    rows = [line for line in out.splitlines() if line.startswith("| 12 x 14") or line.startswith("| 6 x 6")]
+    assert len(rows) == 4 and "| zarr store |" in rows[1] and rows[1].split("|")[6].strip().endswith("%")
+    assert "MiB on disk" in out and "load average" in out
