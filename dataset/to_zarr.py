@@ -3,7 +3,7 @@
     python -m dataset.to_zarr --dataset era5_land --region EUR-11 --root_ERA5_Land data/ERA5-Land \
         --root_NOAA data/NOAA_CORDEX --out data/era5_land_eur11.zarr
     python -m dataset.to_zarr --dataset cerra --root_CERRA data/CERRA --root_NOAA_CERRA data/NOAA_CERRA \
-        --out data/cerra.zarr
+        --chunk 557 832 --out data/cerra.zarr
     python -m dataset.to_zarr --dataset synthetic --root_synthetic data/synthetic/tiny --out data/tiny.zarr
     python -m dataset.to_zarr --dataset datacube --data 'era5/*.nc' --out data/cube.zarr \
         --variables t2m tp --target heat --step 7D --period_train 2000-01-01 2015-12-31
@@ -13,8 +13,9 @@ loaders read it with ``--store STORE.zarr`` (instead of the root options), sampl
 same as from the tree. Chunks: one week (time chunk 1) x both statistics x ``--chunk`` rows x
 cols (default: the whole grid). A sample window of T weeks starting at any week then decodes
 exactly its T weeks; a time chunk of T would decode two chunks (2T weeks) for most shuffled
-windows. Spatially, chunks of the loader's crop size aligned with the crop decode nothing
-outside it; the whole grid is the choice for whole-grid samples (and costs a crop of
+windows. Spatially, a chunk that holds the loader's crop decodes little outside it (chunks count
+from the file's first, southernmost row: a crop y_min..y_max of H rows is file rows
+H - y_max .. H - y_min); the whole grid is the choice for whole-grid samples (and costs a crop of
 size s x s about grid / s^2 times its own bytes). The climatology (read by every sample)
 is stored uncompressed by default (``--climatology_codec none``), one chunk per week of the
 whole grid, so that it is memory-mapped and shared by all processes, as from the netCDF tree
