@@ -11,6 +11,10 @@ float32, ``timestep`` int64 (index of the target week in the split), ``week`` ``
 There is no ``mask_anomaly``: real data have no ground-truth drivers and no loss or metric of
 real data reads it (zeros would double the sample size: 50 MB at full EUR-11 size).
 
+With ``--store`` the same samples come from one zarr store written by ``python -m
+dataset.to_zarr`` (``dataset/zarr_store.py``): the index, grid, masks and climatology are read
+from the store instead of the tree, and everything from the raw values on is shared.
+
 Memory per process (DataLoader worker): the sample, a cache of about one window of finished
 input weeks (<= X_CACHE_BYTES) and a cache of climatology weeks (<= CLIM_CACHE_BYTES); nothing
 else grows with the data.
@@ -18,6 +22,7 @@ else grows with the data.
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +45,21 @@ from dataset.real_common import (
     read_fields,
     read_labels,
     read_var,
+    rows_south_to_north,
     shared_handle,
     week_label,
     window_weeks,
 )
-from dataset.real_samples import MISSING, Crop, WeekCache, apply_flips, draw_flips, read_statistics
+from dataset.real_samples import (
+    MISSING,
+    Crop,
+    WeekCache,
+    apply_flips,
+    draw_flips,
+    parse_statistics,
+    read_statistics,
+)
+from dataset.zarr_store import ReanalysisStore, wait
 
 X_CACHE_BYTES = 256 * 2**20  # per process: finished input weeks (about one window)
 CLIM_CACHE_BYTES = 384 * 2**20  # per process: climatology weeks (all 52 for a 200 x 200 crop of 9 variables)
@@ -86,21 +101,29 @@ class RealDataset(Dataset):
         self.years = sorted(int(y) for y in getattr(cfg, years_option))
         if not self.years:
             raise DataLayoutError(f"option '{years_option}' is empty")
-        for path, opt in ((layout.root, layout.root_option), (layout.root_noaa, layout.noaa_option)):
-            if not path.is_dir():
-                raise DataLayoutError(f"{layout.name}: folder {path} does not exist (option '{opt}')")
-
-        self._climate, self._noaa = self._index_years(years_option)
+        store = getattr(cfg, "store", None)
+        self.store = ReanalysisStore(store, layout.name) if store else None
+        if self.store is None:
+            for path, opt in ((layout.root, layout.root_option), (layout.root_noaa, layout.noaa_option)):
+                if not path.is_dir():
+                    raise DataLayoutError(f"{layout.name}: folder {path} does not exist (option '{opt}')")
+            self._climate, self._noaa = self._index_years(years_option)
+        else:
+            self._climate, self._noaa = self._index_store(years_option)
         self.targets = self._index_targets()
         if not self.targets:
             raise DataLayoutError(
                 f"{layout.name}: no target week with NOAA data and a complete {self.delta_t}-week window "
                 f"in option '{years_option}' = {self.years}"
             )
-        self._inspect_first_file(cfg)
-        self.land = noaa.read_static_mask(*layout.lsm, self.crop, "land-sea mask")
-        self.no_veg = noaa.read_static_mask(*layout.no_vegetation, self.crop, "no-vegetation mask")
-        self._check_noaa_grid()
+        if self.store is None:
+            self._inspect_first_file(cfg)
+            self.land = noaa.read_static_mask(*layout.lsm, self.crop, "land-sea mask")
+            self.no_veg = noaa.read_static_mask(*layout.no_vegetation, self.crop, "no-vegetation mask")
+            self._check_noaa_grid()
+        else:
+            self._inspect_store(cfg)
+        self._raw = _RawBuffers()
         h, w = self.crop.shape
         full = (self.crop.rows.stop - self.crop.rows.start) * (self.crop.cols.stop - self.crop.cols.start)
         n_var = len(self.variables)
@@ -109,6 +132,12 @@ class RealDataset(Dataset):
         self._noaa_cache = WeekCache(self.delta_t + 1)
         if self.is_norm and self.is_clima_scale:
             self._inspect_climatology()
+        elif self.is_norm and self.store is not None:
+            text = self.store.attrs.get("statistics_json")
+            if not text:
+                raise DataLayoutError(f"option 'store': {self.store.store} holds no statistics (needed when "
+                                      "'is_clima_scale' is false); the tree it was written from had none")
+            self._global = parse_statistics(json.loads(text), self.variables, f"{self.store.store} (statistics)")
         elif self.is_norm:
             self._global = read_statistics(layout.statistics, self.variables)
 
@@ -169,6 +198,8 @@ class RealDataset(Dataset):
                         break
                     if ww not in self._climate[yy]:
                         path = self.layout.root / f"{yy:04d}" / f"{week_label(yy, ww)}.nc"
+                        if self.store is not None:
+                            path = f"week {week_label(yy, ww)} of store {self.store.store}"  # type: ignore[assignment]
                         raise DataLayoutError(
                             f"{self.layout.name}: weekly file {path} is missing "
                             f"(needed by the window of week {week_label(y, w)})"
@@ -176,6 +207,126 @@ class RealDataset(Dataset):
                 if ok:
                     out.append((y, w))
         return out
+
+    # ---------------------------------------------------------------- zarr store -------
+    def _index_store(self, years_option: str) -> tuple[dict[int, dict[int, Any]], dict[int, dict[int, Any]]]:
+        """``_index_years`` from the store's time axes: week -> time index, week -> (noaa index, files)."""
+        st = self.store
+        assert st is not None
+        climate: dict[int, dict[int, Any]] = {}
+        for (y, w), t in st.time_index.items():
+            climate.setdefault(y, {})[w] = t
+        noaa_idx: dict[int, dict[int, Any]] = {}
+        for (y, w), hit in st.noaa_index.items():
+            if hit[1] > 0:
+                noaa_idx.setdefault(y, {})[w] = hit
+        keep = set(self.years) | {y - 1 for y in self.years}
+        for y in self.years:
+            if y not in climate:
+                have = sorted(climate)
+                raise DataLayoutError(
+                    f"{self.layout.name}: year {y} of option '{years_option}' is not in option 'store' = "
+                    f"{st.store} (it holds {have[0]}..{have[-1]})" if have else f"option 'store': {st.store} is empty"
+                )
+            missing = [w for w in range(1, N_WEEKS + 1) if w not in climate[y]]
+            if missing:
+                raise DataLayoutError(f"option 'store': {st.store} lacks weeks {missing} of year {y}")
+        return {y: c for y, c in climate.items() if y in keep}, {y: noaa_idx.get(y, {}) for y in climate if y in keep}
+
+    def _inspect_store(self, cfg: Any) -> None:
+        """``_inspect_first_file`` and the static masks from the store."""
+        st = self.store
+        assert st is not None
+        self.grid, self.dims = st.grid, st.dims
+        for v in self.variables:
+            st.array(v)  # the missing-variable error
+        self._stat_idx = [0, 1]
+        rdim = self.dims[0]
+        row_coord = np.asarray(st.group[rdim][:]) if rdim in st.group else None
+        flip = rows_south_to_north(row_coord)
+        self.crop = Crop.from_options(
+            self.grid, cfg.x_min, cfg.x_max, cfg.y_min, cfg.y_max, cfg.window_size, flip, f"store {st.store}"
+        )
+        variables = {
+            n: _Coord(np.asarray(st.group[n][:]), tuple(st.group[n].metadata.dimension_names or ()))
+            for n in (*self.dims, *LAT_NAMES, *LON_NAMES)
+            if n in st.group
+        }
+        self.coords = self._read_coords(_Coords(variables))
+        self.coord_attrs = dict(st.attrs.get("coord_attrs") or {})
+        gm = st.attrs.get("grid_mapping")
+        self.grid_mapping = (str(gm[0]), dict(gm[1])) if gm else None
+        if self.grid_mapping is None and self.dims == ("rlat", "rlon"):
+            self.grid_mapping = self.layout.grid_mapping
+        self.land = self._store_mask("static/lsm")
+        self.no_veg = self._store_mask("static/no_vegetation")
+
+    def _store_mask(self, name: str) -> np.ndarray:
+        """``noaa.read_static_mask`` of a store array (same rule: value > 0.5, NaN = 0, block majority)."""
+        crop = self.crop
+        a = np.empty((crop.rows.stop - crop.rows.start, crop.cols.stop - crop.cols.start), np.float32)
+        wait(self.store.array(name).read((), crop.rows, crop.cols, a))  # type: ignore[union-attr]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            m = (np.nan_to_num(a, nan=0.0) > 0.5).astype(np.float32)
+        return np.ascontiguousarray(crop.pool(crop.orient(m)) > 0.5)
+
+    def _store_inputs(self, weeks: list[tuple[int, int]]) -> list[np.ndarray]:
+        """``read_inputs`` from the store: [V, 2, h, w] per week, every chunk decoded in parallel."""
+        st, rows, cols = self.store, self.crop.rows, self.crop.cols
+        assert st is not None
+        shape = (len(self.variables), 2, rows.stop - rows.start, cols.stop - cols.start)
+        out = self._raw.get(len(weeks), shape)
+        futures: list[Any] = []
+        for buf, (yy, ww) in zip(out, weeks):
+            t = self._climate[yy][ww]
+            for v, name in enumerate(self.variables):
+                futures += st.array(name).read((t, slice(None)), rows, cols, buf[v])
+        wait(futures)
+        return out
+
+    def _store_climatology(self, weeks: list[int]) -> dict[int, Any]:
+        """``climatology_weeks`` from the store: views of an uncompressed climatology, else decoded and cached."""
+        st, rows, cols = self.store, self.crop.rows, self.crop.cols
+        assert st is not None
+        out: dict[int, Any] = {}
+        todo = []
+        for w in dict.fromkeys(weeks):
+            lead = (slice(None), slice(None), w - 1)
+            views = [st.array(f"climatology/{v}").view(lead, rows, cols) for v in self.variables]
+            if all(x is not None for x in views):
+                out[w] = views
+            elif (c := self._clim_cache.get(w)) is not None:
+                out[w] = c
+            else:
+                todo.append(w)
+        futures: list[Any] = []
+        h, w_ = rows.stop - rows.start, cols.stop - cols.start
+        for w in todo:
+            out[w] = np.empty((len(self.variables), 2, 2, h, w_), np.float32)
+            lead = (slice(None), slice(None), w - 1)
+            for v, name in enumerate(self.variables):
+                futures += st.array(f"climatology/{name}").read(lead, rows, cols, out[w][v])
+        wait(futures)
+        for w in todo:
+            self._clim_cache.put(w, out[w])
+        return out
+
+    def _store_noaa_week(self, index: int, n_files: int) -> noaa.NOAAWeek:
+        """``noaa.read_noaa_week`` from the store: the week's files are its slots 0..n-1."""
+        st, crop = self.store, self.crop
+        assert st is not None
+        h, w = crop.rows.stop - crop.rows.start, crop.cols.stop - crop.cols.start
+        planes = np.empty((n_files, 3, h, w), np.float32)
+        futures: list[Any] = []
+        for k in range(n_files):
+            for j, name in enumerate(("noaa/VCI", "noaa/TCI", "noaa/mask_cold_surface")):
+                futures += st.array(name).read((index, k), crop.rows, crop.cols, planes[k, j])
+        wait(futures)
+        vhi, cold = noaa.week_vhi([noaa.file_vhi(p[0], p[1], self.alpha) for p in planes], [p[2] for p in planes])
+        vhi = crop.pool(crop.orient(vhi))
+        cold = crop.pool(crop.orient(cold).astype(np.float32)) > 0.5
+        return noaa.NOAAWeek(vhi=np.ascontiguousarray(vhi), cold=np.ascontiguousarray(cold))
 
     def _inspect_first_file(self, cfg: Any) -> None:
         """Variables, statistic labels, grid, row order and lat/lon from the first weekly file."""
@@ -277,6 +428,14 @@ class RealDataset(Dataset):
 
     def _inspect_climatology(self) -> None:
         path = self.layout.climatology
+        if self.store is not None:
+            if "climatology" not in self.store.group:
+                raise DataLayoutError(f"option 'store': {self.store.store} has no climatology group (needed when "
+                                      "'is_clima_scale' is true); the tree it was written from had no climatology file")
+            for v in self.variables:
+                self.store.array(f"climatology/{v}")
+            self._clim_week = {w: w - 1 for w in range(1, N_WEEKS + 1)}
+            return
         ds = shared_handle(path, "climatology file (needed when 'is_clima_scale' is true)")
         self._clim_idx = {
             "climatology": label_index(read_labels(ds, "climatology", path), ("mean", "std"), path, "climatology"),
@@ -308,6 +467,8 @@ class RealDataset(Dataset):
     def read_inputs(self, weeks: list[tuple[int, int]]) -> list[list[np.ndarray]]:
         """Raw [2, h, w] (mean, std; file row order) per week and variable: read-only views of
         memory-mapped files, or arrays read through netCDF4 (each weekly file opened once)."""
+        if self.store is not None:
+            return self._store_inputs(weeks)  # type: ignore[return-value]  # [V, 2, h, w] per week
         rows, cols = self.crop.rows, self.crop.cols
         what, sel = f"{self.layout.name} weekly file", {"statistic": self._stat_idx}
         return [
@@ -321,6 +482,8 @@ class RealDataset(Dataset):
         Views of the memory-mapped file when it allows (no copy, pages shared by all workers);
         else read through one handle per process and cached (every year of a split shares the
         weeks), missing weeks with one call per variable."""
+        if self.store is not None:
+            return self._store_climatology(weeks)
         path, idx = self.layout.climatology, self._clim_idx
         rows, cols = self.crop.rows, self.crop.cols
         out: dict[int, Any] = {}
@@ -401,7 +564,10 @@ class RealDataset(Dataset):
         value = self._noaa_cache.get(key, MISSING)
         if value is MISSING:
             files = self._noaa.get(year, {}).get(week)
-            value = noaa.read_noaa_week(files, self.crop, self.alpha) if files else None
+            if files and self.store is not None:
+                value = self._store_noaa_week(*files)
+            else:
+                value = noaa.read_noaa_week(files, self.crop, self.alpha) if files else None
         self._noaa_cache.put(key, value)
         return value
 
@@ -447,3 +613,39 @@ class RealDataset(Dataset):
             f"{type(self).__name__}({self.layout.name}, split={self.split}, samples={len(self)}, "
             f"V={len(self.variables)}, T={self.delta_t}, HxW={h}x{w}, grid={self.grid})"
         )
+
+
+class _RawBuffers:
+    """Raw-week buffers of one process, reused by every store ``read_inputs`` call (their contents
+    are dead once ``normalise`` has run): no page faults on fresh memory per sample. Never pickled
+    into DataLoader workers (each allocates its own)."""
+
+    def __init__(self) -> None:
+        self.pid, self.bufs = -1, []
+
+    def get(self, n: int, shape: tuple[int, ...]) -> list[np.ndarray]:
+        import os
+
+        if self.pid != os.getpid() or (self.bufs and self.bufs[0].shape != shape):
+            self.pid, self.bufs = os.getpid(), []
+        while len(self.bufs) < n:
+            self.bufs.append(np.empty(shape, np.float32))
+        return self.bufs[:n]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"pid": -1, "bufs": []}
+
+
+class _Coord:
+    """A store coordinate seen as a netCDF4 variable by ``RealDataset._read_coords``."""
+
+    def __init__(self, values: np.ndarray, dims: tuple[str, ...]) -> None:
+        self.values, self.dimensions, self.ndim = values, dims, values.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self.values[key]
+
+
+class _Coords:
+    def __init__(self, variables: dict[str, _Coord]) -> None:
+        self.variables = variables

@@ -97,14 +97,20 @@ def read_statistics(path: Path, variables: list[str]) -> dict[str, tuple[np.ndar
     """var -> (offset[2], scale[2]) for the (mean, std) channels from the statistics JSON."""
     if not path.is_file():
         raise DataLayoutError(f"statistics file {path} does not exist (needed when 'is_clima_scale' is false)")
-    data = json.loads(path.read_text())
+    return parse_statistics(json.loads(path.read_text()), variables, str(path))
+
+
+def parse_statistics(
+    data: dict[str, Any], variables: list[str], where: str
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``read_statistics`` of already parsed JSON (a tree's file or a zarr store's attribute)."""
     for key in ("mean", "std"):
         if key not in data:
-            raise DataLayoutError(f"{path}: key '{key}' is missing (found {sorted(data)})")
+            raise DataLayoutError(f"{where}: key '{key}' is missing (found {sorted(data)})")
     out = {}
     for v in variables:
         if v not in data["mean"] or v not in data["std"]:
-            raise DataLayoutError(f"{path}: variable '{v}' is missing from 'mean' or 'std'")
+            raise DataLayoutError(f"{where}: variable '{v}' is missing from 'mean' or 'std'")
         m, s = data["mean"][v], data["std"][v]
         if isinstance(m, dict):  # per-statistic values
             offset = np.array([float(m["mean"]), float(m["std"])], np.float32)

@@ -13,6 +13,13 @@ Two levels:
   falls to ~15, preceded (``LEAD`` weeks) and accompanied by anomalies of the driver
   variables (e.g. low soil moisture, warm skin), so a model can learn something.
 
+The weather noise is not per-pixel white noise (which no codec compresses and no real field
+looks like): each variable's weekly anomaly is Gaussian-smoothed in space (``CORR_PIXELS``
+pixels, about 300 km at 0.11 degrees) and AR(1) in time (``AR1``, week to week), with the
+variance of ``VarSpec.noise``; the within-week spread and the NOAA indices' noise are smooth
+in space too. So compressed sizes and codec speeds of converted stores (``dataset.to_zarr``)
+are those of plausible fields.
+
 All arrays are given and written in *file order*: rows south-to-north (latitude increasing),
 as in the published files. The climatology file holds the generator's own per-pixel weekly
 mean and std (what an infinitely long training period would give); the statistics JSON is
@@ -21,6 +28,7 @@ computed from the written weekly means (land pixels only).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -28,8 +36,11 @@ from pathlib import Path
 
 import netCDF4
 import numpy as np
+from scipy import ndimage
 
 N_WEEKS = 52
+CORR_PIXELS = 3.0  # spatial correlation length (Gaussian sigma, pixels) of the weather noise
+AR1 = 0.6  # week-to-week autocorrelation of the weather noise
 LEAD = 2  # weeks by which planted driver anomalies precede the drought
 ERA5_LAND_GRIDS = {
     "EUR-11": (412, 424),
@@ -224,6 +235,40 @@ class _Event:
     r: float
 
 
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float = CORR_PIXELS) -> np.ndarray:
+    """Unit-variance Gaussian noise correlated over ``sigma`` pixels (float32, periodic edges).
+
+    White noise filtered by a kernel ``k`` has variance ``sum(k^2)``; the field is divided by
+    its square root (the kernel on this periodic grid, so small grids keep unit variance too)."""
+    white = rng.standard_normal(shape).astype(np.float32)
+    if sigma <= 0:
+        return white
+    return ndimage.gaussian_filter(white, sigma, mode="wrap") * _unit_scale(tuple(shape), sigma)
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_scale(shape: tuple[int, int], sigma: float) -> np.float32:
+    delta = np.zeros(shape, np.float64)
+    delta[0, 0] = 1.0
+    kernel = ndimage.gaussian_filter(delta, sigma, mode="wrap")
+    return np.float32(1.0 / math.sqrt(float((kernel**2).sum())))
+
+
+class _AR1:
+    """Per-variable AR(1) anomaly fields: ``a_t = rho a_(t-1) + sqrt(1 - rho^2) e_t`` (unit variance)."""
+
+    def __init__(self, rng: np.random.Generator, shape: tuple[int, int], rho: float = AR1) -> None:
+        self.rng, self.shape, self.rho = rng, shape, rho
+        self.state: dict[str, np.ndarray] = {}
+
+    def step(self, name: str) -> np.ndarray:
+        e = smooth_noise(self.rng, self.shape)
+        prev = self.state.get(name)
+        a = e if prev is None else self.rho * prev + math.sqrt(1 - self.rho**2) * e
+        self.state[name] = a
+        return a
+
+
 def _season(week: int) -> float:
     return math.cos(2 * math.pi * (week - 29) / N_WEEKS)
 
@@ -323,6 +368,7 @@ def make_tree(
     opts.update({"x_max": str(shape[1]), "y_max": str(shape[0])})
     land, no_veg = world.land, world.no_veg
     stat_pos = {s: i for i, s in enumerate(statistics)}
+    weather = _AR1(rng, shape)
     sums = {v: np.zeros(4) for v in variables}  # n, sum, sumsq over land (weekly means)
     mins = {v: math.inf for v in variables}
     maxs = {v: -math.inf for v in variables}
@@ -336,9 +382,9 @@ def make_tree(
             data = {}
             for name in variables:
                 spec = specs[name]
-                m = world.clim_mean(spec, week) + spec.noise * rng.standard_normal(shape) + spec.drought * driver
+                m = world.clim_mean(spec, week) + spec.noise * weather.step(name) + spec.drought * driver
                 m = np.clip(m, spec.lo, spec.hi)
-                sd = spec.spread * (1 + 0.2 * rng.standard_normal(shape)) ** 2
+                sd = spec.spread * (1 + 0.2 * smooth_noise(rng, shape)) ** 2
                 arr = np.empty((len(statistics), *shape), np.float32)
                 for s, i in stat_pos.items():
                     arr[i] = {
@@ -356,16 +402,16 @@ def make_tree(
             write_weekly(root / f"{year:04d}" / f"{year:04d}{week:03d}.nc", data, dims, statistics, cerra)
             if week in no_noaa:
                 continue
-            vhi = 55.0 + 10.0 * _season(week) + 6.0 * rng.standard_normal(shape) - 42.0 * world.profile(t_abs, 0)
-            vhi = np.where(no_veg, 12.0 + 3.0 * rng.standard_normal(shape), vhi)
+            vhi = 55.0 + 10.0 * _season(week) + 6.0 * weather.step("VHI") - 42.0 * world.profile(t_abs, 0)
+            vhi = np.where(no_veg, 12.0 + 3.0 * smooth_noise(rng, shape), vhi)
             cold = world.cold(week) & land
             vhi = np.where(cold, 20.0, vhi)  # cold surface: unreliable low values the masks must remove
             vhi = np.clip(vhi, 0.0, 100.0)
             vhi[~land] = np.nan
             sats = ("n19", "npp") if week in two_files else ("npp",)
             for k, sat in enumerate(sats):
-                e = 0.0 if len(sats) == 1 else (1 if k == 0 else -1) * 3.0 * np.abs(rng.standard_normal(shape))
-                d = 5.0 * rng.standard_normal(shape)
+                e = 0.0 if len(sats) == 1 else (1 if k == 0 else -1) * 3.0 * np.abs(smooth_noise(rng, shape))
+                d = 5.0 * smooth_noise(rng, shape)
                 v = np.clip(vhi + e + d, 0, 100)
                 t = np.clip(vhi + e - d, 0, 100)
                 write_noaa(root_noaa / f"{year:04d}" / noaa_name(year, week, sat), v, t, cold, dims, 0.5, cerra)

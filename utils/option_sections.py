@@ -146,6 +146,8 @@ class ReanalysisOptions:
         "help": "CERRA folder (CERRA_statistic_train.json, the climatology and <YYYY>/ weekly files)"})
     root_NOAA_CERRA: str = field(default="../NOAA_CERRA", metadata={
         "help": "NOAA VHI labels on the CERRA grid"})
+    store: str | None = field(default=None, metadata={
+        "help": "a zarr store written by python -m dataset.to_zarr; read instead of the root_* trees"})
     years_train: list[str] = field(default_factory=lambda: _years(1984, 2017), metadata={
         "help": "years of the training split (52 weeks each)"})
     years_val: list[str] = field(default_factory=lambda: _years(2018, 2020), metadata={

@@ -212,8 +212,12 @@ def write_driver_predictions(
     latitude: np.ndarray | None = None,
     longitude: np.ndarray | None = None,
     attrs: dict[str, Any] | None = None,
+    dates: Sequence[Any] | None = None,
 ) -> Path:
-    """Synthetic layout: ``driver`` uint8 (var, time, y, x) and the extreme maps (weeks not predicted: NaN / 0)."""
+    """Synthetic layout: ``driver`` uint8 (var, time, y, x) and the extreme maps (weeks not predicted: NaN / 0).
+
+    ``dates`` (datacubes): the date of each time step, written as the coordinate ``date`` (time)
+    so that figures name steps by date."""
     coords: dict[str, xr.Variable] = {
         "var": _coord("var", ("var",), np.asarray([str(v) for v in var_names], dtype=object)),
         "time": _coord("time", ("time",), np.asarray(time_labels, dtype=np.int32)),
@@ -221,6 +225,9 @@ def write_driver_predictions(
                     {"long_name": "row index in the data cube (0 = north)"}),
         "x": _coord("x", ("x",), np.asarray(x, dtype=np.int32), {"long_name": "column index in the data cube"}),
     }
+    if dates is not None and len(dates) == len(time_labels):
+        coords["date"] = xr.Variable(("time",), np.asarray(dates, dtype="datetime64[ns]"),
+                                     {"long_name": "date of the time step (start of the aggregation step)"})
     if latitude is not None:
         coords["latitude"] = _coord("latitude", ("y", "x"), np.asarray(latitude, dtype=np.float32))
     if longitude is not None:
@@ -329,6 +336,7 @@ class PredictionCollector(Collector):
             latitude=getattr(self.dataset, "latitude", None),
             longitude=getattr(self.dataset, "longitude", None),
             attrs={"split": split, **self.attrs},
+            dates=getattr(self.dataset, "times", None),
         )
 
 

@@ -30,7 +30,6 @@ from vis.common import (
     select_names,
     show_categories,
     show_field,
-    week_label,
 )
 from vis.runs import RunData, load_run, pick_targets
 
@@ -150,7 +149,7 @@ def plot_sample(
                 ax.set_title(("lag 0 (target)\n" if k == 0 else f"lag {k}\n") + lag_names[k], fontsize=7)
             if k == 0:
                 ax.set_ylabel(name, fontsize=8)
-    fig.suptitle(f"{run.run_dir.name} [{run.split}] drivers before {week_label(run.labels[i])}", fontsize=9)
+    fig.suptitle(f"{run.run_dir.name} [{run.split}] drivers before {run.label_text(i)}", fontsize=9)
     return save(fig, out_dir / f"drivers_{run.split}_{run.labels[i]}.png", dpi=dpi)
 
 

@@ -310,6 +310,13 @@ def plot_maps(freq: Frequency, run: RunData, path: Path, title: str) -> Path:
     return save(fig, path)
 
 
+def _name(run: RunData, label: str) -> str:
+    """A selected week as printed: its date when the run has dates, else ``week_label``."""
+    if run.dates is not None and label in run.labels:
+        return run.dates[run.labels.index(label)]
+    return week_label(label)
+
+
 def write_outputs(freq: Frequency, run: RunData, out: Path, tag: str = "") -> dict[str, Path]:
     """CSV table, bar chart and per-pixel maps; the weeks used go in a text file beside them."""
     out.mkdir(parents=True, exist_ok=True)
@@ -396,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         print(f"no week reached share {a.share} in region {region.name} (largest share {best:.3f})")
     else:
         print(
-            f"{len(freq.weeks)} weeks selected: {' '.join(week_label(w) for w in freq.weeks[:10])}"
+            f"{len(freq.weeks)} weeks selected: {' '.join(_name(run, w) for w in freq.weeks[:10])}"
             + (" ..." if len(freq.weeks) > 10 else "")
         )
     for path in files.values():

@@ -207,7 +207,7 @@ def extreme_counts(run: RunData) -> tuple[list[str], np.ndarray | None, np.ndarr
 
     pred = count(run.extreme) if run.has_prediction else None
     true = count(run.extreme_true) if run.extreme_true is not None else None
-    return [run.labels[i] for i in t], pred, true
+    return [run.dates[i] if run.dates else run.labels[i] for i in t], pred, true
 
 
 def plot_extreme_counts(run: RunData, path: Path) -> Path:
@@ -266,7 +266,7 @@ def build_report(
         ]
         parts.append("<h2>Driver maps</h2>")
         for i in pick_targets(run, n):
-            parts.append(_img(plot_sample(run, i, tmp), f"drivers {run.labels[i]}"))
+            parts.append(_img(plot_sample(run, i, tmp), f"drivers {run.label_text(i)}"))
         parts.append("<h2>Regional driver frequency</h2>")
         parts.append(regional_section(run, region_args, tmp))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,7 @@ class RunData:
     n_lags: int
     is_target: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]  # (N,) bool
     has_prediction: bool = True  # False: the method predicts no extremes (drivers only)
+    dates: list[str] | None = None  # ISO date per time index (datacube runs), None: labels only
     ds: xr.Dataset = field(default=None, repr=False)  # type: ignore[assignment]
     config: dict = field(default_factory=dict, repr=False)
     metrics: dict = field(default_factory=dict, repr=False)
@@ -115,9 +116,19 @@ class RunData:
         out[:, : chunk.shape[1]] = chunk
         return out
 
+    def label_text(self, i: int) -> str:
+        """How figures name time index i: its date when the file has dates, else ``week_label``."""
+        if self.dates is not None:
+            return self.dates[i]
+        from vis.common import week_label
+
+        return week_label(self.labels[i])
+
     def lag_labels(self, i: int) -> list[str]:
-        """Label of the week each lag of target i refers to."""
+        """Label of the week each lag of target i refers to (its date when the file has dates)."""
         lab = self.labels[i]
+        if self.kind == "synthetic" and self.dates is not None:
+            return [self.dates[i - k] if i - k >= 0 else f"t={int(lab) - k}" for k in range(self.n_lags)]
         if self.kind == "synthetic":
             return [f"t={int(lab) - k}" for k in range(self.n_lags)]
         return [week_before(lab, k) for k in range(self.n_lags)]
@@ -194,6 +205,7 @@ def load_run(run_dir: str | Path, split: str = "test", n_lags: int | None = None
     extreme = (arr(ext, np.uint8) == 1).astype(np.uint8) if ext is not None else np.zeros_like(extreme_true)
     lat, lon = _latlon(ds, ydim, xdim)
     return RunData(
+        dates=_dates(ds, tdim),
         run_dir=run_dir,
         split=split,
         kind=kind,
@@ -223,6 +235,14 @@ def _targets(ds: xr.Dataset, kind: str, tdim: str, prob: np.ndarray | None, lags
     if prob is not None:  # files without 'target': a predicted week has a finite probability
         return np.isfinite(prob).reshape(n, -1).any(axis=1)
     return np.arange(n) >= lags - 1
+
+
+def _dates(ds: xr.Dataset, tdim: str) -> list[str] | None:
+    """ISO dates of the time axis: the ``date`` coordinate of datacube runs, or a datetime time axis."""
+    for name in ("date", tdim):
+        if name in ds.coords and ds[name].dims == (tdim,) and np.issubdtype(ds[name].dtype, np.datetime64):
+            return [str(d) for d in np.datetime_as_string(ds[name].values, unit="D")]
+    return None
 
 
 def _label(v) -> str:
