@@ -41,7 +41,9 @@ class RunOptions:
     phase: str = field(default="train", metadata=_choices("train", "val", "test"))
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = field(default="none", metadata=_choices("none", "bf16", "fp16"))
+    amp: str = field(default="auto", metadata={
+        **_choices("auto", "none", "bf16", "fp16"),
+        "help": "autocast dtype on CUDA (auto: bf16 on CUDA, none on CPU; CPU always runs float32)"})
     resume: bool = False  # continue <dir_log>/<name>/last.pth
     overwrite: bool = False  # allow training into an existing run folder (never silently)
     checkpoint: str | None = None  # test scripts: checkpoint to evaluate
@@ -224,14 +226,36 @@ class OptimOptions:
     train_crop_focus: float = 0.0  # share of training crops placed on an extreme pixel of the target week
     max_train_batches: int = 0  # 0 = whole epoch; >0 caps batches per epoch (quick runs)
     max_eval_batches: int = 0
+    lr_scaling: str = field(default="none", metadata={
+        **_choices("none", "linear", "sqrt"),
+        "help": "scale lr, lr_min and lr_warmup with batch_size x ranks against lr_reference_batch "
+                "(docs/gpu-training.md)"})
+    lr_reference_batch: int = field(default=1, metadata={
+        "help": "the global batch (samples per optimiser step) that lr was chosen for"})
+    fused_adam: bool = field(default=True, metadata={
+        "help": "Adam/AdamW with fused=True when every parameter is on CUDA (no effect on CPU)"})
 
 
 @dataclass
 class LoaderOptions:
-    """DataLoader workers and pinned memory."""
+    """Where training batches come from (DataLoader workers, pinned memory, or the split on the device) and
+    what the training step does on a GPU (host reads every sync_every steps, torch.compile, channels-last)."""
 
     n_workers: int = 0
     pin_memory: bool = True
+    device_data: str = field(default="auto", metadata={
+        **_choices("auto", "on", "off"),
+        "help": "cut batches from the split held on the run's device (auto: on CUDA when it fits "
+                "device_data_max_gb; on: also on CPU; off: DataLoader)"})
+    device_data_max_gb: float = field(default=16.0, metadata={
+        "help": "largest split (GB on the device) that device_data keeps there; larger ones use the DataLoader"})
+    sync_every: int = field(default=50, metadata={
+        "help": "training steps between reads of the loss sums and the non-finite-loss check "
+                "(1: every step; the epoch end always reads)"})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile the model's forward (first steps slower while it compiles)"})
+    channels_last: bool = field(default=False, metadata={
+        "help": "keep 3-D convolution weights channels-last (NDHWC, torch.channels_last_3d)"})
 
 
 @dataclass
