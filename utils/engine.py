@@ -230,6 +230,7 @@ def train_one_epoch(
     # islice: a capped epoch (max_train_batches) fetches, augments and crops only the batches it uses
     bar = progress(itertools.islice(loader, steps), rt.is_main, total=steps, desc=f"train {epoch + 1}/{cfg.n_epochs}")
     report_every = max(1, steps // 5)
+    next_report = report_every  # the no-terminal progress line: at the first read past each fifth
     for i, batch in enumerate(bar):
         lr = optimizer.param_groups[0]["lr"] if optimizer is not None else 0.0
         batch = to_device(batch, rt.device)
@@ -239,11 +240,14 @@ def train_one_epoch(
         n = int(batch["x"].shape[0])
         count += n
         acc.add(loss, parts, n, i + 1)
-        report = rt.is_main and bar.disable and (i + 1) % report_every == 0 and i + 1 < steps
-        if (i + 1) % every == 0 or report or i + 1 == steps:
+        report = False
+        if (i + 1) % every == 0 or i + 1 == steps:
             sums = acc.read(epoch)  # raises before the optimiser step of a non-finite loss read here
             if not bar.disable:
                 bar.set_postfix(loss=f"{sums['loss'] / max(count, 1):.4g}", lr=f"{lr:.2e}")
+            report = rt.is_main and bar.disable and i + 1 >= next_report and i + 1 < steps
+            while next_report <= i + 1:
+                next_report += report_every
         if optimizer is not None and loss.requires_grad:
             optimizer.zero_grad(set_to_none=True)
             stepped = True
