@@ -224,6 +224,22 @@ def count_op_bytes(step: Callable[[], None]) -> float:
     return float(OpBytes.total)
 
 
+def count_host_syncs(step: Callable[[], None]) -> int | None:
+    """Synchronising CUDA calls in ``step`` (``torch.cuda.set_sync_debug_mode``); None off CUDA."""
+    import warnings
+
+    if not torch.cuda.is_available():
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
 def roofline(flops: float, nbytes: float, seconds: float, limits: dict[str, float] | None, bf16: bool) -> dict:
     out = {"tflop_per_step": flops / 1e12, "gb_per_step": nbytes / 1e9,
            "tflops_achieved": flops / seconds / 1e12, "gbs_achieved": nbytes / seconds / 1e9}
@@ -469,6 +485,8 @@ def main(argv: list[str] | None = None) -> dict:
                 flops, nbytes = count_flops(step), count_op_bytes(step)
                 report["roofline"][f"{enc} {p.name}"] = roofline(
                     flops, nbytes, rows[p.name]["ms_per_step"] / 1e3, report["limits"], p.rt.amp_name == "bf16")
+                # forward, loss and backward only (the engine's reads and the optimiser step are not in it)
+                report["roofline"][f"{enc} {p.name}"]["host_syncs_fwd_bwd"] = count_host_syncs(step)
         del paths
         if "published" not in a.skip:
             ref, harness = ROOT / a.ref, ROOT / a.harness
@@ -578,6 +596,8 @@ def _print_steps(report: dict, enc: str) -> None:
         if key.startswith(enc + " "):
             line = (f"  {key}: {r['tflop_per_step']:.3f} TFLOP and {r['gb_per_step']:.2f} GB (op-level) per step, "
                     f"{r['tflops_achieved']:.2f} TFLOP/s, {r['gbs_achieved']:.0f} GB/s")
+            if r.get("host_syncs_fwd_bwd") is not None:
+                line += f"; {r['host_syncs_fwd_bwd']} synchronising calls in forward + backward"
             if "binds" in r:
                 line += (f"; {100 * r['compute_share']:.2f} % of {r['compute_limit_tflops']:.0f} TFLOP/s, "
                          f"{100 * r['memory_share']:.2f} % of {r['memory_limit_tbs']:.2f} TB/s; {r['binds']} binds "
