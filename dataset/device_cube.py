@@ -64,6 +64,9 @@ def plan(cfg: Any, device: torch.device, dataset: Dataset) -> tuple[bool, str]:
     cap = float(getattr(cfg, "device_data_max_gb", 0.0))
     if gb > cap:
         return False, f"device_data {mode}: DataLoader, the split needs {gb:.2f} GB > device_data_max_gb {cap:g}"
+    held = _CACHE.get(dataset)
+    if held is not None and held.device == device:
+        return True, f"device_data {mode}: batches cut on {device} from the split held there ({gb:.2f} GB)"
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if gb * 1e9 > 0.5 * free:
@@ -132,17 +135,17 @@ class DeviceCube:
             drawn = draw_windows(n, h, w, crop, focus, lambda i: self._flipped_target(index[i], *flips[i]))
             if drawn is not None:
                 y0, x0, sh, sw = drawn
+        # one small host-to-device copy per batch: (sample, y0, x0, flip_y, flip_x) of each sample
+        per_sample = torch.stack([torch.tensor(index, dtype=torch.int64), y0, x0,
+                                  torch.tensor([f[0] for f in flips], dtype=torch.int64),
+                                  torch.tensor([f[1] for f in flips], dtype=torch.int64)], dim=1)
+        idx, y0, x0, fy, fx = per_sample.to(self.device, non_blocking=True).unbind(1)
         # rows/cols of the flipped sample's window, as rows/cols of the stored (unflipped) cube
-        fy = torch.tensor([f[0] for f in flips])
-        fx = torch.tensor([f[1] for f in flips])
-        rows = y0[:, None] + torch.arange(sh)[None]
-        cols = x0[:, None] + torch.arange(sw)[None]
-        rows = torch.where(fy[:, None], h - 1 - rows, rows)
-        cols = torch.where(fx[:, None], w - 1 - cols, cols)
-        idx = torch.tensor(index, dtype=torch.int64)
-        weeks = idx[:, None] + (t - 1 - torch.arange(t))[None]  # newest first
-        dev = self.device
-        idx, weeks, rows, cols = (a.to(dev, non_blocking=True) for a in (idx, weeks, rows, cols))
+        rows = y0[:, None] + torch.arange(sh, device=self.device)[None]
+        cols = x0[:, None] + torch.arange(sw, device=self.device)[None]
+        rows = torch.where(fy[:, None] == 1, h - 1 - rows, rows)
+        cols = torch.where(fx[:, None] == 1, w - 1 - cols, cols)
+        weeks = idx[:, None] + (t - 1 - torch.arange(t, device=self.device))[None]  # newest first
         tw, r3, c3 = weeks[:, :, None, None], rows[:, None, :, None], cols[:, None, None, :]
         x = self.x[:, tw, r3, c3].transpose(0, 1)  # [n, V, T, sh, sw]
         anomaly = self.anomaly[:, tw, r3, c3].transpose(0, 1)
