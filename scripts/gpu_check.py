@@ -25,7 +25,9 @@ Sections, in this order (each is skipped with its reason when the time budget ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import re
@@ -148,7 +150,8 @@ def run_steps(p: Path_, steps: int) -> float:
     cfg = dataclasses.replace(p.cfg, max_train_batches=steps)
     _sync()
     t0 = time.perf_counter()
-    engine.train_one_epoch(cfg, p.rt, p.model, p.loader, p.optimizer, 0)
+    with contextlib.redirect_stdout(io.StringIO()):  # the engine's no-terminal progress lines
+        engine.train_one_epoch(cfg, p.rt, p.model, p.loader, p.optimizer, 0)
     _sync()
     return (time.perf_counter() - t0) / steps
 
@@ -353,8 +356,9 @@ def epoch_end_to_end(cfg: Any, old_steps: int, max_seconds: float | None = None,
     if max_seconds is not None and ms_per_step:
         steps = max(1, min(steps, int(max_seconds / (1.3 * ms_per_step / 1e3))))
     t2 = time.perf_counter()
-    stats = engine.train_one_epoch(dataclasses.replace(cfg, max_train_batches=steps), rt, model, loader,
-                                   optimizer, 0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        stats = engine.train_one_epoch(dataclasses.replace(cfg, max_train_batches=steps), rt, model, loader,
+                                       optimizer, 0)
     _sync()
     res["train_epoch_s"] = time.perf_counter() - t2
     res["train_steps"], res["epoch_steps"] = steps, len(loader)

@@ -19,5 +19,7 @@ if ! "$PY" -c "import netCDF4, vector_quantize_pytorch" 2>/dev/null; then
   fi
 fi
 export PYTHONUNBUFFERED=1
-[ -n "${OUT:-}" ] && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv >"$OUT/nvidia-smi.txt" 2>/dev/null
+if [ -n "${OUT:-}" ] && command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv >"$OUT/nvidia-smi.txt" 2>&1
+fi
 exec timeout "${GPU_CHECK_TIMEOUT:-330}" "$PY" -m scripts.gpu_check "$@"
