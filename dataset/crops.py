@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["random_crop", "check_train_crop", "CroppingCollate"]
+__all__ = ["draw_windows", "random_crop", "check_train_crop", "CroppingCollate"]
 
 
 def check_train_crop(cfg: Any, dataset: Dataset) -> None:
@@ -30,6 +30,35 @@ def check_train_crop(cfg: Any, dataset: Dataset) -> None:
         )
 
 
+def draw_windows(
+    n: int, h: int, w: int, size: int, focus: float = 0.0,
+    target: Callable[[int], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, int, int] | None:
+    """The top-left corners ``(y0, x0)`` [n] and size ``(sh, sw)`` of the windows of :func:`random_crop`.
+
+    None when ``size`` covers the whole ``h`` x ``w`` grid (no draw). The draws come from torch's
+    CPU RNG in a fixed order (all y0, all x0, then the focus draws), which the device batches of
+    ``dataset.device_cube`` share, so both paths cut the same windows for the same RNG state.
+    ``target(i)`` is sample i's target map flattened to ``h * w`` (CPU), asked only for the samples
+    that get a focused window.
+    """
+    if size >= h and size >= w:
+        return None
+    sh, sw = min(size, h), min(size, w)
+    y0 = torch.randint(0, h - sh + 1, (n,))
+    x0 = torch.randint(0, w - sw + 1, (n,))
+    if focus > 0 and target is not None:
+        for i in torch.nonzero(torch.rand(n) < focus).flatten().tolist():
+            pixels = torch.nonzero(target(i) > 0.5).flatten()
+            if len(pixels) == 0:
+                continue
+            p = int(pixels[torch.randint(0, len(pixels), ())])
+            py, px = divmod(p, w)  # window [y0, y0 + sh) must hold py: y0 in [py - sh + 1, py]
+            y0[i] = int(torch.randint(max(0, py - sh + 1), min(py, h - sh) + 1, ()))
+            x0[i] = int(torch.randint(max(0, px - sw + 1), min(px, w - sw) + 1, ()))
+    return y0, x0, sh, sw
+
+
 def random_crop(batch: dict, size: int, focus: float = 0.0) -> dict:
     """A random ``size`` x ``size`` window of every spatial tensor of each sample.
 
@@ -39,25 +68,18 @@ def random_crop(batch: dict, size: int, focus: float = 0.0) -> dict:
     of the samples that have an extreme at the target week (``mask_extreme``) get a window
     that contains one of its extreme pixels (chosen at random): a random window of a
     sparse label map often holds no positive pixel, and then the extreme loss carries no
-    signal about drivers.
+    signal about drivers. The windows are :func:`draw_windows`'.
     """
     h, w = batch["x"].shape[-2:]
-    if size >= h and size >= w:
-        return batch
-    sh, sw = min(size, h), min(size, w)
     n = int(batch["x"].shape[0])
-    y0 = torch.randint(0, h - sh + 1, (n,))
-    x0 = torch.randint(0, w - sw + 1, (n,))
+    target = None
     if focus > 0 and "mask_extreme" in batch:
-        target = batch["mask_extreme"].detach().reshape(n, -1).cpu()
-        for i in torch.nonzero(torch.rand(n) < focus).flatten().tolist():
-            pixels = torch.nonzero(target[i] > 0.5).flatten()
-            if len(pixels) == 0:
-                continue
-            p = int(pixels[torch.randint(0, len(pixels), ())])
-            py, px = divmod(p, w)  # window [y0, y0 + sh) must hold py: y0 in [py - sh + 1, py]
-            y0[i] = int(torch.randint(max(0, py - sh + 1), min(py, h - sh) + 1, ()))
-            x0[i] = int(torch.randint(max(0, px - sw + 1), min(px, w - sw) + 1, ()))
+        flat = batch["mask_extreme"].detach().reshape(n, -1).cpu()
+        target = flat.__getitem__
+    drawn = draw_windows(n, h, w, size, focus, target)
+    if drawn is None:
+        return batch
+    y0, x0, sh, sw = drawn
     same = len(set(y0.tolist())) == 1 and len(set(x0.tolist())) == 1
     out = {}
     for key, val in batch.items():

@@ -115,6 +115,12 @@ class IDE(nn.Module):
         )
 
     def compute_loss(self, out: IDEOutput, batch: dict) -> tuple[Tensor, dict[str, float]]:
+        """:meth:`compute_loss_tensors` with the parts read as floats (one host synchronisation)."""
+        total, parts = self.compute_loss_tensors(out, batch)
+        values = torch.stack(list(parts.values())).tolist()
+        return total, dict(zip(parts, values))
+
+    def compute_loss_tensors(self, out: IDEOutput, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
         """BCE_w(joint) + sum_v BCE_w(head_v) + lambda_anomaly * L1_normal(z_q) + aux.
 
         Uses ``mask_extreme`` [N, H, W] as target, ``mask_extreme_loss`` [N, H, W]
@@ -130,9 +136,9 @@ class IDE(nn.Module):
         bce_heads = weighted_bce(out.heads, target, valid, self.loss_weighting)
         l1 = normal_code_l1(out.z_q, self.vq.normal_code(), any_extreme < 0.5, valid)
         total = bce_joint + bce_heads + self.lambda_anomaly * l1 + out.aux_loss
-        values = torch.stack([bce_joint, bce_heads, l1, out.aux_loss, total]).detach().float().tolist()
-        parts = dict(zip(("bce_joint", "bce_heads", "anomaly_l1", "aux", "total"), values))
-        return total, parts
+        values = torch.stack([bce_joint, bce_heads, l1, out.aux_loss, total]).detach().float()
+        # 0-d float32 tensors on the loss's device: the engine sums them there (no read per step)
+        return total, dict(zip(("bce_joint", "bce_heads", "anomaly_l1", "aux", "total"), values.unbind()))
 
 
 def anomaly_weight(epoch: float, start: float, final: float, warmup_epochs: float) -> float:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from config import SYNTHETIC_VARIABLES, Config  # noqa: E402
 from models import build_model  # noqa: E402
 from utils.cpu_memory import retain_freed_memory  # noqa: E402
+from utils.runtime import prepare_model, resolve_amp  # noqa: E402
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +41,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--mamba_impl", default="auto", choices=["auto", "torch", "kernel"])
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
+    p.add_argument("--amp", default="none", choices=["none", "auto", "bf16", "fp16"],
+                   help="autocast dtype as --amp of training (CUDA only; CPU stays float32)")
+    p.add_argument("--fused_adam", action="store_true", help="Adam(fused=True) (CUDA)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (as --compile true)")
+    p.add_argument("--channels_last", action="store_true", help="3-D conv weights NDHWC (as --channels_last true)")
     p.add_argument("--profile", action="store_true", help="print a torch.profiler table of one step")
     p.add_argument(
         "--malloc",
@@ -68,7 +74,10 @@ def main(argv: list[str] | None = None) -> dict:
     ).validate()
     torch.manual_seed(0)
     model = build_model(cfg).to(dev).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=3e-3)
+    prepare_model(argparse.Namespace(compile=a.compile, channels_last=a.channels_last), model)
+    fused = {"fused": True} if a.fused_adam and dev.type == "cuda" else {}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=3e-3, **fused)
+    amp = resolve_amp(a.amp, dev)
     n, s = a.batch, a.size
     x = torch.randn(n, a.vars, a.channels, a.delta_t, s, s, device=dev)
     batch = {
@@ -78,8 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        out = model(x)
-        loss, _ = model.compute_loss(out, batch)
+        with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
+            out = model(x)
+            loss, _ = model.compute_loss_tensors(out, batch)
         loss.backward()
         opt.step()
         if dev.type == "cuda":
@@ -116,6 +126,10 @@ def main(argv: list[str] | None = None) -> dict:
         "channels": a.channels,
         "delta_t": a.delta_t,
         "threads": torch.get_num_threads(),
+        "amp": {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(amp, "none"),
+        "fused_adam": bool(fused),
+        "compile": a.compile,
+        "channels_last": a.channels_last,
         "malloc": "retain" if retained else "default",
         "steps": a.steps,
         "ms_per_step": round(statistics.median(times), 1),

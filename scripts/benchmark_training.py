@@ -3,6 +3,8 @@
     python scripts/benchmark_training.py --encoder CNN_3D Swin_3D Mamba --device cuda \\
         --root_synthetic data/synthetic/small --batch_size 4 [--<config option> VALUE ...]
     python scripts/benchmark_training.py --encoder Swin_3D --preset tiny     # generates data in a temp dir
+    python scripts/benchmark_training.py --preset small --device_data on --sync_every 50   # the fast path's
+        # data and host-read options (docs/guides/gpu-training.md); --amp, --compile, --channels_last likewise
 
 Prints one JSON line per encoder. Several encoders run one subprocess each, so the
 CPU peak (process max RSS) of one does not leak into the next; on CUDA the peak is
@@ -51,18 +53,21 @@ def bench(encoder: str, rest: list[str], warmup: int) -> dict:
     import torch
 
     from config import parse_config
+    from dataset.device_cube import plan
     from dataset.synthetic import SyntheticDataset
     from models.build import build_model
     from utils import engine
-    from utils.runtime import seed_everything, setup_runtime
+    from utils.runtime import prepare_model, seed_everything, setup_runtime
 
     cfg = parse_config([*rest, "--encoder", encoder], fixed={"dataset": "synthetic"})
     rt = setup_runtime(cfg)
     seed_everything(cfg.seed)
     train_set = SyntheticDataset.from_config(cfg, "train")
     model = build_model(cfg).to(rt.device)
+    prepare_model(cfg, model)
     optimizer = engine.build_optimizer(cfg, model)
-    loader, sampler = engine.make_train_loader(cfg, rt, train_set)
+    on_device, data_path = plan(cfg, rt.device, train_set)
+    loader, sampler = engine.make_train_loader(cfg, rt, train_set, on_device)
     cuda = rt.device.type == "cuda"
     if warmup > 0:
         warm_cfg = parse_config([*rest, "--encoder", encoder, "--max_train_batches", str(warmup)],
@@ -85,7 +90,12 @@ def bench(encoder: str, rest: list[str], warmup: int) -> dict:
         "encoder": encoder,
         "device": str(rt.device),
         "hardware": torch.cuda.get_device_name(rt.device) if cuda else platform.machine(),
-        "amp": cfg.amp if rt.amp_dtype is not None else "none",
+        "amp": rt.amp_name,
+        "data_path": data_path,
+        "sync_every": cfg.sync_every,
+        "fused_adam": bool(optimizer is not None and optimizer.defaults.get("fused")),
+        "compile": cfg.compile,
+        "channels_last": cfg.channels_last,
         "batch_size": cfg.batch_size,
         "crop": [train_set.height, train_set.width],
         "delta_t": cfg.delta_t,

@@ -45,7 +45,7 @@ from utils.batch_transport import pooled_collate
 from utils.checkpoints import save_checkpoint, write_error_message
 from utils.collectors import Collector
 from utils.distributed import ShardSampler, all_gather, all_reduce_sum
-from utils.errors import CheckpointError, StorageError, UserError
+from utils.errors import CheckpointError, ConfigError, StorageError, UserError
 from utils.logging import RERUN_TEST, RunFolderError, RunLogger, SampleImages, dig, flatten_metrics, log_epoch, progress
 from utils.run_folder import (
     changed_options,
@@ -56,7 +56,16 @@ from utils.run_folder import (
     run_dir_problem,
     versions,
 )
-from utils.runtime import Runtime, rng_state, seed_everything, set_rng_state, setup_runtime, to_device, unwrap
+from utils.runtime import (
+    Runtime,
+    prepare_model,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    setup_runtime,
+    to_device,
+    unwrap,
+)
 
 __all__ = [
     "build_scheduler",
@@ -80,43 +89,52 @@ CollectorsFactory = Callable[[Dataset], Sequence[Collector]]
 # --------------------------------------------------------------------------------------
 
 
-def build_optimizer(cfg: Any, model: nn.Module) -> torch.optim.Optimizer | None:
-    """Adam / AdamW / SGD(momentum beta1) over trainable parameters; None when there are none."""
+def build_optimizer(cfg: Any, model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer | None:
+    """Adam / AdamW / SGD(momentum beta1) over trainable parameters (``lr``: default ``cfg.lr``); None
+    when there are none. Adam and AdamW are fused when ``fused_adam`` and every parameter is on CUDA."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return None
     betas = (cfg.beta1, cfg.beta2)
+    lr = cfg.lr if lr is None else lr
+    # fused: one kernel for every parameter's update (CUDA only; the CPU keeps the default implementation)
+    fused = {"fused": True} if getattr(cfg, "fused_adam", False) and all(p.is_cuda for p in params) else {}
     if cfg.optimizer == "Adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "AdamW":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "SGD":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.beta1, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.beta1, weight_decay=cfg.weight_decay)
     raise ValueError(f"option 'optimizer': unknown {cfg.optimizer!r}")
 
 
-def build_scheduler(cfg: Any, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> LRScheduler:
+def build_scheduler(
+    cfg: Any, optimizer: torch.optim.Optimizer, steps_per_epoch: int, lrs: dict[str, float] | None = None
+) -> LRScheduler:
     """The learning rate of every optimiser step (``torch.optim.lr_scheduler``, stepped once per step).
 
     Linear warm-up from ``lr_warmup`` to ``lr`` over ``lr_warmup_epochs`` (fractional epochs are
     rounded to whole steps), then ``cosine`` annealing to ``lr_min`` at ``n_epochs``, ``step`` decay
     by ``lr_decay_rate`` every ``lr_decay_step`` epochs, or ``constant``. Its state is saved in
-    ``last.pth``, so a resumed run continues the same schedule.
+    ``last.pth``, so a resumed run continues the same schedule. ``lrs`` (:func:`scaled_lr`) replaces
+    ``lr``, ``lr_min`` and ``lr_warmup``.
     """
     from torch.optim import lr_scheduler as sched
 
+    lrs = lrs or {"lr": cfg.lr, "lr_min": cfg.lr_min, "lr_warmup": cfg.lr_warmup}
+    lr, lr_min, lr_warmup = lrs["lr"], lrs["lr_min"], lrs["lr_warmup"]
     steps = max(1, steps_per_epoch)
     warm = min(round(max(0.0, cfg.lr_warmup_epochs) * steps), cfg.n_epochs * steps)
     if cfg.lr_scheduler == "cosine":
         main: LRScheduler = sched.CosineAnnealingLR(optimizer, T_max=max(1, cfg.n_epochs * steps - warm),
-                                                    eta_min=cfg.lr_min)
+                                                    eta_min=lr_min)
     elif cfg.lr_scheduler == "step":
         main = sched.StepLR(optimizer, step_size=max(1, cfg.lr_decay_step) * steps, gamma=cfg.lr_decay_rate)
     else:
         main = sched.ConstantLR(optimizer, factor=1.0, total_iters=0)
     if warm == 0:
         return main
-    start = min(max(cfg.lr_warmup / cfg.lr, 1e-12), 1.0) if cfg.lr > 0 else 1.0
+    start = min(max(lr_warmup / lr, 1e-12), 1.0) if lr > 0 else 1.0
     warmup = sched.LinearLR(optimizer, start_factor=start, end_factor=1.0, total_iters=warm)
     return sched.SequentialLR(optimizer, [warmup, main], milestones=[warm])
 
@@ -135,36 +153,101 @@ def _reduce_means(sums: dict[str, float], count: float) -> tuple[dict[str, float
     return {k: (t[i + 1].item() / n if n else float("nan")) for i, k in enumerate(keys)}, n
 
 
+def loss_function(model: nn.Module) -> Callable[[Any, dict], tuple[torch.Tensor, dict[str, Any]]]:
+    """The model's ``compute_loss_tensors`` (parts as device tensors, no host read) where the class that
+    defines its ``compute_loss`` defines that too; else ``compute_loss`` (a subclass that overrides only
+    ``compute_loss`` keeps its own loss)."""
+    owner = next((c for c in type(model).__mro__ if "compute_loss" in c.__dict__), None)
+    if owner is not None and "compute_loss_tensors" in owner.__dict__:
+        return model.compute_loss_tensors
+    return model.compute_loss
+
+
+class _DeviceSums:
+    """Loss sums of a training epoch kept where the loss is (float64), read on the host every
+    ``sync_every`` steps and at the end of the epoch, so a step needs no host synchronisation.
+
+    The non-finite-loss check runs on the device too: the first step whose loss is not finite and
+    that loss are recorded there, and :meth:`read` raises the engine's error for that step. The sums
+    are the same float64 additions of ``float(loss) * n`` as a per-step read would make.
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Any] = {}
+        self.bad_step: torch.Tensor | None = None  # 1-based step of the first non-finite loss, 0 = none
+        self.bad_loss: torch.Tensor | None = None
+
+    def add(self, loss: torch.Tensor, parts: dict[str, Any], n: int, step: int) -> None:
+        value = loss.detach()
+        if self.bad_step is None:
+            self.bad_step = torch.zeros((), dtype=torch.int64, device=value.device)
+            self.bad_loss = torch.zeros((), dtype=torch.float64, device=value.device)
+        first = (self.bad_step == 0) & ~torch.isfinite(value)
+        self.bad_step = torch.where(first, step, self.bad_step)
+        self.bad_loss = torch.where(first, value.double(), self.bad_loss)
+        for k, v in (("loss", value), *(parts or {}).items()):
+            term = v.detach().double() * n if torch.is_tensor(v) else float(v) * n
+            self.sums[k] = self.sums[k] + term if k in self.sums else term
+
+    def read(self, epoch: int) -> dict[str, float]:
+        """The sums as floats (one host synchronisation); raises FloatingPointError after a non-finite loss."""
+        if self.bad_step is not None:
+            step = int(self.bad_step)
+            if step:
+                raise FloatingPointError(
+                    f"non-finite training loss {float(self.bad_loss)} at epoch {epoch + 1}, step {step}"
+                )
+        return {k: float(v) for k, v in self.sums.items()}
+
+
 def train_one_epoch(
     cfg: Any,
     rt: Runtime,
     model: nn.Module,
-    loader: DataLoader,
+    loader: Iterable[dict],
     optimizer: torch.optim.Optimizer | None,
     epoch: int,
     scaler: torch.amp.GradScaler | None = None,
     scheduler: LRScheduler | None = None,
 ) -> dict[str, float]:
-    """Train ``model`` (maybe DDP-wrapped) for one epoch; returns rank-averaged losses and the lr range."""
+    """Train ``model`` (maybe DDP-wrapped) for one epoch; returns rank-averaged losses and the lr range.
+
+    The loss sums and the non-finite-loss check stay on the device and are read every
+    ``cfg.sync_every`` steps and at the end of the epoch (``sync_every`` 1: every step, before the
+    optimiser step, as a plain loop would). ``loader`` is a DataLoader or device batches
+    (``dataset.device_cube``): anything with ``len`` that yields batch dicts.
+    """
     raw = unwrap(model)
+    compute_loss = loss_function(raw)
     model.train()
     steps = len(loader) if cfg.max_train_batches <= 0 else min(len(loader), cfg.max_train_batches)
+    every = max(1, int(getattr(cfg, "sync_every", 1)))
+    acc = _DeviceSums()
     sums: dict[str, float] = {"loss": 0.0}
     count = 0
     lr = optimizer.param_groups[0]["lr"] if optimizer is not None else 0.0
     t0 = time.perf_counter()
     # islice: a capped epoch (max_train_batches) fetches, augments and crops only the batches it uses
     bar = progress(itertools.islice(loader, steps), rt.is_main, total=steps, desc=f"train {epoch + 1}/{cfg.n_epochs}")
+    report_every = max(1, steps // 5)
+    next_report = report_every  # the no-terminal progress line: at the first read past each fifth
     for i, batch in enumerate(bar):
         lr = optimizer.param_groups[0]["lr"] if optimizer is not None else 0.0
         batch = to_device(batch, rt.device)
         with rt.autocast():
             out = model(batch["x"])
-            loss, parts = raw.compute_loss(out, batch)
-        if not torch.isfinite(loss.detach()):
-            raise FloatingPointError(
-                f"non-finite training loss {loss.item()} at epoch {epoch + 1}, step {i + 1}"
-            )
+            loss, parts = compute_loss(out, batch)
+        n = int(batch["x"].shape[0])
+        count += n
+        acc.add(loss, parts, n, i + 1)
+        report = False
+        if (i + 1) % every == 0 or i + 1 == steps:
+            sums = acc.read(epoch)  # raises before the optimiser step of a non-finite loss read here
+            if not bar.disable:
+                bar.set_postfix(loss=f"{sums['loss'] / max(count, 1):.4g}", lr=f"{lr:.2e}")
+            report = rt.is_main and bar.disable and i + 1 >= next_report and i + 1 < steps
+            while next_report <= i + 1:
+                next_report += report_every
         if optimizer is not None and loss.requires_grad:
             optimizer.zero_grad(set_to_none=True)
             stepped = True
@@ -179,29 +262,35 @@ def train_one_epoch(
                 optimizer.step()
             if scheduler is not None and stepped:
                 scheduler.step()  # the learning rate of the next optimiser step
-        n = int(batch["x"].shape[0])
-        count += n
-        sums["loss"] += float(loss.detach()) * n
-        for k, v in (parts or {}).items():
-            sums[k] = sums.get(k, 0.0) + float(v) * n
-        if not bar.disable:
-            bar.set_postfix(loss=f"{float(loss.detach()):.4g}", lr=f"{lr:.2e}")
-        elif rt.is_main and (i + 1) % max(1, steps // 5) == 0 and i + 1 < steps:
+        if report:
             # no terminal (a log file, CI, a batch job): a line every fifth of an epoch instead of a bar
             elapsed = time.perf_counter() - t0
             print(f"  epoch {epoch + 1} step {i + 1}/{steps}  loss {sums['loss'] / max(count, 1):.4g}  "
                   f"lr {lr:.2e}  {elapsed / (i + 1):.2f} s/step", flush=True)
+    sums = acc.read(epoch) if count else sums
     means, n_total = _reduce_means(sums, count)
     means.update(lr=lr, samples=n_total, seconds=time.perf_counter() - t0)
     return means
 
 
-def make_train_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> tuple[DataLoader, DistributedSampler]:
+def make_train_loader(
+    cfg: Any, rt: Runtime, dataset: Dataset, device_data: bool | None = None
+) -> tuple[Iterable[dict], DistributedSampler]:
     """Shuffled per epoch (``sampler.set_epoch``) from ``cfg.seed``; each rank a 1/K share (padded);
-    batches cropped to ``train_crop`` by the collate function (``dataset.crops``)."""
+    batches cropped to ``train_crop`` (``dataset.crops``). With ``device_data`` (default: what
+    ``dataset.device_cube.plan`` says for ``--device_data``) the batches are cut on the run's device
+    (``dataset.device_cube``) in the same order with the same draws; else a DataLoader makes them."""
+    from dataset import device_cube
+
     sampler = DistributedSampler(
         dataset, num_replicas=rt.dist.world_size, rank=rt.dist.rank, shuffle=True, seed=cfg.seed
     )
+    if device_data is None:
+        device_data = device_cube.plan(cfg, rt.device, dataset)[0]
+    if device_data:
+        cube = device_cube.device_cube(dataset, rt.device)
+        focus = getattr(cfg, "train_crop_focus", 0.0)
+        return device_cube.DeviceBatches(cube, sampler, cfg.batch_size, cfg.train_crop, focus), sampler
     collate: Callable = pooled_collate
     if cfg.train_crop > 0:
         collate = CroppingCollate(pooled_collate, cfg.train_crop, getattr(cfg, "train_crop_focus", 0.0))
@@ -217,8 +306,13 @@ def make_train_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> tuple[DataLoad
     return loader, sampler
 
 
-def _eval_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> DataLoader:
+def _eval_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> Iterable[dict]:
+    from dataset import device_cube
+
     sampler = ShardSampler(len(dataset), rt.dist.rank, rt.dist.world_size)
+    if device_cube.plan(cfg, rt.device, dataset)[0]:
+        cube = device_cube.device_cube(dataset, rt.device)
+        return device_cube.DeviceBatches(cube, sampler, cfg.batch_size, augment=False)
     return DataLoader(
         dataset,
         batch_size=cfg.batch_size,
@@ -227,6 +321,22 @@ def _eval_loader(cfg: Any, rt: Runtime, dataset: Dataset) -> DataLoader:
         collate_fn=pooled_collate,
         pin_memory=cfg.pin_memory and rt.device.type == "cuda",
     )
+
+
+def scaled_lr(cfg: Any, world_size: int = 1) -> dict[str, float]:
+    """``lr``, ``lr_min`` and ``lr_warmup`` for the global batch (``batch_size`` x ranks) by ``lr_scaling``:
+    ``linear`` multiplies them by global / ``lr_reference_batch``, ``sqrt`` by its square root, ``none``
+    keeps them (docs/guides/gpu-training.md)."""
+    base = {"lr": cfg.lr, "lr_min": cfg.lr_min, "lr_warmup": cfg.lr_warmup}
+    rule = getattr(cfg, "lr_scaling", "none")
+    if rule == "none":
+        return base
+    ref = int(getattr(cfg, "lr_reference_batch", 1))
+    if ref < 1:
+        raise ConfigError(f"option 'lr_reference_batch' is {ref}; it is a number of samples, at least 1")
+    ratio = cfg.batch_size * world_size / ref
+    factor = ratio if rule == "linear" else math.sqrt(ratio)
+    return {k: v * factor for k, v in base.items()}
 
 
 def evaluate(
@@ -366,7 +476,9 @@ def _fit(
     if state is None:
         seed_everything(cfg.seed + rt.dist.rank)  # augmentation stream of this rank (data order: sampler)
     model.to(rt.device)
-    optimizer = build_optimizer(cfg, model)
+    speed_notes = prepare_model(cfg, model)
+    lrs = scaled_lr(cfg, rt.dist.world_size)
+    optimizer = build_optimizer(cfg, model, lrs["lr"])
     scaler = torch.amp.GradScaler(rt.device.type, enabled=rt.amp_dtype == torch.float16)
     best: dict[str, dict[str, Any]] = {"loss": {"value": None, "epoch": None}}
     if state is not None:
@@ -400,11 +512,16 @@ def _fit(
             device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
             find_unused_parameters=bool(getattr(model, "ddp_find_unused_parameters", False)),
         )
-    loader, sampler = make_train_loader(cfg, rt, train_set)
+    if int(getattr(cfg, "sync_every", 1)) < 1:
+        raise ConfigError(f"option 'sync_every' is {cfg.sync_every}; use 1 (read every step) or more")
+    from dataset.device_cube import plan
+
+    on_device, data_path = plan(cfg, rt.device, train_set)
+    loader, sampler = make_train_loader(cfg, rt, train_set, on_device)
     if len(loader) == 0:
         raise ValueError("the training split has no samples")
     steps = len(loader) if cfg.max_train_batches <= 0 else min(len(loader), cfg.max_train_batches)
-    scheduler = build_scheduler(cfg, optimizer, steps) if optimizer is not None else None
+    scheduler = build_scheduler(cfg, optimizer, steps, lrs) if optimizer is not None else None
     if scheduler is not None and state is not None:
         saved = state.get("scheduler_state_dict") or {}
         if "last_epoch" in saved or "_last_lr" in saved:
@@ -420,11 +537,18 @@ def _fit(
     log.info(
         f"run {run}: {len(train_set)} train / {len(val_set) if val_set is not None else 0} val samples, "
         f"{steps} steps per epoch per rank, {rt.dist.world_size} rank(s) on {rt.device}, "
-        f"amp {cfg.amp if rt.amp_dtype else 'none'}, {n_params:,} parameters"
+        f"amp {rt.amp_name}, {n_params:,} parameters"
     )
+    log.info(f"training data: {data_path}")
+    for note in speed_notes:
+        log.info(note)
+    if getattr(cfg, "lr_scaling", "none") != "none":
+        log.info(f"lr_scaling {cfg.lr_scaling}: lr {lrs['lr']:.3g}, lr_min {lrs['lr_min']:.3g}, "
+                 f"lr_warmup {lrs['lr_warmup']:.3g} for a global batch of {cfg.batch_size * rt.dist.world_size} "
+                 f"(reference {cfg.lr_reference_batch})")
     for message in [*cfg.split_overlaps(), *getattr(train_set, "warnings", []), *getattr(val_set, "warnings", [])]:
         log.warning(message)
-    if cfg.amp != "none" and rt.amp_dtype is None:
+    if cfg.amp not in ("none", "auto") and rt.amp_dtype is None:
         log.warning(f"amp {cfg.amp} needs CUDA; running in float32 on {rt.device}")
 
     history: list[dict[str, Any]] = []

@@ -51,9 +51,9 @@ class RunOptions:
         "help": "seed of Python, NumPy and torch (model init, augmentation, crops, subsamples)"})
     device: str = field(default="auto", metadata={
         "help": "auto (CUDA when available, else CPU), cpu, cuda (under torchrun: the rank's local GPU) or cuda:N"})
-    amp: str = field(default="none", metadata={
-        **_choices("none", "bf16", "fp16"),
-        "help": "mixed precision on CUDA (autocast dtype); none = float32; ignored on CPU"})
+    amp: str = field(default="auto", metadata={
+        **_choices("auto", "none", "bf16", "fp16"),
+        "help": "autocast dtype on CUDA (auto: bf16 on CUDA, none on CPU; CPU always runs float32)"})
     resume: bool = field(default=False, metadata={
         "help": "continue the run in <dir_log>/<name> from its last.pth (optimiser, schedule, RNG state)"})
     overwrite: bool = field(default=False, metadata={
@@ -357,19 +357,41 @@ class OptimOptions:
         "help": "> 0: at most this many training batches per epoch (quick runs); 0 = the whole epoch"})
     max_eval_batches: int = field(default=0, metadata={
         "help": "> 0: at most this many batches per validation or test pass; 0 = the whole split"})
+    lr_scaling: str = field(default="none", metadata={
+        **_choices("none", "linear", "sqrt"),
+        "help": "scale lr, lr_min and lr_warmup with batch_size x ranks against lr_reference_batch "
+                "(docs/guides/gpu-training.md)"})
+    lr_reference_batch: int = field(default=1, metadata={
+        "help": "the global batch (samples per optimiser step) that lr was chosen for"})
+    fused_adam: bool = field(default=True, metadata={
+        "help": "Adam/AdamW with fused=True when every parameter is on CUDA (no effect on CPU)"})
 
 
 @dataclass
 class LoaderOptions:
-    """DataLoader workers and pinned memory.
+    """Where training batches come from (DataLoader workers, pinned memory, or the split on the device) and
+    what the training step does on a GPU (host reads every sync_every steps, torch.compile, channels-last).
 
-    Read by the engine for every dataset family.
+    Read by the engine for every dataset family (device_data: the synthetic family).
     """
 
     n_workers: int = field(default=0, metadata={
         "help": "data-loading worker processes (0 = load in the main process)"})
     pin_memory: bool = field(default=True, metadata={
         "help": "page-locked batches for faster copies to the GPU (CUDA only)"})
+    device_data: str = field(default="auto", metadata={
+        **_choices("auto", "on", "off"),
+        "help": "cut batches from the split held on the run's device (auto: on CUDA when it fits "
+                "device_data_max_gb; on: also on CPU; off: DataLoader)"})
+    device_data_max_gb: float = field(default=16.0, metadata={
+        "help": "largest split (GB on the device) that device_data keeps there; larger ones use the DataLoader"})
+    sync_every: int = field(default=50, metadata={
+        "help": "training steps between reads of the loss sums and the non-finite-loss check "
+                "(1: every step; the epoch end always reads)"})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile the model's forward (first steps slower while it compiles)"})
+    channels_last: bool = field(default=False, metadata={
+        "help": "keep 3-D convolution weights channels-last (NDHWC, torch.channels_last_3d)"})
 
 
 @dataclass

@@ -19,13 +19,21 @@ from torch import nn
 from utils.cpu_memory import retain_freed_memory
 from utils.distributed import DistInfo, init_distributed
 
-__all__ = ["Runtime", "setup_runtime", "seed_everything", "rng_state", "set_rng_state", "unwrap", "to_device"]
+__all__ = [
+    "Runtime", "setup_runtime", "resolve_amp", "prepare_model", "seed_everything", "rng_state", "set_rng_state",
+    "unwrap", "to_device",
+]
 
 
 @dataclass
 class Runtime:
     dist: DistInfo
     amp_dtype: torch.dtype | None  # autocast dtype (set on CUDA only, see setup_runtime); None = full precision
+
+    @property
+    def amp_name(self) -> str:
+        """What the log and benchmark records say: bf16, fp16 or none."""
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp_dtype, "none")
 
     @property
     def device(self) -> torch.device:
@@ -46,11 +54,39 @@ def setup_runtime(cfg: Any) -> Runtime:
     info = init_distributed(cfg.device)
     if info.device.type == "cpu":
         retain_freed_memory()  # ~1.5x faster CPU steps (utils/cpu_memory.py)
-    amp = None
-    if cfg.amp != "none":
-        if info.device.type == "cuda":
-            amp = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
-    return Runtime(dist=info, amp_dtype=amp)
+    return Runtime(dist=info, amp_dtype=resolve_amp(cfg.amp, info.device))
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``--amp`` on ``device``: set on CUDA only, so a CPU run is float32 whatever
+    ``amp`` says; ``auto`` is bf16 on CUDA (fp32 master weights, no loss scaling) and none on CPU."""
+    if device.type != "cuda" or amp == "none":
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def prepare_model(cfg: Any, model: nn.Module) -> list[str]:
+    """Apply ``channels_last`` and ``compile`` to a model already on its device; returns log lines.
+
+    ``channels_last`` stores every 5-D weight (Conv3d) as NDHWC (``torch.channels_last_3d``), which
+    lets cuDNN pick channels-last 3-D convolution kernels; 4-D and smaller weights are untouched.
+    ``compile`` compiles the module's forward in place (``nn.Module.compile``), so parameter names
+    and checkpoints stay those of the plain model. Call before building the optimiser.
+    """
+    notes = []
+    if getattr(cfg, "channels_last", False):
+        n = 0
+        for p in model.parameters():
+            if p.dim() == 5:
+                p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
+                n += 1
+        notes.append(f"channels_last: {n} 3-D convolution weight(s) stored NDHWC")
+    if getattr(cfg, "compile", False):
+        model.compile()
+        notes.append("compile: the model's forward is compiled by torch.compile at its first steps")
+    return notes
 
 
 def seed_everything(seed: int) -> None:
