@@ -214,6 +214,34 @@ def test_learning_rate_schedule():
     assert set(_lrs(const, 3)) == {const.lr}
 
 
+def test_resume_with_more_epochs_keeps_the_cosine_falling():
+    """A run of 4 epochs resumed with --n_epochs 6: the cosine goes on from its saved learning rate down to
+    lr_min at the new end, instead of climbing again past its old end (torch's cosine is periodic)."""
+    cfg = Config(n_epochs=4, lr=1e-3, lr_warmup=1e-6, lr_warmup_epochs=1, lr_min=1e-5)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = engine.build_scheduler(cfg, opt, 2)
+    for _ in range(3 * 2):  # three of the four epochs
+        opt.step()
+        sched.step()
+    saved, lr_saved = sched.state_dict(), opt.param_groups[0]["lr"]
+    longer = Config(n_epochs=6, lr=1e-3, lr_warmup=1e-6, lr_warmup_epochs=1, lr_min=1e-5)
+    opt2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=longer.lr)
+    sched2 = engine.build_scheduler(longer, opt2, 2)
+    note = engine.restore_scheduler(sched2, saved)
+    assert note and "6 steps" in note and "10" in note  # cosine of 8 - 2 warm-up steps, now 12 - 2
+    assert sched2.get_last_lr()[0] == pytest.approx(lr_saved)
+    lrs = []
+    for _ in range(3 * 2):  # epochs 4 to 6
+        opt2.param_groups[0]["lr"] = sched2.get_last_lr()[0]
+        lrs.append(opt2.param_groups[0]["lr"])
+        opt2.step()
+        sched2.step()
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))  # falling all the way
+    assert sched2.get_last_lr()[0] == pytest.approx(1e-5)  # lr_min at the new end
+    same = engine.build_scheduler(cfg, torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr), 2)
+    assert engine.restore_scheduler(same, saved) is None  # same length: nothing to say
+
+
 def test_evaluate_predictions_round_trip(tmp_path):
     import xarray as xr
 

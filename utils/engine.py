@@ -69,6 +69,7 @@ from utils.runtime import (
 
 __all__ = [
     "build_scheduler",
+    "restore_scheduler",
     "build_optimizer",
     "train_one_epoch",
     "make_train_loader",
@@ -137,6 +138,33 @@ def build_scheduler(
     start = min(max(lr_warmup / lr, 1e-12), 1.0) if lr > 0 else 1.0
     warmup = sched.LinearLR(optimizer, start_factor=start, end_factor=1.0, total_iters=warm)
     return sched.SequentialLR(optimizer, [warmup, main], milestones=[warm])
+
+
+def _cosine(scheduler: LRScheduler) -> Any:
+    """The cosine part of a schedule built by :func:`build_scheduler`, or None."""
+    from torch.optim import lr_scheduler as sched
+
+    parts = scheduler._schedulers if isinstance(scheduler, sched.SequentialLR) else [scheduler]
+    return next((p for p in parts if isinstance(p, sched.CosineAnnealingLR)), None)
+
+
+def restore_scheduler(scheduler: LRScheduler, saved: dict) -> str | None:
+    """Load a saved schedule into ``scheduler`` (built from this run's options) and keep this run's end.
+
+    A resumed run may train for more (or fewer) epochs than the one that saved ``last.pth``. The saved
+    cosine would then run past its end and climb again; instead its length becomes this run's, and
+    the cosine continues from the saved learning rate to ``lr_min`` at the new last step. Returns a
+    line for the log when the length changed.
+    """
+    cos = _cosine(scheduler)
+    t_max = cos.T_max if cos is not None else None
+    scheduler.load_state_dict(saved)
+    cos = _cosine(scheduler)
+    if cos is None or t_max is None or cos.T_max == t_max:
+        return None
+    old, cos.T_max = cos.T_max, t_max
+    return (f"resume: the cosine schedule of last.pth ran {old} steps, this run's options give {t_max}; "
+            "it continues from the saved learning rate to lr_min at the new end")
 
 
 # --------------------------------------------------------------------------------------
@@ -525,7 +553,9 @@ def _fit(
     if scheduler is not None and state is not None:
         saved = state.get("scheduler_state_dict") or {}
         if "last_epoch" in saved or "_last_lr" in saved:
-            scheduler.load_state_dict(saved)
+            note = restore_scheduler(scheduler, saved)
+            if note:
+                log.info(note)
             for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
                 group["lr"] = lr  # building the scheduler reset it; the saved schedule says where it was
         else:  # a checkpoint written before the schedule was a torch scheduler: replay its steps
