@@ -21,3 +21,22 @@ def reference_dir() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference folder {REFERENCE} is absent (it sits beside the checkout in CI)")
     return REFERENCE
+
+
+@pytest.fixture()
+def figures(monkeypatch):
+    """Figures the scripts save, kept open (save() closes them) so tests read what was drawn."""
+    import matplotlib.pyplot as plt
+
+    kept, real_close = [], plt.close
+
+    def close(fig=None):
+        if hasattr(fig, "savefig"):
+            kept.append(fig)
+        else:
+            real_close(fig)
+
+    monkeypatch.setattr(plt, "close", close)
+    yield kept
+    for fig in kept:
+        real_close(fig)

@@ -29,7 +29,7 @@ def test_every_option_has_a_help_that_is_more_than_its_name():
 def test_option_info_matches_the_config():
     infos = {o.name: o for o in config.iter_options()}
     assert infos["lr"].section is config.OptimOptions and infos["lr"].default == 1e-3 and infos["lr"].type == "float"
-    assert infos["amp"].choices == ("none", "bf16", "fp16")
+    assert infos["amp"].choices == ("auto", "none", "bf16", "fp16") and infos["amp"].default == "auto"
     assert infos["checkpoint"].type == "str | None" and infos["checkpoint"].default is None
     assert infos["en_depths"].default == [2, 1]  # default_factory called
     assert "ide" in infos["method"].choices and "synthetic" in infos["dataset"].choices  # from the registries

@@ -464,25 +464,6 @@ def test_run_reader_variants(tmp_path):
 # ------------------------------------------------------------------------------ the data behind the figures
 
 
-@pytest.fixture()
-def figures(monkeypatch):
-    """Figures the scripts save, kept open (save() closes them) so tests read what was drawn."""
-    import matplotlib.pyplot as plt
-
-    kept, real_close = [], plt.close
-
-    def close(fig=None):
-        if hasattr(fig, "savefig"):
-            kept.append(fig)
-        else:
-            real_close(fig)
-
-    monkeypatch.setattr(plt, "close", close)
-    yield kept
-    for fig in kept:
-        real_close(fig)
-
-
 def _target_run(tmp_path: Path, target: bool = True, prob: bool = True) -> Path:
     """A synthetic drivers file as the test script writes it: 12 weeks 131..142, delta_t 4."""
     from utils.predictions import write_driver_predictions

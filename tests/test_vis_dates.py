@@ -6,28 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import xarray as xr
 import yaml
-
-
-@pytest.fixture()
-def figures(monkeypatch):
-    """Figures the scripts save, kept open so the test reads what was drawn."""
-    import matplotlib.pyplot as plt
-
-    kept, real_close = [], plt.close
-
-    def close(fig=None):
-        if hasattr(fig, "savefig"):
-            kept.append(fig)
-        else:
-            real_close(fig)
-
-    monkeypatch.setattr(plt, "close", close)
-    yield kept
-    for fig in kept:
-        real_close(fig)
 
 
 def _cube_run(tmp_path: Path, dates: bool) -> Path:
