@@ -96,6 +96,15 @@ def _jsonable(attrs: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
+def _latlon(ds: Any, dims: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """2-D latitude / longitude variables of an open netCDF file on the grid ``dims``."""
+    return {
+        n: np.asarray(ds.variables[n][:], np.float64)
+        for n in ("lat", "lon", "latitude", "longitude")
+        if n in ds.variables and ds.variables[n].dimensions == dims
+    }
+
+
 def _year_dirs(root: Path) -> list[int]:
     return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit() and len(p.name) == 4)
 
@@ -152,11 +161,7 @@ def convert_reanalysis(
             for d in dims
             if d in ds.variables
         }
-        latlon = {
-            n: np.asarray(ds.variables[n][:], np.float64)
-            for n in ("lat", "lon", "latitude", "longitude")
-            if n in ds.variables and ds.variables[n].dimensions == dims
-        }
+        latlon = _latlon(ds, dims)
         gm_name = getattr(ref, "grid_mapping", None) or next(
             (n for n, v in ds.variables.items() if "grid_mapping_name" in v.ncattrs()), None
         )
@@ -169,11 +174,7 @@ def convert_reanalysis(
     if not latlon:  # lat/lon from the land-sea mask file, as the loader does
         ds = open_nc(lay.lsm[0], "land-sea mask")
         try:
-            latlon = {
-                n: np.asarray(ds.variables[n][:], np.float64)
-                for n in ("lat", "lon", "latitude", "longitude")
-                if n in ds.variables and ds.variables[n].dimensions == dims
-            }
+            latlon = _latlon(ds, dims)
         finally:
             ds.close()
     ch, cw = chunk or grid
@@ -259,25 +260,17 @@ def convert_reanalysis(
     )
     shape, chunks = (len(noaa_weeks), slots, *grid), (1, 1, ch, cw)
     nd = ("noaa_time", "file", *dims)
-    vci = nz.create_array(
-        "VCI", shape=shape, chunks=chunks, dtype="float32", compressors=comp, fill_value=np.nan, dimension_names=nd
-    )
-    tci = nz.create_array(
-        "TCI", shape=shape, chunks=chunks, dtype="float32", compressors=comp, fill_value=np.nan, dimension_names=nd
-    )
-    cold = nz.create_array(
-        "mask_cold_surface",
-        shape=shape,
-        chunks=chunks,
-        dtype="float32",
-        compressors=comp,
-        fill_value=np.nan,
-        dimension_names=nd,
-    )
+    noaa_vars = ["VCI", "TCI", "mask_cold_surface"]
+    noaa_arrays = [
+        nz.create_array(
+            v, shape=shape, chunks=chunks, dtype="float32", compressors=comp, fill_value=np.nan, dimension_names=nd
+        )
+        for v in noaa_vars
+    ]
     for t, (_, _, files) in enumerate(noaa_weeks):
         for k, path in enumerate(files):
-            a, b, c = read_fields(path, "NOAA weekly file", ["VCI", "TCI", "mask_cold_surface"], grid, rows, cols)
-            vci[t, k], tci[t, k], cold[t, k] = a, b, c
+            for arr, plane in zip(noaa_arrays, read_fields(path, "NOAA weekly file", noaa_vars, grid, rows, cols)):
+                arr[t, k] = plane
 
     st = root.create_group("static")
     for name, (path, var) in (("lsm", lay.lsm), ("no_vegetation", lay.no_vegetation)):
