@@ -439,11 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", required=True, help=f"one of {', '.join(DATASETS)}")
     p.add_argument("--out", required=True, type=Path, help="the zarr store to write (a folder, e.g. data/x.zarr)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--region", default="EUR-11", help="ERA5-Land region")
-    p.add_argument("--root_ERA5_Land", default="../ERA5-Land")
-    p.add_argument("--root_NOAA", default="../NOAA_CORDEX")
-    p.add_argument("--root_CERRA", default="../CERRA")
-    p.add_argument("--root_NOAA_CERRA", default="../NOAA_CERRA")
+    from config import FIELDS
+
+    for name in ("region", "root_ERA5_Land", "root_NOAA", "root_CERRA", "root_NOAA_CERRA"):  # the loader's options
+        p.add_argument(f"--{name}", default=FIELDS[name].default, help=FIELDS[name].metadata["help"])
     p.add_argument("--root_synthetic", type=Path, help="a synthetic benchmark folder (holds datacube_<name>.nc)")
     p.add_argument("--years", nargs="+", type=int, help="reanalysis years to convert (default: every year folder)")
     p.add_argument("--variables", nargs="+", help="variables to convert (default: all)")
