@@ -99,7 +99,7 @@ class DeviceCube:
         self.is_aug = bool(dataset.is_aug)
         self.n = len(dataset)
         self.draw_flips = dataset.draw_flips
-        extreme = np.asarray(dataset._extreme)  # classes 0..3, chronological [n_times, H, W]
+        extreme = dataset.extreme_classes()  # classes 0..3, chronological [n_times, H, W]
         self.height, self.width = int(extreme.shape[1]), int(extreme.shape[2])
         with warnings.catch_warnings():  # read-only views: never written (on CPU the cube shares them)
             warnings.filterwarnings("ignore", "The given NumPy array is not writable")

@@ -452,6 +452,13 @@ class SyntheticDataset(Dataset):
         view.flags.writeable = False
         return view
 
+    def extreme_classes(self) -> np.ndarray:
+        """uint8 [n_times, H, W]: the benchmark's event classes 0..3 of the split/crop (1 = extreme),
+        chronological (read-only view)."""
+        view = self._extreme.view()
+        view.flags.writeable = False
+        return view
+
     def extremes_truth(self) -> np.ndarray:
         """uint8 [n_times, H, W]: extreme class 1 of the split/crop, chronological."""
         return (self._extreme == 1).astype(np.uint8)
