@@ -144,6 +144,12 @@ def read_static_mask(path: Path, var: str, crop: Crop, what: str, threshold: flo
 
     NaN counts as 0 (e.g. lsm NaN = sea, mask_no_vegetation NaN = vegetated)."""
     (a,) = read_fields(path, what, [var], crop.grid, crop.rows, crop.cols)
+    return static_mask(a, crop, threshold)
+
+
+def static_mask(a: np.ndarray, crop: Crop, threshold: float = 0.5) -> np.ndarray:
+    """The rule of :func:`read_static_mask` on the crop's raw values ``a`` (file order), wherever they
+    were read from: value > threshold (NaN = 0), oriented north up, block majority."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         m = (np.nan_to_num(a, nan=0.0) > threshold).astype(np.float32)

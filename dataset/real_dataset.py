@@ -266,10 +266,7 @@ class RealDataset(Dataset):
         crop = self.crop
         a = np.empty((crop.rows.stop - crop.rows.start, crop.cols.stop - crop.cols.start), np.float32)
         wait(self.store.array(name).read((), crop.rows, crop.cols, a))  # type: ignore[union-attr]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            m = (np.nan_to_num(a, nan=0.0) > 0.5).astype(np.float32)
-        return np.ascontiguousarray(crop.pool(crop.orient(m)) > 0.5)
+        return noaa.static_mask(a, crop)
 
     def _store_inputs(self, weeks: list[tuple[int, int]]) -> list[np.ndarray]:
         """``read_inputs`` from the store: [V, 2, h, w] per week, every chunk decoded in parallel."""
