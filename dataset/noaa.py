@@ -92,14 +92,17 @@ def week_vhi(vhis: list[np.ndarray], colds: list[np.ndarray]) -> tuple[np.ndarra
 
 def read_noaa_week(files: list[Path], crop: Crop, alpha: float) -> NOAAWeek:
     """Read VCI, TCI and the cold mask of each file once; VHI and cold by ``week_vhi``."""
-    vhis, colds = [], []
-    for path in files:
-        vci, tci, c = read_fields(
-            path, "NOAA weekly file", ["VCI", "TCI", "mask_cold_surface"], crop.grid, crop.rows, crop.cols
-        )
-        vhis.append(file_vhi(vci, tci, alpha))
-        colds.append(c)
-    vhi, cold = week_vhi(vhis, colds)
+    planes = [
+        read_fields(path, "NOAA weekly file", ["VCI", "TCI", "mask_cold_surface"], crop.grid, crop.rows, crop.cols)
+        for path in files
+    ]
+    return noaa_week(planes, crop, alpha)
+
+
+def noaa_week(planes: list, crop: Crop, alpha: float) -> NOAAWeek:
+    """The week from each file's (VCI, TCI, cold) crop in file order, wherever they were read from:
+    VHI and cold by ``week_vhi``, oriented north up and pooled to the sample grid."""
+    vhi, cold = week_vhi([file_vhi(v, t, alpha) for v, t, _ in planes], [c for _, _, c in planes])
     vhi = crop.pool(crop.orient(vhi))
     cold = crop.pool(crop.orient(cold).astype(np.float32)) > 0.5
     return NOAAWeek(vhi=np.ascontiguousarray(vhi), cold=np.ascontiguousarray(cold))

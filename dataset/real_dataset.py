@@ -320,10 +320,7 @@ class RealDataset(Dataset):
             for j, name in enumerate(("noaa/VCI", "noaa/TCI", "noaa/mask_cold_surface")):
                 futures += st.array(name).read((index, k), crop.rows, crop.cols, planes[k, j])
         wait(futures)
-        vhi, cold = noaa.week_vhi([noaa.file_vhi(p[0], p[1], self.alpha) for p in planes], [p[2] for p in planes])
-        vhi = crop.pool(crop.orient(vhi))
-        cold = crop.pool(crop.orient(cold).astype(np.float32)) > 0.5
-        return noaa.NOAAWeek(vhi=np.ascontiguousarray(vhi), cold=np.ascontiguousarray(cold))
+        return noaa.noaa_week(list(planes), crop, self.alpha)
 
     def _inspect_first_file(self, cfg: Any) -> None:
         """Variables, statistic labels, grid, row order and lat/lon from the first weekly file."""
