@@ -27,7 +27,6 @@ is read through zarr's own API, with the same values.
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import threading
@@ -76,11 +75,16 @@ def is_local(store: str) -> bool:
     return "://" not in str(store) or str(store).startswith("file://")
 
 
+def _path(store: str) -> str:
+    """``store`` without a ``file://`` prefix (zarr and the chunk reader take plain local paths)."""
+    return str(store).removeprefix("file://")
+
+
 def open_store(store: str) -> Any:
     """The root group (read-only); a path that is not an IDEE store is a one-line error."""
     import zarr
 
-    path = str(store)[len("file://") :] if str(store).startswith("file://") else str(store)
+    path = _path(store)
     if is_local(path) and not Path(path, "zarr.json").is_file():
         raise DataLayoutError(
             f"option 'store': {store} is not a zarr 3 store (no zarr.json); write one with python -m dataset.to_zarr"
@@ -284,8 +288,7 @@ class ReanalysisStore:
             raise DataLayoutError(
                 f"option 'store': {store} holds {attrs.get('name')!r}, not {expected!r} (options 'dataset' / 'region')"
             )
-        root = Path(self.store[len("file://") :] if self.store.startswith("file://") else self.store)
-        self.root = root if is_local(self.store) else None
+        self.root = Path(_path(self.store)) if is_local(self.store) else None
         self.grid = tuple(int(v) for v in attrs["grid"])
         self.dims = tuple(attrs["dims"])
         labels = np.asarray(self.group["time"][:]).astype(np.int64)
@@ -315,12 +318,5 @@ class ReanalysisStore:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        import zarr
-
-        self.group = zarr.open_group(
-            self.store[len("file://") :] if self.store.startswith("file://") else self.store, mode="r"
-        )
+        self.group = open_store(self.store)
         self._arrays = {}
-
-    def statistics(self) -> dict[str, Any]:
-        return json.loads(self.attrs["statistics_json"])
