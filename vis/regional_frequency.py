@@ -312,9 +312,7 @@ def plot_maps(freq: Frequency, run: RunData, path: Path, title: str) -> Path:
 
 def _name(run: RunData, label: str) -> str:
     """A selected week as printed: its date when the run has dates, else ``week_label``."""
-    if run.dates is not None and label in run.labels:
-        return run.dates[run.labels.index(label)]
-    return week_label(label)
+    return run.label_text(run.labels.index(label)) if label in run.labels else week_label(label)
 
 
 def write_outputs(freq: Frequency, run: RunData, out: Path, tag: str = "") -> dict[str, Path]:
