@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from utils.collectors import Collector
+from utils.driver_gate import ExtremeGate, GateSpec
 
 __all__ = [
     "ExtremeMetrics",
@@ -276,7 +277,7 @@ class DriverCollector(Collector):
     name = "drivers"
     checkpoint_keys = {"driver_F1": (("pooled", "f1"), False)}
 
-    def __init__(self, dataset: Any, delta_t: int) -> None:
+    def __init__(self, dataset: Any, delta_t: int, gate: GateSpec | None = None) -> None:
         labels = [int(t) for t in np.asarray(dataset.time_labels).reshape(-1)]
         self.truth = np.asarray(dataset.drivers_truth())
         self.names = [str(v) for v in dataset.variables]
@@ -290,17 +291,40 @@ class DriverCollector(Collector):
         _, _, height, width = self.truth.shape
         self.time_labels = labels
         self.votes = DriverVotes(len(self.names), labels[0], labels[-1], height, width, delta_t)
+        self.gate = None if gate is None else ExtremeGate(gate, labels[0], len(labels), height, width)
+        self.gate_threshold: float | None = None if gate is None else gate.threshold
         self._result: dict[str, Any] | None = None
 
     def update(self, batch: dict, out: Any) -> None:
         self.votes.update(out.anomaly, batch["timestep"])
+        if self.gate is not None:
+            self.gate.update(getattr(out, "logits", None), batch["timestep"])
 
     def all_reduce(self) -> None:
         self.votes.all_reduce()
+        if self.gate is not None:
+            self.gate.all_reduce()
+
+    def flags(self) -> np.ndarray:
+        """uint8 [V, T_split, H, W]: the re-assembled flags, gated when a gate is set (after ``result``
+        when the gate's threshold is chosen on this split)."""
+        flags = self.votes.assembled()
+        if self.gate is None:
+            return flags
+        if self.gate_threshold is None:
+            raise RuntimeError("DriverCollector: the gate threshold is chosen in result(); call it first")
+        return self.gate.apply(flags, self.gate_threshold)
 
     def result(self) -> dict[str, Any]:
         if self._result is None:
-            self._result = self.votes.compute(self.truth, self.names)
+            flags = self.votes.assembled()
+            if self.gate is None:
+                self._result = driver_scores(flags, self.truth, self.names)
+            else:
+                ungated = driver_scores(flags, self.truth, self.names)["pooled"]
+                self.gate_threshold, self._result = self.gate.choose(flags, self.truth, self.names)
+                self._result["gate"] = {"threshold": self.gate_threshold, "weeks": self.gate.spec.weeks,
+                                        "ungated": ungated}
         return self._result
 
 

@@ -412,6 +412,17 @@ class MethodOptions:
         "help": "score threshold of rule fixed; MIL methods: the probability above which they flag (none = 0.5)"})
     driver_threshold_percentile: float = field(default=99.0, metadata={
         "help": "rule normal_percentile: the percentile of scores at extreme-free validation pixels"})
+    # A per-variable encoder cannot tell a driver from a random anomaly of the same shape; what follows
+    # can (utils/driver_gate.py, docs/results/paper-size.md)
+    driver_gate: str = field(default="none", metadata={
+        **_choices("none", "extreme"),
+        "help": "extreme: a flag counts as a driver only where the model predicts an extreme at its pixel "
+                "within driver_gate_weeks weeks after it; none: every flag (the published output)"})
+    driver_gate_weeks: int | None = field(default=None, metadata={
+        "help": "weeks after a flag in which the gate looks for a predicted extreme (none = delta_t - 1)"})
+    driver_gate_threshold: float | None = field(default=None, metadata={
+        "help": "extreme probability that opens the gate; none = chosen on the validation split by driver "
+                "F1 (needs true drivers)"})
 
 
 @dataclass

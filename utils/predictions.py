@@ -322,7 +322,7 @@ class PredictionCollector(Collector):
         ext_true = self.dataset.extremes_truth() if hasattr(self.dataset, "extremes_truth") else None
         return write_driver_predictions(
             Path(run_dir) / f"drivers_{split}.nc",
-            driver=self.drivers.votes.assembled(),
+            driver=self.drivers.flags(),
             driver_true=self.drivers.truth if self.drivers.name else None,  # votes only: no truth
             extreme_prob=prob,
             extreme_true=None if ext_true is None else np.asarray(ext_true),

@@ -71,7 +71,26 @@ def resolve(cfg: Any) -> tuple[DatasetFamily, MethodSpec]:
             f"option 'driver_threshold_rule': {cfg.driver_threshold_rule!r} needs the true drivers, which "
             f"these {family.name} data do not have; use {' or '.join(family.threshold_rules(cfg))}"
         )
+    if cfg.driver_gate != "none":
+        _check_gate(cfg, family, spec)
     return family, spec
+
+
+def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
+    """The extreme gate needs IDE's extreme map, a family that re-assembles flags, and a threshold source."""
+    if spec.family != "IDE" or spec.scores:
+        raise SetupError(f"option 'driver_gate': extreme gates IDE's flags by its extreme map; method {cfg.method!r} "
+                         "has none to gate by: use --driver_gate none")
+    if not family.driver_gate:
+        raise SetupError(f"option 'driver_gate': the {family.name} family writes its flags without re-assembly "
+                         "and is not gated; use --driver_gate none")
+    if cfg.driver_gate_threshold is None and "val_f1" not in family.threshold_rules(cfg):
+        raise SetupError("option 'driver_gate_threshold': these data have no true drivers to choose it on; "
+                         "give a probability, e.g. --driver_gate_threshold 0.5")
+    if cfg.driver_gate_threshold is not None and not 0.0 <= cfg.driver_gate_threshold < 1.0:
+        raise SetupError(f"option 'driver_gate_threshold' is {cfg.driver_gate_threshold}; give a probability in [0, 1)")
+    if cfg.driver_gate_weeks is not None and cfg.driver_gate_weeks < 0:
+        raise SetupError(f"option 'driver_gate_weeks' is {cfg.driver_gate_weeks}; give 0 or more weeks")
 
 
 def _spatial_anomaly(cfg: Any, family: DatasetFamily, train_set: Any | None, log: Callable[[str], None]) -> Any:
@@ -126,6 +145,19 @@ def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) ->
     return res["threshold"]
 
 
+def calibrate_gate(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
+    """``cfg`` with the extreme gate's threshold chosen on the validation split (never the test split)."""
+    if cfg.driver_gate == "none" or cfg.driver_gate_threshold is not None:
+        return cfg
+    val = family.load(cfg, "val")
+    res = engine.evaluate(cfg, model, val, family.val_collectors(cfg, val, drivers=True), runtime=rt,
+                          with_loss=False, desc="gate on val")
+    gate = res["drivers"]["gate"]
+    log(f"driver gate: threshold {gate['threshold']:g} chosen on the validation split (driver F1 "
+        f"{100 * res['drivers']['pooled']['f1']:.2f} %, ungated {100 * gate['ungated']['f1']:.2f} %)")
+    return dataclasses.replace(cfg, driver_gate_threshold=float(gate["threshold"]))
+
+
 def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Test a checkpoint (``cfg.checkpoint`` or the run's best) on ``split``; writes and returns the metrics.
 
@@ -152,6 +184,7 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
         if rt.is_main:
             prepare_test_run(cfg, split)
         threshold = calibrate_threshold(cfg, model, family, rt) if spec.scores else None
+        cfg = calibrate_gate(cfg, model, family, rt, log)
         attrs = {"method": cfg.method, "encoder": cfg.encoder, "codebook": cfg.codebook, "checkpoint": str(checkpoint)}
         collectors = family.test_collectors(cfg, dataset, run_dir=run_dir, split=split, attrs=attrs)
         res = engine.evaluate(cfg, model, dataset, collectors, runtime=rt, with_loss=False,

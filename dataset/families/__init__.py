@@ -36,6 +36,8 @@ class DatasetFamily:
     preset: str | None = None
     #: True when the data carry the true drivers (driver metrics, the val_f1 threshold rule)
     driver_truth: bool = True
+    #: True when the family re-assembles IDE's flags with a DriverCollector, so --driver_gate applies
+    driver_gate: bool = False
 
     def load(self, cfg: Any, split: str, *, augment: bool = False) -> Dataset:
         """The dataset of ``split``; ``augment`` (training only) applies the ``is_aug`` option."""

@@ -15,7 +15,8 @@ import numpy as np
 import xarray as xr
 
 from dataset.families import DatasetFamily, register_family
-from dataset.families.synthetic import naive_reference
+from dataset.families.synthetic import gate_line, naive_reference
+from utils.driver_gate import gate_spec
 from utils.metrics import DriverCollector, ExtremeCollector
 from utils.tables import paper_markdown, percent
 
@@ -31,6 +32,7 @@ class DatacubeFamily(DatasetFamily):
     """A user's own datacube (any xarray source): extremes always, drivers when truth is given."""
 
     name = "datacube"
+    driver_gate = True
     driver_truth = True  # when --truth_drivers is given; threshold_rules says what holds
 
     #: the options a cached climatology was computed from; another value of any of them recomputes it
@@ -74,7 +76,7 @@ class DatacubeFamily(DatasetFamily):
         """Extreme scores, and driver scores when the datacube has true drivers."""
         collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
         if drivers and cfg.truth_drivers:
-            collectors.append(DriverCollector(dataset, cfg.delta_t))
+            collectors.append(DriverCollector(dataset, cfg.delta_t, gate_spec(cfg)))
         return collectors
 
     def test_collectors(self, cfg: Any, dataset: Any, *, run_dir: Path, split: str,
@@ -84,7 +86,7 @@ class DatacubeFamily(DatasetFamily):
 
         collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
         truth = dataset if cfg.truth_drivers else _NoTruth(dataset)
-        votes = (DriverCollector if cfg.truth_drivers else _Votes)(truth, cfg.delta_t)
+        votes = (DriverCollector if cfg.truth_drivers else _Votes)(truth, cfg.delta_t, gate_spec(cfg))
         collectors.append(votes)
         if cfg.save_predictions:
             attrs = {**attrs, "data": str(cfg.data)}
@@ -105,7 +107,7 @@ class DatacubeFamily(DatasetFamily):
             per_variable = "; ".join(
                 f"{v} F1 {percent(s['f1'])}%" for v, s in metrics["drivers"]["per_variable"].items()
             )
-            return paper_markdown(metrics, label) + f"\nper variable ({label}): {per_variable}"
+            return paper_markdown(metrics, label) + f"\nper variable ({label}): {per_variable}" + gate_line(metrics)
         ext = metrics.get("extremes") or {}
         if not ext:
             return f"{label} predicts no extreme map; its driver flags are the output"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from dataset.families import DatasetFamily, register_family
+from utils.driver_gate import gate_spec
 from utils.metrics import DriverCollector, ExtremeCollector, driver_scores, naive_drivers
 from utils.tables import paper_markdown, percent
 
@@ -29,6 +30,7 @@ class SyntheticFamily(DatasetFamily):
 
     name = "synthetic"
     driver_truth = True
+    driver_gate = True
 
     def load(self, cfg: Any, split: str, *, augment: bool = False) -> Any:
         """The split's windows of the benchmark cube (augmentation only where asked)."""
@@ -49,7 +51,7 @@ class SyntheticFamily(DatasetFamily):
         """Extreme scores and, when asked, driver scores (best_driver_F1 checkpoint)."""
         collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold)]
         if drivers:
-            collectors.append(DriverCollector(dataset, cfg.delta_t))
+            collectors.append(DriverCollector(dataset, cfg.delta_t, gate_spec(cfg)))
         return collectors
 
     def test_collectors(self, cfg: Any, dataset: Any, *, run_dir: Path, split: str,
@@ -57,7 +59,7 @@ class SyntheticFamily(DatasetFamily):
         """Extremes, re-assembled driver votes and the drivers file when asked."""
         from utils.predictions import PredictionCollector
 
-        votes = DriverCollector(dataset, cfg.delta_t)
+        votes = DriverCollector(dataset, cfg.delta_t, gate_spec(cfg))
         collectors: list[Any] = [ExtremeCollector(cfg.pred_threshold), votes]
         if cfg.save_predictions:
             attrs = {**attrs, "root_synthetic": cfg.root_synthetic}
@@ -81,7 +83,16 @@ class SyntheticFamily(DatasetFamily):
             f"{v} F1 {percent(s['f1'])}% FPR {100 * s['fpr']:.2f}%"
             for v, s in metrics["drivers"]["per_variable"].items()
         )
-        return paper_markdown(metrics, label) + f"\nper variable ({label}): {per_variable}"
+        return paper_markdown(metrics, label) + f"\nper variable ({label}): {per_variable}" + gate_line(metrics)
+
+
+def gate_line(metrics: dict[str, Any]) -> str:
+    """The extreme gate's threshold and the ungated driver F1, when the run was gated (else nothing)."""
+    gate = metrics.get("drivers", {}).get("gate")
+    if not gate:
+        return ""
+    return (f"\ndriver gate: flags kept where an extreme of probability > {gate['threshold']:g} follows within "
+            f"{gate['weeks']} weeks; ungated driver F1 {percent(gate['ungated']['f1'])} %")
 
 
 register_family(SyntheticFamily())

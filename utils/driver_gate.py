@@ -1,0 +1,103 @@
+"""The extreme gate: a driver flag counts only where the model predicts an extreme that it can drive.
+
+A per-variable encoder sees one variable, so it cannot tell a driver from a random anomaly of
+the same shape; what tells them apart is what follows. With ``--driver_gate extreme`` a flag of
+week ``j`` at a pixel is kept only if the model's own extreme probability at that pixel exceeds
+the gate threshold in some week ``j .. j + weeks`` (``weeks`` defaults to ``delta_t - 1``: the
+weeks over which a flag can sit in the window of the extreme it drives). No ground truth is
+used at test time; the threshold is a probability, chosen on the validation split by driver F1
+(from :data:`GATE_GRID`, where 0 keeps every flag) or given with ``--driver_gate_threshold``.
+Findings: docs/results/paper-size.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["GATE_GRID", "GateSpec", "ExtremeGate", "gate_spec"]
+
+#: candidate thresholds of a gate chosen on the validation split; 0 keeps every flag (no gate)
+GATE_GRID: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """``weeks`` ahead a flag may lead its extreme; ``threshold`` None: choose it on the split by driver F1."""
+
+    weeks: int
+    threshold: float | None = None
+
+    def candidates(self) -> tuple[float, ...]:
+        return GATE_GRID if self.threshold is None else (float(self.threshold),)
+
+
+def gate_spec(cfg: Any) -> GateSpec | None:
+    """The gate the options ask for, or None (``driver_gate: none``)."""
+    if getattr(cfg, "driver_gate", "none") == "none":
+        return None
+    weeks = cfg.driver_gate_weeks if cfg.driver_gate_weeks is not None else cfg.delta_t - 1
+    return GateSpec(int(weeks), cfg.driver_gate_threshold)
+
+
+class ExtremeGate:
+    """Per-week extreme probabilities of a split (from each window's target week) and the gate they make.
+
+    ``prob[j, h, w]`` is the probability of the window whose target (newest) week is split week ``j``;
+    weeks that are no window's target stay at 0 and never open the gate.
+    """
+
+    def __init__(self, spec: GateSpec, t_first: int, n_time: int, height: int, width: int) -> None:
+        if spec.weeks < 0:
+            raise ValueError(f"option 'driver_gate_weeks' is {spec.weeks}; give 0 or more weeks")
+        if spec.threshold is not None and not 0.0 <= spec.threshold < 1.0:
+            raise ValueError(f"option 'driver_gate_threshold' is {spec.threshold}; give a probability in [0, 1)")
+        self.spec, self.t_first = spec, int(t_first)
+        self.prob = torch.zeros(n_time, height, width, dtype=torch.float32)
+        self.seen = False
+
+    def update(self, logits: torch.Tensor | None, timestep: torch.Tensor | Sequence[int]) -> None:
+        """``logits`` [N, 1, H, W] of the windows whose newest weeks are ``timestep`` [N]."""
+        if logits is None:
+            raise ValueError("option 'driver_gate' is extreme, but this method predicts no extreme map to gate by; "
+                             "use --driver_gate none")
+        self.seen = True
+        probs = torch.sigmoid(logits.detach().float())[:, 0].cpu()
+        for n, t in enumerate(torch.as_tensor(timestep).reshape(-1).tolist()):
+            j = int(t) - self.t_first
+            if 0 <= j < self.prob.shape[0]:
+                self.prob[j] = torch.maximum(self.prob[j], probs[n])
+
+    def all_reduce(self) -> None:
+        """Each window is seen on one rank and the rest hold 0 there: the maximum is a sum."""
+        from utils.metrics import _all_reduce_sum
+
+        self.prob = _all_reduce_sum(self.prob)
+
+    def mask(self, threshold: float) -> np.ndarray:
+        """bool [T, H, W]: some week ``j .. j + weeks`` at the pixel has probability above ``threshold``."""
+        hit = (self.prob > threshold).numpy()
+        out = hit.copy()
+        for d in range(1, self.spec.weeks + 1):
+            out[:-d] |= hit[d:]
+        return out
+
+    def apply(self, flags: np.ndarray, threshold: float) -> np.ndarray:
+        """uint8 flags [V, T, H, W] with every flag outside the gate cleared."""
+        return (flags.astype(bool) & self.mask(threshold)[None]).astype(np.uint8)
+
+    def choose(self, flags: np.ndarray, truth: np.ndarray, names: Sequence[str]) -> tuple[float, dict[str, Any]]:
+        """The candidate threshold with the best pooled driver F1 (ties: the lower one) and its scores."""
+        from utils.metrics import driver_scores
+
+        best: tuple[float, dict[str, Any]] | None = None
+        for thr in self.spec.candidates():
+            scores = driver_scores(self.apply(flags, thr), truth, names)
+            if best is None or scores["pooled"]["f1"] > best[1]["pooled"]["f1"]:
+                best = (thr, scores)
+        assert best is not None
+        return best
