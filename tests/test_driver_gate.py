@@ -177,3 +177,26 @@ def test_reanalysis_family_refuses_the_gate():
     cfg = SimpleNamespace(method="ide", driver_gate="extreme", driver_gate_threshold=None, driver_gate_weeks=None)
     with pytest.raises(SetupError, match="ERA5_Land family writes its flags without re-assembly"):
         _check_gate(cfg, dataset_family("ERA5_Land"), method_spec("ide"))
+
+
+def test_auto_gates_ide_where_flags_are_reassembled_and_scored():
+    import dataclasses
+
+    from dataset.families import dataset_family
+    from models.methods import method_spec
+    from utils.run import resolve_gate
+
+    @dataclasses.dataclass
+    class C:
+        method: str = "ide"
+        driver_gate: str = "auto"
+        driver_gate_threshold: float | None = None
+        driver_gate_weeks: int | None = None
+
+    said = []
+    out = resolve_gate(C(), dataset_family("synthetic"), method_spec("ide"), said.append)
+    assert out.driver_gate == "extreme" and said[-1].startswith("driver_gate auto -> extreme")
+    out = resolve_gate(C(), dataset_family("ERA5_Land"), method_spec("ide"), said.append)
+    assert out.driver_gate == "none" and "ERA5_Land family writes its flags per window" in said[-1]
+    out = resolve_gate(C(method="rtfm"), dataset_family("synthetic"), method_spec("rtfm"), said.append)
+    assert out.driver_gate == "none" and "'rtfm' predicts no extreme map" in said[-1]

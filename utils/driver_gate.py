@@ -38,8 +38,11 @@ class GateSpec:
 
 def gate_spec(cfg: Any) -> GateSpec | None:
     """The gate the options ask for, or None (``driver_gate: none``)."""
-    if getattr(cfg, "driver_gate", "none") == "none":
+    mode = getattr(cfg, "driver_gate", "none")
+    if mode == "none":
         return None
+    if mode != "extreme":
+        raise ValueError(f"option 'driver_gate' is {mode!r} here; utils.run.resolve_gate makes auto extreme or none")
     weeks = cfg.driver_gate_weeks if cfg.driver_gate_weeks is not None else cfg.delta_t - 1
     return GateSpec(int(weeks), cfg.driver_gate_threshold)
 

@@ -415,9 +415,10 @@ class MethodOptions:
     # A per-variable encoder cannot tell a driver from a random anomaly of the same shape; what follows
     # can (utils/driver_gate.py, docs/results/paper-size.md)
     driver_gate: str = field(default="none", metadata={
-        **_choices("none", "extreme"),
+        **_choices("none", "extreme", "auto"),
         "help": "extreme: a flag counts as a driver only where the model predicts an extreme at its pixel "
-                "within driver_gate_weeks weeks after it; none: every flag (the published output)"})
+                "within driver_gate_weeks weeks after it; none: every flag (the published output); auto: "
+                "extreme for IDE where the flags are re-assembled and the threshold can be chosen, else none"})
     driver_gate_weeks: int | None = field(default=None, metadata={
         "help": "weeks after a flag in which the gate looks for a predicted extreme (none = delta_t - 1)"})
     driver_gate_threshold: float | None = field(default=None, metadata={

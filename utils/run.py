@@ -71,9 +71,30 @@ def resolve(cfg: Any) -> tuple[DatasetFamily, MethodSpec]:
             f"option 'driver_threshold_rule': {cfg.driver_threshold_rule!r} needs the true drivers, which "
             f"these {family.name} data do not have; use {' or '.join(family.threshold_rules(cfg))}"
         )
-    if cfg.driver_gate != "none":
+    if cfg.driver_gate == "extreme":
         _check_gate(cfg, family, spec)
     return family, spec
+
+
+def resolve_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec, log: Callable[[str], None]) -> Any:
+    """``cfg`` with ``driver_gate: auto`` made extreme or none, and the choice logged with its reason."""
+    if cfg.driver_gate != "auto":
+        return cfg
+    why = None
+    if spec.family != "IDE" or spec.scores:
+        why = f"method {cfg.method!r} predicts no extreme map to gate by"
+    elif not family.driver_gate:
+        why = f"the {family.name} family writes its flags per window, without re-assembly"
+    elif cfg.driver_gate_threshold is None and "val_f1" not in family.threshold_rules(cfg):
+        why = "these data have no true drivers to choose the gate's threshold on (give driver_gate_threshold)"
+    choice = "none" if why else "extreme"
+    log(f"driver_gate auto -> {choice}" + (f": {why}" if why else
+        ": flags count where the model predicts an extreme after them (threshold chosen on the validation split)"
+        if cfg.driver_gate_threshold is None else f" at threshold {cfg.driver_gate_threshold:g}"))
+    cfg = dataclasses.replace(cfg, driver_gate=choice)
+    if choice == "extreme":
+        _check_gate(cfg, family, spec)
+    return cfg
 
 
 def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
@@ -115,7 +136,7 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             train_set = family.load(cfg, "train", augment=True)
             val_set = family.load(cfg, "val")
             family.check(cfg, train_set, val_set)
-            cfg = _spatial_anomaly(cfg, family, train_set, log)
+            cfg = resolve_gate(_spatial_anomaly(cfg, family, train_set, log), family, spec, log)
             model = spec.build(cfg)
             check_train_crop(cfg, train_set)
             check_run_dir(cfg)
@@ -176,7 +197,7 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
                 raise ValueError(f"the {split} split has no samples (check its period against delta_t = {cfg.delta_t})")
             for message in getattr(dataset, "warnings", []):
                 log(f"warning: {message}")
-            cfg = _spatial_anomaly(cfg, family, None, log)
+            cfg = resolve_gate(_spatial_anomaly(cfg, family, None, log), family, spec, log)
             seed_everything(cfg.seed)
             model = spec.build(cfg)
             load_checkpoint(model, checkpoint)
