@@ -148,10 +148,15 @@ def test_driver_ceiling_oracle_and_supervised_run(tiny_root, tmp_path, capsys):
     assert driver_ceiling.main(["oracle", *base]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| every anomaly")]
-    assert len(rows) == 2
-    every, signed = (float(r.split("|")[3]) for r in rows)  # precision: the sign only removes false positives
-    assert signed >= every
+    assert len(rows) == 3
+    every, signed, followed = (float(r.split("|")[3]) for r in rows)  # precision: each rule only removes
+    assert signed >= every and followed >= every  # false positives of "every anomaly"
     assert "every anomaly (driver or random)" in out and "100.00 |" in rows[0]  # recall of "every anomaly" is 1
+    assert "a true extreme <= 7 weeks later" in rows[2]
+
+    assert driver_ceiling.main(["extremes", *base]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("extremes from each pixel's 8-week window of true anomaly masks") and "test F1" in line
 
     assert driver_ceiling.main(["supervised", *base]) == 0
     state = torch.load(tmp_path / "ceiling" / "last.pth", map_location="cpu", weights_only=False)
