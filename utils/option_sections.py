@@ -63,6 +63,10 @@ class RunOptions:
                 "best_loss, then last"})
     split: str = field(default="test", metadata={
         **_choices("train", "val", "test"), "help": "test scripts: the split to evaluate"})
+    ensemble: list[str] = field(default_factory=list, metadata={
+        "help": "test scripts: names of more runs (folders under dir_log, trained with the same options and "
+                "other seeds) evaluated with this one as a seed ensemble: flags united, extreme "
+                "probabilities averaged (models/ensemble.py)"})
     save_predictions: bool = field(default=False, metadata={
         "help": "test scripts: also write drivers_<split>.nc (driver flags and extremes) into the run folder"})
     gpu_id: str = field(default="0", metadata={

@@ -150,6 +150,32 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
     return RunResult(Path(out["run_dir"]), cfg, out["best"], out["history"], out["val"])
 
 
+def _ensemble(
+    cfg: Any, spec: MethodSpec, model: Any, checkpoint: Path, log: Callable[[str], None]
+) -> tuple[Any, list[str]]:
+    """This run's model and the best checkpoints of the ``ensemble`` runs as one :class:`FlagEnsemble`."""
+    from models.ensemble import FlagEnsemble
+    from utils.run_folder import best_checkpoint
+
+    if spec.family != "IDE" or spec.scores:
+        raise ValueError(f"option 'ensemble': unites IDE runs' flags; method {cfg.method!r} is not one")
+    members, paths = [model], [str(checkpoint)]
+    for name in cfg.ensemble:
+        if name == cfg.name:
+            raise ValueError(f"option 'ensemble': {name!r} is this run; name the other runs only")
+        found = best_checkpoint(Path(cfg.dir_log) / name)
+        if found is None:
+            raise FileNotFoundError(
+                f"option 'ensemble': no checkpoint in {Path(cfg.dir_log) / name}; train that run first"
+            )
+        member = spec.build(cfg)
+        load_checkpoint(member, found)
+        members.append(member)
+        paths.append(str(found))
+    log(f"ensemble of {len(members)} runs: flags united, extreme probabilities averaged ({', '.join(paths)})")
+    return FlagEnsemble(members), paths
+
+
 def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) -> dict[str, Any]:
     """A scoring method's driver threshold from the validation split (never the test split)."""
     from utils.metrics import ScoreThreshold
@@ -201,6 +227,9 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
             seed_everything(cfg.seed)
             model = spec.build(cfg)
             load_checkpoint(model, checkpoint)
+            members = [str(checkpoint)]
+            if cfg.ensemble:
+                model, members = _ensemble(cfg, spec, model, checkpoint, log)
         run_dir = Path(cfg.run_dir)
         if rt.is_main:
             prepare_test_run(cfg, split)
@@ -214,6 +243,8 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
                    **family.test_metrics(cfg, dataset, res)}
         if threshold is not None:
             metrics["driver_threshold"] = threshold
+        if cfg.ensemble:
+            metrics["ensemble"] = members
         if rt.is_main:
             write_atomic(run_dir / f"metrics_{split}.json", json.dumps(metrics, indent=1).encode(), then=RERUN_TEST)
     finally:
