@@ -70,6 +70,7 @@ def test_ensemble_of_two_runs_through_the_test_script(tiny_root, tmp_path, capsy
     assert test_synthetic.main(_args(tiny_root, tmp_path, "a", "--ensemble", "b", "--driver_gate", "extreme")) == 0
     out = capsys.readouterr().out
     assert "ensemble of 2 runs: flags united, extreme probabilities averaged" in out
+    assert "| IDE (CNN_3D), ensemble of 2 |" in out
     metrics = json.loads((tmp_path / "a" / "metrics_test.json").read_text())
     assert [p.split("/")[-2] for p in metrics["ensemble"]] == ["a", "b"]
 

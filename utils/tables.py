@@ -21,7 +21,9 @@ def method_label(config: Mapping[str, Any]) -> str:
     method = str(config.get("method") or "ide")
     label = METHODS.get(method).label if method in METHODS else method
     if method == "ide" and config.get("encoder"):
-        return f"{label} ({config['encoder']})"
+        label = f"{label} ({config['encoder']})"
+    if config.get("ensemble"):
+        label += f", ensemble of {len(config['ensemble']) + 1}"
     return label
 
 
