@@ -74,7 +74,7 @@ def _entry_commands() -> list[tuple[str, str, str, list[str]]]:
                     tokens = shlex.split(expanded)
                 except ValueError:
                     continue
-                tokens = [t.strip("[]") for t in tokens if t not in ("...", "[", "]")]
+                tokens = [t.strip("[]") for t in tokens if t not in ("...", "[", "]", "&")]  # & : run in background
                 tokens = [t for t in tokens if t]
                 for i, tok in enumerate(tokens):
                     script = SCRIPT.search(tok)
