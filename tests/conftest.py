@@ -40,3 +40,22 @@ def figures(monkeypatch):
     yield kept
     for fig in kept:
         real_close(fig)
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """The generator's ``tiny`` benchmark, made once per test session (modules may define their own)."""
+    from dataset.generate_synthetic import generate
+
+    return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
+
+
+def tiny_run_args(root: Path, log: Path, name: str, *extra: str) -> list[str]:
+    """Entry-script options for a seconds-long IDE run on an 8 x 8 crop of ``tiny``."""
+    return [
+        "--root_synthetic", str(root), "--times_train", "1", "104", "--times_val", "105", "130",
+        "--times_test", "131", "156", "--x_max", "8", "--y_max", "8", "--encoder", "CNN_3D",
+        "--n_epochs", "1", "--batch_size", "2", "--max_train_batches", "1", "--max_eval_batches", "2",
+        "--device", "cpu", "--dir_log", str(log), "--name", name, *extra,
+    ]
+

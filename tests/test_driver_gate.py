@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_run_args
 
 from utils.driver_gate import GATE_GRID, ExtremeGate, GateSpec
 from utils.metrics import DriverCollector, driver_scores
@@ -115,20 +116,9 @@ def test_no_gate_scores_as_before():
 # ----------------------------------------------------------------------------------- through the run API
 
 
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    from dataset.generate_synthetic import generate
-
-    return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
-
-
 def _args(root, log, name, *extra):
-    return [
-        "--root_synthetic", str(root), "--times_train", "1", "104", "--times_val", "105", "130",
-        "--times_test", "131", "156", "--x_max", "8", "--y_max", "8", "--encoder", "CNN_3D",
-        "--n_epochs", "1", "--batch_size", "2", "--max_train_batches", "1",
-        "--device", "cpu", "--dir_log", str(log), "--name", name, "--driver_gate", "extreme", *extra,
-    ]
+    """The tiny run with the gate on and the whole validation split (the gate's threshold is chosen there)."""
+    return [*tiny_run_args(root, log, name, "--max_eval_batches", "0"), "--driver_gate", "extreme", *extra]
 
 
 def test_train_and_test_with_the_gate(tiny_root, tmp_path, capsys):

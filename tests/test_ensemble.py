@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from conftest import tiny_run_args
 from torch import nn
 
 from models.ensemble import FlagEnsemble
@@ -43,20 +44,7 @@ def test_one_member_is_no_ensemble():
         FlagEnsemble([_Fixed(0.5, [0, 0])])
 
 
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    from dataset.generate_synthetic import generate
-
-    return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
-
-
-def _args(root, log, name, *extra):
-    return [
-        "--root_synthetic", str(root), "--times_train", "1", "104", "--times_val", "105", "130",
-        "--times_test", "131", "156", "--x_max", "8", "--y_max", "8", "--encoder", "CNN_3D",
-        "--n_epochs", "1", "--batch_size", "2", "--max_train_batches", "1", "--max_eval_batches", "2",
-        "--device", "cpu", "--dir_log", str(log), "--name", name, *extra,
-    ]
+_args = tiny_run_args
 
 
 def test_ensemble_of_two_runs_through_the_test_script(tiny_root, tmp_path, capsys):

@@ -11,26 +11,14 @@ import json
 import numpy as np
 import pytest
 from cf_checks import check_cf
+from conftest import tiny_run_args
 
 pytest.importorskip("dataset.synthetic")
 pytest.importorskip("dataset.generate_synthetic")
 pytest.importorskip("models.build")
 
 
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    from dataset.generate_synthetic import generate
-
-    return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
-
-
-def _args(root, log, name, *extra):
-    return [
-        "--root_synthetic", str(root), "--times_train", "1", "104", "--times_val", "105", "130",
-        "--times_test", "131", "156", "--x_max", "8", "--y_max", "8", "--encoder", "CNN_3D",
-        "--n_epochs", "1", "--batch_size", "2", "--max_train_batches", "1", "--max_eval_batches", "2",
-        "--device", "cpu", "--dir_log", str(log), "--name", name, *extra,
-    ]
+_args = tiny_run_args
 
 
 def test_train_then_test_with_predictions(tiny_root, tmp_path, capsys):
