@@ -144,7 +144,7 @@ def test_train_and_test_with_the_gate(tiny_root, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--method", "rtfm"], "option 'driver_gate': extreme gates IDE's flags"),
+        (["--method", "rtfm"], "option 'driver_gate': extreme cannot apply: method 'rtfm' predicts no extreme map"),
         (["--driver_gate_threshold", "1.2"], "option 'driver_gate_threshold' is 1.2"),
         (["--driver_gate_weeks", "-1"], "option 'driver_gate_weeks' is -1"),
     ],
@@ -165,7 +165,7 @@ def test_reanalysis_family_refuses_the_gate():
     from utils.run import SetupError, _check_gate
 
     cfg = SimpleNamespace(method="ide", driver_gate="extreme", driver_gate_threshold=None, driver_gate_weeks=None)
-    with pytest.raises(SetupError, match="ERA5_Land family writes its flags without re-assembly"):
+    with pytest.raises(SetupError, match="ERA5_Land family writes its flags per window, without re-assembly"):
         _check_gate(cfg, dataset_family("ERA5_Land"), method_spec("ide"))
 
 

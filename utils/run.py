@@ -80,34 +80,34 @@ def resolve_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec, log: Callabl
     """``cfg`` with ``driver_gate: auto`` made extreme or none, and the choice logged with its reason."""
     if cfg.driver_gate != "auto":
         return cfg
-    why = None
-    if spec.family != "IDE" or spec.scores:
-        why = f"method {cfg.method!r} predicts no extreme map to gate by"
-    elif not family.driver_gate:
-        why = f"the {family.name} family writes its flags per window, without re-assembly"
-    elif cfg.driver_gate_threshold is None and "val_f1" not in family.threshold_rules(cfg):
-        why = "these data have no true drivers to choose the gate's threshold on (give driver_gate_threshold)"
-    choice = "none" if why else "extreme"
-    log(f"driver_gate auto -> {choice}" + (f": {why}" if why else
-        ": flags count where the model predicts an extreme after them (threshold chosen on the validation split)"
-        if cfg.driver_gate_threshold is None else f" at threshold {cfg.driver_gate_threshold:g}"))
-    cfg = dataclasses.replace(cfg, driver_gate=choice)
-    if choice == "extreme":
-        _check_gate(cfg, family, spec)
+    why = _why_no_gate(cfg, family, spec)
+    if why:
+        log(f"driver_gate auto -> none: {why}")
+        return dataclasses.replace(cfg, driver_gate="none")
+    log("driver_gate auto -> extreme: flags count where the model predicts an extreme after them ("
+        + ("threshold chosen on the validation split)" if cfg.driver_gate_threshold is None
+           else f"threshold {cfg.driver_gate_threshold:g})"))
+    cfg = dataclasses.replace(cfg, driver_gate="extreme")
+    _check_gate(cfg, family, spec)
     return cfg
 
 
-def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
-    """The extreme gate needs IDE's extreme map, a family that re-assembles flags, and a threshold source."""
+def _why_no_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> str | None:
+    """Why the extreme gate cannot apply to this method and these data (None: it can)."""
     if spec.family != "IDE" or spec.scores:
-        raise SetupError(f"option 'driver_gate': extreme gates IDE's flags by its extreme map; method {cfg.method!r} "
-                         "has none to gate by: use --driver_gate none")
+        return f"method {cfg.method!r} predicts no extreme map to gate by"
     if not family.driver_gate:
-        raise SetupError(f"option 'driver_gate': the {family.name} family writes its flags without re-assembly "
-                         "and is not gated; use --driver_gate none")
+        return f"the {family.name} family writes its flags per window, without re-assembly"
     if cfg.driver_gate_threshold is None and "val_f1" not in family.threshold_rules(cfg):
-        raise SetupError("option 'driver_gate_threshold': these data have no true drivers to choose it on; "
-                         "give a probability, e.g. --driver_gate_threshold 0.5")
+        return "these data have no true drivers to choose the threshold on (give driver_gate_threshold)"
+    return None
+
+
+def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
+    """``driver_gate: extreme``: the gate applies here and its options are in range."""
+    why = _why_no_gate(cfg, family, spec)
+    if why:
+        raise SetupError(f"option 'driver_gate': extreme cannot apply: {why}; use --driver_gate none")
     if cfg.driver_gate_threshold is not None and not 0.0 <= cfg.driver_gate_threshold < 1.0:
         raise SetupError(f"option 'driver_gate_threshold' is {cfg.driver_gate_threshold}; give a probability in [0, 1)")
     if cfg.driver_gate_weeks is not None and cfg.driver_gate_weeks < 0:
