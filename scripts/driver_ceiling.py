@@ -68,6 +68,7 @@ def oracle(argv: list[str]) -> int:
 
     from config import parse_config
     from dataset.synthetic import SyntheticDataset
+    from utils.driver_gate import followed_within
     from utils.metrics import driver_scores
 
     p = argparse.ArgumentParser(add_help=False)
@@ -98,7 +99,8 @@ def oracle(argv: list[str]) -> int:
         signed[v] = every[v] & (signs[v] * z[v] > 0)
     row("every anomaly (driver or random)", every)
     row("every anomaly with the driver's sign", signed)
-    follows = _followed_by_extreme(np.asarray(ds.extremes_truth()) == 1, cfg.delta_t - 1)
+    # what the extreme gate asks of the predicted extremes, with the true ones
+    follows = followed_within(np.asarray(ds.extremes_truth()) == 1, cfg.delta_t - 1)
     row(f"every anomaly, a true extreme <= {cfg.delta_t - 1} weeks later", every & follows[None])
     for thr in (1.0, 2.0, 3.0):
         pred = np.zeros_like(truth)
@@ -106,15 +108,6 @@ def oracle(argv: list[str]) -> int:
             pred[v] = signs[v] * z[v] > thr
         row(f"sign x normalised value > {thr:g}", pred)
     return 0
-
-
-def _followed_by_extreme(extreme: np.ndarray, weeks: int) -> np.ndarray:
-    """bool [T, H, W]: an extreme at the pixel in week t .. t + weeks (what the extreme gate asks for,
-    with the true extremes instead of the predicted ones)."""
-    out = extreme.copy()
-    for d in range(1, weeks + 1):
-        out[:-d] |= extreme[d:]
-    return out
 
 
 def extremes(argv: list[str]) -> int:

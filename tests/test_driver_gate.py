@@ -182,6 +182,7 @@ def test_auto_gates_ide_where_flags_are_reassembled_and_scored():
         driver_gate: str = "auto"
         driver_gate_threshold: float | None = None
         driver_gate_weeks: int | None = None
+        delta_t: int = 8
 
     said = []
     out = resolve_gate(C(), dataset_family("synthetic"), method_spec("ide"), said.append)

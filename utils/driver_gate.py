@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["GATE_GRID", "GateSpec", "ExtremeGate", "gate_spec"]
+__all__ = ["GATE_GRID", "GateSpec", "ExtremeGate", "gate_spec", "followed_within"]
 
 #: candidate thresholds of a gate chosen on the validation split; 0 keeps every flag (no gate)
 GATE_GRID: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -31,6 +31,12 @@ class GateSpec:
 
     weeks: int
     threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.weeks < 0:
+            raise ValueError(f"option 'driver_gate_weeks' is {self.weeks}; give 0 or more weeks")
+        if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
+            raise ValueError(f"option 'driver_gate_threshold' is {self.threshold}; give a probability in [0, 1)")
 
     def candidates(self) -> tuple[float, ...]:
         return GATE_GRID if self.threshold is None else (float(self.threshold),)
@@ -47,6 +53,14 @@ def gate_spec(cfg: Any) -> GateSpec | None:
     return GateSpec(int(weeks), cfg.driver_gate_threshold)
 
 
+def followed_within(extreme: np.ndarray, weeks: int) -> np.ndarray:
+    """bool [T, H, W]: ``extreme`` (bool, chronological) holds at the pixel in some week ``t .. t + weeks``."""
+    out = extreme.copy()
+    for d in range(1, weeks + 1):
+        out[:-d] |= extreme[d:]
+    return out
+
+
 class ExtremeGate:
     """Per-week extreme probabilities of a split (from each window's target week) and the gate they make.
 
@@ -55,10 +69,6 @@ class ExtremeGate:
     """
 
     def __init__(self, spec: GateSpec, t_first: int, n_time: int, height: int, width: int) -> None:
-        if spec.weeks < 0:
-            raise ValueError(f"option 'driver_gate_weeks' is {spec.weeks}; give 0 or more weeks")
-        if spec.threshold is not None and not 0.0 <= spec.threshold < 1.0:
-            raise ValueError(f"option 'driver_gate_threshold' is {spec.threshold}; give a probability in [0, 1)")
         self.spec, self.t_first = spec, int(t_first)
         self.prob = torch.zeros(n_time, height, width, dtype=torch.float32)
         self.seen = False
@@ -83,11 +93,7 @@ class ExtremeGate:
 
     def mask(self, threshold: float) -> np.ndarray:
         """bool [T, H, W]: some week ``j .. j + weeks`` at the pixel has probability above ``threshold``."""
-        hit = (self.prob > threshold).numpy()
-        out = hit.copy()
-        for d in range(1, self.spec.weeks + 1):
-            out[:-d] |= hit[d:]
-        return out
+        return followed_within((self.prob > threshold).numpy(), self.spec.weeks)
 
     def apply(self, flags: np.ndarray, threshold: float) -> np.ndarray:
         """uint8 flags [V, T, H, W] with every flag outside the gate cleared."""

@@ -29,6 +29,7 @@ from models.methods import MethodSpec, method_spec
 from utils import engine
 from utils.checkpoints import write_atomic
 from utils.distributed import cleanup
+from utils.driver_gate import gate_spec
 from utils.errors import UserError
 from utils.logging import RERUN_TEST
 from utils.run_folder import check_run_dir, find_eval_checkpoint, prepare_test_run
@@ -108,10 +109,10 @@ def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
     why = _why_no_gate(cfg, family, spec)
     if why:
         raise SetupError(f"option 'driver_gate': extreme cannot apply: {why}; use --driver_gate none")
-    if cfg.driver_gate_threshold is not None and not 0.0 <= cfg.driver_gate_threshold < 1.0:
-        raise SetupError(f"option 'driver_gate_threshold' is {cfg.driver_gate_threshold}; give a probability in [0, 1)")
-    if cfg.driver_gate_weeks is not None and cfg.driver_gate_weeks < 0:
-        raise SetupError(f"option 'driver_gate_weeks' is {cfg.driver_gate_weeks}; give 0 or more weeks")
+    try:
+        gate_spec(cfg)  # checks weeks and threshold
+    except ValueError as err:
+        raise SetupError(str(err)) from None
 
 
 def _spatial_anomaly(cfg: Any, family: DatasetFamily, train_set: Any | None, log: Callable[[str], None]) -> Any:
