@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from models.classifier import ExtremeClassifier
 from models.codebook import build_quantizer
 from models.encoder import build_encoder
+from models.flag_prior import balanced_score_bce, outlier_targets, prior_weight
 from models.losses import normal_code_l1, weighted_bce
 from utils.option_sections import EncoderOptions, QuantizerOptions
 
@@ -57,6 +58,15 @@ class IDE(nn.Module):
         self.lambda_anomaly_warmup = getattr(cfg, "lambda_anomaly_warmup_epochs", 0.0)
         self.lambda_anomaly = cfg.lambda_anomaly
         self.loss_weighting = getattr(cfg, "loss_weighting", "published")
+        self.flag_prior_start = float(getattr(cfg, "flag_prior", 0.0))
+        self.flag_prior_epochs = float(getattr(cfg, "flag_prior_epochs", 0.0))
+        self.flag_prior_threshold = float(getattr(cfg, "flag_prior_threshold", 3.0))
+        self.flag_prior = self.flag_prior_start
+        if self.flag_prior_start > 0 and (cfg.codebook != "LFQ" or cfg.codebook_size != 2):
+            raise ValueError(
+                f"option 'flag_prior' needs the binary LFQ codebook (codebook LFQ, codebook_size 2), got "
+                f"{cfg.codebook} with {cfg.codebook_size} codes: set flag_prior 0"
+            )
         mode = getattr(cfg, "spatial_anomaly", "none")
         if mode not in ("none", "always"):
             raise ValueError(
@@ -113,6 +123,7 @@ class IDE(nn.Module):
         self.lambda_anomaly = anomaly_weight(
             epoch, self.lambda_anomaly_start, self.lambda_anomaly_final, self.lambda_anomaly_warmup
         )
+        self.flag_prior = prior_weight(epoch, self.flag_prior_start, self.flag_prior_epochs)
 
     def compute_loss(self, out: IDEOutput, batch: dict) -> tuple[Tensor, dict[str, float]]:
         """:meth:`compute_loss_tensors` with the parts read as floats (one host synchronisation)."""
@@ -136,9 +147,26 @@ class IDE(nn.Module):
         bce_heads = weighted_bce(out.heads, target, valid, self.loss_weighting)
         l1 = normal_code_l1(out.z_q, self.vq.normal_code(), any_extreme < 0.5, valid)
         total = bce_joint + bce_heads + self.lambda_anomaly * l1 + out.aux_loss
-        values = torch.stack([bce_joint, bce_heads, l1, out.aux_loss, total]).detach().float()
+        names, parts = ["bce_joint", "bce_heads", "anomaly_l1", "aux"], [bce_joint, bce_heads, l1, out.aux_loss]
+        if self.flag_prior > 0 and self.training:
+            prior = self.flag_prior_loss(out, batch["x"].to(dev, non_blocking=True), valid)
+            total = total + self.flag_prior * prior
+            names.append("flag_prior")
+            parts.append(prior)
+        values = torch.stack([*parts, total]).detach().float()
         # 0-d float32 tensors on the loss's device: the engine sums them there (no read per step)
-        return total, dict(zip(("bce_joint", "bce_heads", "anomaly_l1", "aux", "total"), values.unbind()))
+        return total, dict(zip([*names, "total"], values.unbind()))
+
+    def flag_prior_loss(self, out: IDEOutput, x: Tensor, valid: Tensor | None = None) -> Tensor:
+        """The anomaly prior (models/flag_prior.py): the flag score against each variable's outliers in
+        the input the encoder reads (its first channel, minus the spatial median when that channel is on)."""
+        v0 = x[:, :, 0]  # [N, V, T, H, W]
+        if self.spatial_anomaly:
+            v0 = v0 - v0.flatten(-2).median(dim=-1).values[..., None, None]
+        target = outlier_targets(v0.float(), self.flag_prior_threshold)
+        score = self.vq.project_in(out.z.movedim(2, -1))[..., 0]  # [N, V, T, H, W]; flagged where > 0
+        keep = None if valid is None else valid[:, None, None].bool()
+        return balanced_score_bce(score, target, keep)
 
 
 def anomaly_weight(epoch: float, start: float, final: float, warmup_epochs: float) -> float:

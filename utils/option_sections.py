@@ -321,6 +321,15 @@ class LossOptions:
         "help": "lambda_anomaly at the first epoch, ramped geometrically to lambda_anomaly"})
     lambda_anomaly_warmup_epochs: float = field(default=5.0, metadata={
         "help": "epochs of the lambda_anomaly ramp (0 = lambda_anomaly from the start)"})
+    # Starts every variable as an outlier detector so the classifier sees driver anomalies coincide
+    # across variables before the pull switches any variable off (models/flag_prior.py).
+    flag_prior: float = field(default=0.0, metadata={
+        "help": "weight of the anomaly prior at the first epoch: a balanced BCE pulling each voxel's flag "
+                "towards 'its value is an outlier of its sample and variable'; 0 = off"})
+    flag_prior_epochs: float = field(default=6.0, metadata={
+        "help": "epochs over which the anomaly prior's weight falls linearly to 0"})
+    flag_prior_threshold: float = field(default=3.0, metadata={
+        "help": "anomaly prior: robust standard deviations (1.4826 x MAD) from the median that make an outlier"})
     loss_weighting: str = field(default="balanced", metadata={
         **_choices("published", "balanced"),
         "help": "class weights of the extreme BCE: balanced w_c = n / (2 n_c); published "
