@@ -4,9 +4,10 @@ Why: on benchmarks with the paper's event sizes an extreme is announced by anoma
 occur together in several driver variables, while each variable alone also has random
 anomalies of the same shape. A variable's flags therefore pay off only once the other
 driver variables flag too, and the normal-code pull switches whole driver variables off
-before that happens (docs/results/paper-size.md). The prior starts every variable as an
-outlier detector, so the classifier sees the coincidences from the first epochs; its
-weight then falls to zero and the usual IDE loss alone decides which flags stay.
+before that happens (docs/results/paper-size.md). The prior pulls every variable's flags
+towards its own outliers from the first step, so the flags stay responsive until the
+classifier can use their coincidences; its weight then falls to zero and the usual IDE loss
+alone decides which flags stay.
 
 The target of a voxel is 1 where its value lies more than ``threshold`` robust standard
 deviations (1.4826 x the median absolute deviation, per sample and variable) from the

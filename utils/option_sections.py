@@ -321,8 +321,8 @@ class LossOptions:
         "help": "lambda_anomaly at the first epoch, ramped geometrically to lambda_anomaly"})
     lambda_anomaly_warmup_epochs: float = field(default=5.0, metadata={
         "help": "epochs of the lambda_anomaly ramp (0 = lambda_anomaly from the start)"})
-    # Starts every variable as an outlier detector so the classifier sees driver anomalies coincide
-    # across variables before the pull switches any variable off (models/flag_prior.py).
+    # Pulls every variable's flags towards its own outliers early on, so fewer driver variables are
+    # switched off before the classifier can use them (models/flag_prior.py).
     flag_prior: float = field(default=0.0, metadata={
         "help": "weight of the anomaly prior at the first epoch: a balanced BCE pulling each voxel's flag "
                 "towards 'its value is an outlier of its sample and variable'; 0 = off"})
