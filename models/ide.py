@@ -62,6 +62,14 @@ class IDE(nn.Module):
         self.flag_prior_epochs = float(getattr(cfg, "flag_prior_epochs", 0.0))
         self.flag_prior_threshold = float(getattr(cfg, "flag_prior_threshold", 3.0))
         self.flag_prior = self.flag_prior_start
+        for name, value in (("flag_prior", self.flag_prior_start), ("flag_prior_epochs", self.flag_prior_epochs)):
+            if value < 0:
+                raise ValueError(f"option '{name}' is {value:g}; it must be 0 or more (flag_prior 0 = off)")
+        if self.flag_prior_threshold <= 0:
+            raise ValueError(
+                f"option 'flag_prior_threshold' is {self.flag_prior_threshold:g}; it must be above 0 "
+                "(robust standard deviations, e.g. 3)"
+            )
         if self.flag_prior_start > 0 and (cfg.codebook != "LFQ" or cfg.codebook_size != 2):
             raise ValueError(
                 f"option 'flag_prior' needs the binary LFQ codebook (codebook LFQ, codebook_size 2), got "

@@ -110,3 +110,13 @@ def test_the_prior_trains_flags_towards_the_outliers():
 def test_the_prior_needs_the_binary_lfq_codebook():
     with pytest.raises(ValueError, match="option 'flag_prior' needs the binary LFQ codebook"):
         _model(flag_prior=1.0, codebook="FSQ")
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("flag_prior", -1.0, "option 'flag_prior' is -1; it must be 0 or more"),
+    ("flag_prior_epochs", -2.0, "option 'flag_prior_epochs' is -2; it must be 0 or more"),
+    ("flag_prior_threshold", 0.0, "option 'flag_prior_threshold' is 0; it must be above 0"),
+])
+def test_out_of_range_prior_options_are_refused_at_build(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        _model(**{option: value})
