@@ -170,7 +170,7 @@ class IDE(nn.Module):
         the input the encoder reads (its first channel, minus the spatial median when that channel is on)."""
         v0 = x[:, :, 0]  # [N, V, T, H, W]
         if self.spatial_anomaly:
-            v0 = v0 - v0.flatten(-2).median(dim=-1).values[..., None, None]
+            v0 = spatial_residual(v0)
         target = outlier_targets(v0.float(), self.flag_prior_threshold)
         score = self.vq.project_in(out.z.movedim(2, -1))[..., 0]  # [N, V, T, H, W]; flagged where > 0
         keep = None if valid is None else valid[:, None, None].bool()
@@ -191,5 +191,9 @@ def with_spatial_anomaly(x: Tensor) -> Tensor:
     grid shares (a residual seasonal cycle, a region-wide shift) and ignores a local anomaly that
     covers less than half of the grid.
     """
-    med = x.flatten(-2).median(dim=-1).values[..., None, None]
-    return torch.cat([x, x - med], dim=2)
+    return torch.cat([x, spatial_residual(x)], dim=2)
+
+
+def spatial_residual(x: Tensor) -> Tensor:
+    """x [..., H, W] minus its median over (H, W): the spatial-anomaly channel."""
+    return x - x.flatten(-2).median(dim=-1).values[..., None, None]
