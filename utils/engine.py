@@ -457,11 +457,14 @@ def fit(
     collectors_factory: CollectorsFactory | None = None,
     *,
     n_images: int = 2,
+    stop_epoch: int | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` for ``cfg.n_epochs`` into ``<dir_log>/<name>/``; returns bests and the last metrics.
 
     A fresh run refuses an existing run folder unless ``cfg.overwrite``; ``cfg.resume``
     continues ``last.pth`` (model, optimiser, scaler, epoch, every rank's RNG state, bests).
+    ``stop_epoch`` ends the run after that many epochs of the ``n_epochs`` schedule (a resume
+    continues it exactly; utils/restarts.py).
     """
     from config import save_config
 
@@ -480,7 +483,8 @@ def fit(
     start_epoch = 0 if state is None else int(state["epoch"]) + 1
     log = RunLogger(run, enabled=rt.is_main, purge_step=start_epoch + 1 if state is not None else None)
     try:
-        return _fit(cfg, rt, model, train_set, val_set, collectors_factory, state, start_epoch, log, n_images)
+        return _fit(cfg, rt, model, train_set, val_set, collectors_factory, state, start_epoch, log, n_images,
+                    cfg.n_epochs if stop_epoch is None else min(stop_epoch, cfg.n_epochs))
     except UserError as err:  # a resume that does not fit, a full disk: recorded before the script reports it
         log.error(str(err))
         raise
@@ -499,6 +503,7 @@ def _fit(
     start_epoch: int,
     log: RunLogger,
     n_images: int,
+    stop_epoch: int,
 ) -> dict[str, Any]:
     run = Path(cfg.run_dir)
     if state is None:
@@ -583,7 +588,7 @@ def _fit(
 
     history: list[dict[str, Any]] = []
     val_metrics: dict[str, Any] = {}
-    for epoch in range(start_epoch, cfg.n_epochs):
+    for epoch in range(start_epoch, stop_epoch):
         sampler.set_epoch(epoch)
         if hasattr(model, "fit_epoch_start"):
             model.fit_epoch_start(epoch)

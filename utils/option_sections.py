@@ -378,6 +378,11 @@ class OptimOptions:
         "help": "the global batch (samples per optimiser step) that lr was chosen for"})
     fused_adam: bool = field(default=True, metadata={
         "help": "Adam/AdamW with fused=True when every parameter is on CUDA (no effect on CPU)"})
+    restarts: int = field(default=1, metadata={
+        "help": "> 1: train this many starts (seeds seed, seed + 1, ...) for restart_epochs epochs each and "
+                "continue the one with the best validation score to n_epochs (utils/restarts.py)"})
+    restart_epochs: int = field(default=6, metadata={
+        "help": "restarts > 1: epochs each start trains before the best one is chosen"})
 
 
 @dataclass

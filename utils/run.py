@@ -32,6 +32,7 @@ from utils.distributed import cleanup
 from utils.driver_gate import gate_spec
 from utils.errors import UserError
 from utils.logging import RERUN_TEST
+from utils.restarts import check_restarts, fit_best_start
 from utils.run_folder import check_run_dir, find_eval_checkpoint, prepare_test_run
 from utils.runtime import seed_everything, setup_runtime
 
@@ -132,23 +133,34 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             family, spec = resolve(cfg)
             if spec.check_training is not None:
                 spec.check_training(cfg)
+            check_restarts(cfg)
             setup_runtime(cfg)
             seed_everything(cfg.seed)
             train_set = family.load(cfg, "train", augment=True)
             val_set = family.load(cfg, "val")
             family.check(cfg, train_set, val_set)
             cfg = resolve_gate(_spatial_anomaly(cfg, family, train_set, log), family, spec, log)
-            model = spec.build(cfg)
+            model = _build_for_training(spec, cfg)
             check_train_crop(cfg, train_set)
             check_run_dir(cfg)
-        if spec.scores:  # flags need a threshold chosen after training: validation scores extremes only
-            model.scores_drivers_in_validation(False)
-        out = engine.fit(
-            cfg, model, train_set, val_set, lambda ds: family.val_collectors(cfg, ds, drivers=not spec.scores)
-        )
+
+        def collectors(ds: Any) -> Any:
+            return family.val_collectors(cfg, ds, drivers=not spec.scores)
+
+        if cfg.restarts > 1:
+            out = fit_best_start(cfg, lambda c: _build_for_training(spec, c), train_set, val_set, collectors, log=log)
+        else:
+            out = engine.fit(cfg, model, train_set, val_set, collectors)
     finally:
         cleanup()
     return RunResult(Path(out["run_dir"]), cfg, out["best"], out["history"], out["val"])
+
+
+def _build_for_training(spec: MethodSpec, cfg: Any) -> Any:
+    model = spec.build(cfg)
+    if spec.scores:  # flags need a threshold chosen after training: validation scores extremes only
+        model.scores_drivers_in_validation(False)
+    return model
 
 
 def _ensemble(

@@ -8,6 +8,7 @@ needs ``last.pth`` and options that build the same model. Test runs never touch
 from __future__ import annotations
 
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,12 @@ def run_dir_problem(cfg: Any) -> str | None:
     run = Path(cfg.run_dir)
     if cfg.resume and cfg.overwrite:
         return "options 'resume' and 'overwrite' are both true; choose one"
+    starts = run / "starts"  # utils/restarts.py: the starts of a run with restarts > 1
     if cfg.resume:
-        if not (run / "last.pth").is_file():
-            return f"--resume true but {run / 'last.pth'} does not exist (nothing to continue)"
-        return None
-    existing = [f for f in RUN_FILES if (run / f).exists()]
+        if (run / "last.pth").is_file() or (getattr(cfg, "restarts", 1) > 1 and starts.is_dir()):
+            return None
+        return f"--resume true but {run / 'last.pth'} does not exist (nothing to continue)"
+    existing = [f for f in RUN_FILES if (run / f).exists()] + (["starts/"] if starts.is_dir() else [])
     existing += sorted(p.name for p in run.glob("events.out.tfevents.*"))
     if existing and not cfg.overwrite:
         return (
@@ -84,6 +86,8 @@ def clear_run_dir(run: Path) -> None:
         for p in run.glob(pattern):
             if p.is_file():
                 p.unlink()
+    if (run / "starts").is_dir():  # the previous run's starts (utils/restarts.py)
+        shutil.rmtree(run / "starts")
 
 
 def prepare_test_run(cfg: Any, split: str | None = None) -> Path:
@@ -118,7 +122,9 @@ def best_checkpoint(run_dir: str | Path) -> Path | None:
 
 def _config_changes(cfg: Any, saved: dict[str, Any]) -> list[str]:
     now = cfg.to_dict()
-    changed = [k for k in now if k not in ("resume", "overwrite") and k in saved and saved[k] != now[k]]
+    # where the folder is does not change the run (utils/restarts.py continues a start in another folder)
+    ignored = ("resume", "overwrite", "name", "dir_log")
+    changed = [k for k in now if k not in ignored and k in saved and saved[k] != now[k]]
     return [f"{k} ({saved[k]!r} -> {now[k]!r})" for k in changed]
 
 

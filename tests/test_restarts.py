@@ -1,0 +1,92 @@
+"""Best of several starts (utils/restarts.py): the choice, its files, and a run equal to the chosen seed's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.test_engine import CubeDataset, Interrupted, TinyModel, synthetic_collectors, tiny_config
+from utils import engine, run_folder
+from utils.errors import ConfigError
+from utils.logging import RunFolderError
+from utils.restarts import check_restarts, fit_best_start, selection
+
+
+def _fit_starts(cfg, fail_seed: int | None = None):
+    def build(c):
+        return TinyModel(fail_at_epoch=1 if c.seed == fail_seed else None)
+
+    return fit_best_start(cfg, build, CubeDataset(train=True), CubeDataset(seed=1), synthetic_collectors(cfg),
+                          log=lambda _: None)
+
+
+def test_selection_follows_the_test_checkpoint_order():
+    def best(**scores):
+        return {k: {"value": v, "epoch": 0} for k, v in scores.items()}
+
+    assert selection([best(driver_F1=0.2, loss=1.0), best(driver_F1=0.5, loss=9.0)]) == (1, "driver_F1")
+    assert selection([best(F1=0.4, loss=1.0), best(F1=0.4, loss=0.5)]) == (0, "F1")  # ties: first start
+    assert selection([best(loss=2.0), best(loss=0.5), best(loss=1.0)]) == (1, "loss")  # lower is better
+    assert selection([best(driver_F1=0.9, loss=3.0), best(driver_F1=None, loss=1.0)]) == (1, "loss")
+
+
+def test_restart_run_equals_a_single_run_of_the_chosen_seed(tmp_path):
+    cfg = tiny_config(tmp_path, "best", n_epochs=3, restarts=3, restart_epochs=1, seed=5)
+    out = _fit_starts(cfg)
+    run = tmp_path / "best"
+    record = json.loads((run / "starts.json").read_text())
+    assert [r["seed"] for r in record["starts"]] == [5, 6, 7]
+    scores = [r["best"]["driver_F1"]["value"] for r in record["starts"]]
+    assert record["chosen_by"] == "driver_F1" and record["chosen_seed"] == 5 + scores.index(max(scores))
+    assert out["starts"] == record
+    for seed in (5, 6, 7):  # every start trained restart_epochs epochs in its own folder
+        assert run_folder.load_checkpoint_dict(run / "starts" / f"seed_{seed}" / "last.pth")["epoch"] == 0
+    assert "restarts: 3" in (run / "config.yaml").read_text()  # the options as given, not the chosen seed's
+
+    single = tiny_config(tmp_path, "single", n_epochs=3, seed=record["chosen_seed"])
+    torch.manual_seed(single.seed)
+    engine.fit(single, TinyModel(), CubeDataset(train=True), CubeDataset(seed=1), synthetic_collectors(single))
+    ref = run_folder.load_checkpoint_dict(tmp_path / "single" / "last.pth")
+    got = run_folder.load_checkpoint_dict(run / "last.pth")
+    assert got["epoch"] == ref["epoch"] == 2
+    for k, v in ref["model_state_dict"].items():
+        assert torch.equal(v, got["model_state_dict"][k]), k
+    assert got["best"] == ref["best"]  # the bests of the chosen start's first epochs are kept
+    log = (run / "train.log").read_text()
+    assert "epoch 1/3" in log and "epoch 3/3" in log  # the chosen start's log, continued
+
+
+def test_interrupted_restart_run_resumes_to_the_same_result(tmp_path):
+    ref = tiny_config(tmp_path, "ref", n_epochs=3, restarts=2, restart_epochs=2)
+    _fit_starts(ref)
+    cfg = tiny_config(tmp_path, "killed", n_epochs=3, restarts=2, restart_epochs=2)
+    with pytest.raises(Interrupted):  # the second start dies in its second epoch
+        _fit_starts(cfg, fail_seed=1)
+    with pytest.raises(RunFolderError, match="already holds a run"):  # never silently started again
+        _fit_starts(cfg)
+    _fit_starts(tiny_config(tmp_path, "killed", n_epochs=3, restarts=2, restart_epochs=2, resume=True))
+    a = run_folder.load_checkpoint_dict(tmp_path / "ref" / "last.pth")
+    b = run_folder.load_checkpoint_dict(tmp_path / "killed" / "last.pth")
+    for k, v in a["model_state_dict"].items():
+        assert torch.equal(v, b["model_state_dict"][k]), k
+    assert (tmp_path / "ref" / "starts.json").read_text() == (tmp_path / "killed" / "starts.json").read_text()
+
+
+def test_overwrite_removes_the_previous_starts(tmp_path):
+    cfg = tiny_config(tmp_path, "run", n_epochs=2, restarts=2, restart_epochs=1)
+    _fit_starts(cfg)
+    (tmp_path / "run" / "starts" / "seed_1" / "stale.txt").write_text("x")
+    _fit_starts(tiny_config(tmp_path, "run", n_epochs=2, restarts=2, restart_epochs=1, overwrite=True))
+    assert not (tmp_path / "run" / "starts" / "seed_1" / "stale.txt").exists()
+
+
+@pytest.mark.parametrize("opts, match", [
+    ({"restarts": 0}, "option 'restarts' is 0"),
+    ({"restarts": 2, "restart_epochs": 4}, "option 'restart_epochs' is 4 with n_epochs 4"),
+    ({"restarts": 2, "restart_epochs": 0}, "option 'restart_epochs' is 0"),
+])
+def test_bad_restart_options_fail_in_one_line(tmp_path, opts, match):
+    with pytest.raises(ConfigError, match=match):
+        check_restarts(tiny_config(tmp_path, n_epochs=4, **opts))
