@@ -75,10 +75,12 @@ class ExtremeClassifier(nn.Module):
         self.layers = nn.ModuleList(_Head(dim, hidden, k) for _ in range(n_vars))
 
     def forward(
-        self, z_q: Tensor, flags: Tensor | None = None, codes: AffineCodes | None = None
+        self, z_q: Tensor, flags: Tensor | None = None, codes: AffineCodes | None = None,
+        z_joint: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """``flags`` [N, V, T, H, W] or [N, V, 1, T, H, W]: the flag coordinate, needed with ``monotone_heads``.
-        ``codes``: z_q's code channels (the quantizer's ``quantize_with_codes``), used by the first layer."""
+        ``codes``: z_q's code channels (the quantizer's ``quantize_with_codes``), used by the first layer.
+        ``z_joint`` (shaped like z_q): what the joint head reads instead of z_q (the heads still read z_q)."""
         n, v, d, t, h, w = z_q.shape
         if t != self.delta_t:
             raise ValueError(f"classifier built for delta_t={self.delta_t} got T={t}")
@@ -89,10 +91,12 @@ class ExtremeClassifier(nn.Module):
         if codes is not None:
             x, fold = _code_channels(codes)  # x [N, V*(k+1), T, H, W], fold [D, k+1]
         joint, heads = x, (flags.reshape(n, v, t, h, w) if self.monotone_heads else x)
+        if z_joint is not None:
+            joint = z_joint.reshape(n, v * d, t, h, w)
         for i in range(1, self.n_conv + 1):
             conv = self.get_submodule(f"conv{i}")
             wj = conv.weight
-            if i == 1 and fold is not None:
+            if i == 1 and fold is not None and z_joint is None:
                 wj = _fold(wj.unflatten(1, (v, d)), fold).flatten(1, 2)
             joint = F.conv3d(joint, wj, conv.bias, _S, _P)
             wh = stacked(self.layers, f"conv{i}.weight")

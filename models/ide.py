@@ -93,6 +93,9 @@ class IDE(nn.Module):
             n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate, monotone_heads
         )
         self.vq = build_quantizer(cfg.section(QuantizerOptions))
+        self.var_dropout = float(getattr(cfg, "cls_var_dropout", 0.0))
+        if not 0.0 <= self.var_dropout < 1.0:
+            raise ValueError(f"option 'cls_var_dropout' is {self.var_dropout:g}; use a share in [0, 1), e.g. 0.3")
 
     def forward(self, x: Tensor) -> IDEOutput:
         """Encode each variable, quantize to codes (code 0 = normal), classify the target week's extremes."""
@@ -109,10 +112,22 @@ class IDE(nn.Module):
         z = self.encode(x)
         z_q, idx, aux, codes = self.vq.quantize_with_codes(z)
         flags = self.flag_coordinate(z_q) if self.cls.monotone_heads else None
-        logits, heads = self.cls(z_q, flags, codes)
+        logits, heads = self.cls(z_q, flags, codes, self.hide_variables(z_q))
         return IDEOutput(
             logits=logits, anomaly=(idx != 0).to(torch.uint8), heads=heads, z=z, z_q=z_q, aux_loss=aux
         )
+
+    def hide_variables(self, z_q: Tensor) -> Tensor | None:
+        """Training with ``cls_var_dropout``: z_q with random (sample, variable) pairs set to the normal
+        code, for the joint head. It must then predict extremes without those variables' flags, so it
+        cannot rest on a few driver variables while the normal-code pull switches the others off for good.
+        None (the joint head reads z_q) in evaluation or when off."""
+        if not (self.training and self.var_dropout > 0):
+            return None
+        n, v = z_q.shape[:2]
+        hidden = torch.rand(n, v, 1, 1, 1, 1, device=z_q.device) < self.var_dropout
+        normal = self.vq.normal_code().detach().to(z_q.dtype).view(1, 1, -1, 1, 1, 1)
+        return torch.where(hidden, normal, z_q)
 
     def encode(self, x: Tensor) -> Tensor:
         """x [N, V, C, T, H, W] -> z [N, V, D, T, H, W], with the spatial anomaly channels when asked."""

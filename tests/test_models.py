@@ -395,3 +395,32 @@ def test_spatial_anomaly_option_doubles_encoder_input_only():
         assert diff and all(k.startswith("encoder.") for k in diff), diff
         with pytest.raises(ValueError, match="C=1"):
             model(torch.randn(2, 2, 2, 4, 8, 8))
+
+
+def test_var_dropout_hides_whole_variables_from_the_joint_head_only():
+    """cls_var_dropout: a hidden (sample, variable) reaches the joint head as the normal code, the
+    per-variable heads see every flag, and evaluation is untouched."""
+    cfg = tiny_cfg(encoder="CNN_3D", codebook="LFQ", codebook_size=2, cls_var_dropout=0.5)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    x = torch.randn(4, 2, 1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    model.eval()
+    z_q = model.vq.quantize_with_codes(model.encoder(x))[0]
+    assert model.hide_variables(z_q) is None  # evaluation: the joint head reads every variable
+    model.train()
+    torch.manual_seed(3)
+    hidden = model.hide_variables(z_q)
+    torch.manual_seed(3)
+    mask = torch.rand(4, 2) < 0.5
+    assert mask.any() and not mask.all()
+    normal = model.vq.normal_code()
+    for n in range(4):
+        for v in range(2):
+            want = normal.view(-1, 1, 1, 1).expand_as(z_q[n, v]) if mask[n, v] else z_q[n, v]
+            torch.testing.assert_close(hidden[n, v], want)
+    logits, heads = model.cls(z_q, None, None, hidden)
+    ref_logits, ref_heads = model.cls(hidden, None, None)
+    torch.testing.assert_close(logits, ref_logits)  # the joint head reads the hidden codes
+    torch.testing.assert_close(heads, model.cls(z_q, None, None)[1])  # the heads read z_q
+    with pytest.raises(ValueError, match="option 'cls_var_dropout' is 1"):
+        build_model(tiny_cfg(encoder="CNN_3D", cls_var_dropout=1.0))

@@ -292,6 +292,11 @@ class ClassifierOptions:
     cls_drop_rate: float = field(default=0.0, metadata={"help": "dropout rate in the extreme classifier"})
     # Non-negative weights keep driver variables from staying switched off (docs/results/recipe.md);
     # training only: the flags and the extreme prediction do not depend on it.
+    # A run can leave a driver variable off for good when the joint head leans on the others; hiding
+    # random variables from it makes each one count (models/ide.py). Training only.
+    cls_var_dropout: float = field(default=0.0, metadata={
+        "help": "training: share of (sample, variable) pairs the joint classifier sees at the normal code "
+                "(the per-variable heads see every flag); 0 = off, as published"})
     monotone_heads: bool = field(default=False, metadata={
         "help": "per-variable heads read the driver flags through non-negative weights, so a flag can only "
                 "raise the extreme logit; false = the published heads"})
