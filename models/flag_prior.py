@@ -54,8 +54,11 @@ def balanced_score_bce(score: Tensor, target: Tensor, keep: Tensor | None = None
     return 0.5 * (loss_pos + loss_neg).mean()
 
 
-def prior_weight(epoch: float, weight: float, epochs: float) -> float:
-    """The prior's weight at ``epoch`` (0-based): ``weight`` falling linearly to 0 at ``epochs``."""
-    if weight <= 0 or epochs <= 0 or epoch >= epochs:
+def prior_weight(epoch: float, weight: float, epochs: float, floor: float = 0.0) -> float:
+    """The prior's weight at ``epoch`` (0-based): ``weight`` falling linearly to 0 at ``epochs``, but
+    never below ``floor`` (a prior that stays on for the whole run; 0 = it ends)."""
+    if weight <= 0:
         return 0.0
-    return weight * (1.0 - epoch / epochs)
+    if epochs <= 0 or epoch >= epochs:
+        return floor
+    return max(floor, weight * (1.0 - epoch / epochs))

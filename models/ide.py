@@ -61,8 +61,10 @@ class IDE(nn.Module):
         self.flag_prior_start = float(getattr(cfg, "flag_prior", 0.0))
         self.flag_prior_epochs = float(getattr(cfg, "flag_prior_epochs", 0.0))
         self.flag_prior_threshold = float(getattr(cfg, "flag_prior_threshold", 3.0))
+        self.flag_prior_floor = float(getattr(cfg, "flag_prior_floor", 0.0))
         self.flag_prior = self.flag_prior_start
-        for name, value in (("flag_prior", self.flag_prior_start), ("flag_prior_epochs", self.flag_prior_epochs)):
+        for name, value in (("flag_prior", self.flag_prior_start), ("flag_prior_epochs", self.flag_prior_epochs),
+                            ("flag_prior_floor", self.flag_prior_floor)):
             if value < 0:
                 raise ValueError(f"option '{name}' is {value:g}; it must be 0 or more (flag_prior 0 = off)")
         if self.flag_prior_threshold <= 0:
@@ -146,7 +148,7 @@ class IDE(nn.Module):
         self.lambda_anomaly = anomaly_weight(
             epoch, self.lambda_anomaly_start, self.lambda_anomaly_final, self.lambda_anomaly_warmup
         )
-        self.flag_prior = prior_weight(epoch, self.flag_prior_start, self.flag_prior_epochs)
+        self.flag_prior = prior_weight(epoch, self.flag_prior_start, self.flag_prior_epochs, self.flag_prior_floor)
 
     def compute_loss(self, out: IDEOutput, batch: dict) -> tuple[Tensor, dict[str, float]]:
         """:meth:`compute_loss_tensors` with the parts read as floats (one host synchronisation)."""

@@ -59,6 +59,14 @@ def test_the_weight_falls_linearly_to_zero():
     assert prior_weight(0, 2.0, 0) == 0.0
 
 
+def test_the_floor_keeps_the_prior_on_after_its_fall():
+    assert prior_weight(1, 2.0, 4, floor=0.5) == 1.5  # above the floor: the linear fall
+    assert prior_weight(3, 2.0, 4, floor=0.8) == 0.8  # 0.5 on the line, held at the floor
+    assert prior_weight(4, 2.0, 4, floor=0.8) == 0.8
+    assert prior_weight(99, 2.0, 4, floor=0.8) == 0.8
+    assert prior_weight(5, 0.0, 4, floor=0.8) == 0.0  # no prior, no floor
+
+
 def _model(**overrides):
     from config import load_config
     from models import build_model
@@ -116,6 +124,7 @@ def test_the_prior_needs_the_binary_lfq_codebook():
     ("flag_prior", -1.0, "option 'flag_prior' is -1; it must be 0 or more"),
     ("flag_prior_epochs", -2.0, "option 'flag_prior_epochs' is -2; it must be 0 or more"),
     ("flag_prior_threshold", 0.0, "option 'flag_prior_threshold' is 0; it must be above 0"),
+    ("flag_prior_floor", -0.5, "option 'flag_prior_floor' is -0.5; it must be 0 or more"),
 ])
 def test_out_of_range_prior_options_are_refused_at_build(option, value, message):
     with pytest.raises(ValueError, match=message):

@@ -333,6 +333,9 @@ class LossOptions:
                 "towards 'its value is an outlier of its sample and variable'; 0 = off"})
     flag_prior_epochs: float = field(default=6.0, metadata={
         "help": "epochs over which the anomaly prior's weight falls linearly to 0"})
+    flag_prior_floor: float = field(default=0.0, metadata={
+        "help": "the anomaly prior's weight never falls below this (with flag_prior > 0), so it stays on "
+                "for the whole run; 0 = it ends after flag_prior_epochs"})
     flag_prior_threshold: float = field(default=3.0, metadata={
         "help": "anomaly prior: robust standard deviations (1.4826 x MAD) from the median that make an outlier"})
     loss_weighting: str = field(default="balanced", metadata={
