@@ -6,8 +6,11 @@ anomalies of the same shape. A variable's flags therefore pay off only once the 
 driver variables flag too, and the normal-code pull switches whole driver variables off
 before that happens (docs/results/paper-size.md). The prior pulls every variable's flags
 towards its own outliers from the first step, so the flags stay responsive until the
-classifier can use their coincidences; its weight then falls to zero and the usual IDE loss
-alone decides which flags stay.
+classifier can use their coincidences; its weight then falls to ``flag_prior_floor`` (0 by
+default: the usual IDE loss alone then decides which flags stay). A floor above 0 keeps the
+prior on for the whole run: a driver variable that the classifier has not come to need is
+otherwise switched off by the normal-code pull as soon as the prior's weight falls well below
+the pull's (docs/results/paper-size.md).
 
 The target of a voxel is 1 where its value lies more than ``threshold`` robust standard
 deviations (1.4826 x the median absolute deviation, per sample and variable) from the
