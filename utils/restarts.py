@@ -38,12 +38,11 @@ from utils.checkpoints import write_atomic
 from utils.distributed import barrier, is_main
 from utils.errors import ConfigError
 from utils.logging import RunFolderError
-from utils.run_folder import clear_run_dir, load_checkpoint_dict, run_dir_problem
+from utils.run_folder import STARTS_DIR, clear_run_dir, load_checkpoint_dict, run_dir_problem
 from utils.runtime import seed_everything
 
-__all__ = ["STARTS_DIR", "STARTS_FILE", "check_restarts", "selection", "fit_best_start"]
+__all__ = ["STARTS_FILE", "check_restarts", "selection", "fit_best_start"]
 
-STARTS_DIR = "starts"
 STARTS_FILE = "starts.json"
 #: validation scores a start is chosen by, in the order the test picks its checkpoint (higher is better
 #: except for the loss)
@@ -84,10 +83,13 @@ def _start_cfg(cfg: Any, seed: int) -> Any:
                                resume=resume, overwrite=folder.exists() and not resume)
 
 
-def _chosen_seed(run: Path) -> int:
+def _read_record(run: Path) -> dict[str, Any]:
+    """``starts.json`` of an interrupted run whose chosen start was being continued."""
     path = run / STARTS_FILE
     try:
-        return int(json.loads(path.read_text())["chosen_seed"])
+        record = json.loads(path.read_text())
+        int(record["chosen_seed"])
+        return record
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise RunFolderError(
             f"--resume true: {path} is missing or unreadable ({err}); the run cannot tell which start it "
@@ -129,11 +131,11 @@ def fit_best_start(
         raise RunFolderError(problem)
     run = Path(cfg.run_dir)
     if cfg.resume and (run / "last.pth").is_file():  # the chosen start was being continued
-        seed = _chosen_seed(run)
-        cont = dataclasses.replace(cfg, seed=seed, restarts=1, overwrite=False)
-        seed_everything(seed)
+        record = _read_record(run)
+        cont = dataclasses.replace(cfg, seed=int(record["chosen_seed"]), restarts=1, overwrite=False)
+        # the weights and every RNG state come from last.pth
         out = engine.fit(cont, build(cont), train_set, val_set, collectors_factory)
-        return {**out, "starts": json.loads((run / STARTS_FILE).read_text())}
+        return {**out, "starts": record}
     if is_main():
         run.mkdir(parents=True, exist_ok=True)
         if cfg.overwrite:
@@ -158,9 +160,7 @@ def fit_best_start(
     index, key = selection(bests)
     chosen = cfg.seed + index
     record = {"chosen_seed": chosen, "chosen_by": key, "restart_epochs": cfg.restart_epochs, "starts": rows}
-    scores = ", ".join(
-        f"seed {r['seed']} {(r['best'].get(key) or {}).get('value', float('nan')):.4f}" for r in rows
-    )
+    scores = ", ".join(f"seed {r['seed']} {r['best'][key]['value']:.4f}" for r in rows)
     log(f"starts: best validation {key} {scores}; continuing seed {chosen} to epoch {cfg.n_epochs}")
     if is_main():
         write_atomic(run / STARTS_FILE, json.dumps(record, indent=1).encode(), then=RESUME)
@@ -168,6 +168,5 @@ def fit_best_start(
         _copy_start(Path(_start_cfg(cfg, chosen).run_dir), run)
     barrier()
     cont = dataclasses.replace(cfg, seed=chosen, restarts=1, resume=True, overwrite=False)
-    seed_everything(chosen)
     out = engine.fit(cont, build(cont), train_set, val_set, collectors_factory)
     return {**out, "starts": record}

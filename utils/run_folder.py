@@ -30,10 +30,15 @@ __all__ = [
     "find_eval_checkpoint",
     "best_checkpoint",
     "EVAL_ORDER",
+    "STARTS_DIR",
     "log_config_changes",
     "check_resume_fits",
     "changed_options",
 ]
+
+
+#: the folder of a run with ``restarts`` > 1 that holds one run folder per start (utils/restarts.py)
+STARTS_DIR = "starts"
 
 
 def load_checkpoint_dict(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
@@ -56,7 +61,7 @@ def run_dir_problem(cfg: Any) -> str | None:
     run = Path(cfg.run_dir)
     if cfg.resume and cfg.overwrite:
         return "options 'resume' and 'overwrite' are both true; choose one"
-    starts = run / "starts"  # utils/restarts.py: the starts of a run with restarts > 1
+    starts = run / STARTS_DIR
     if cfg.resume:
         if (run / "last.pth").is_file() or (getattr(cfg, "restarts", 1) > 1 and starts.is_dir()):
             return None
@@ -86,8 +91,8 @@ def clear_run_dir(run: Path) -> None:
         for p in run.glob(pattern):
             if p.is_file():
                 p.unlink()
-    if (run / "starts").is_dir():  # the previous run's starts (utils/restarts.py)
-        shutil.rmtree(run / "starts")
+    if (run / STARTS_DIR).is_dir():  # the previous run's starts
+        shutil.rmtree(run / STARTS_DIR)
 
 
 def prepare_test_run(cfg: Any, split: str | None = None) -> Path:
