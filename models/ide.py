@@ -8,6 +8,7 @@ The engine needs only ``out.logits``, ``out.anomaly`` and ``compute_loss``.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -95,6 +96,7 @@ class IDE(nn.Module):
             n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate, monotone_heads
         )
         self.vq = build_quantizer(cfg.section(QuantizerOptions))
+        self.flags_frozen = False
         self.var_dropout = float(getattr(cfg, "cls_var_dropout", 0.0))
         if not 0.0 <= self.var_dropout < 1.0:
             raise ValueError(f"option 'cls_var_dropout' is {self.var_dropout:g}; use a share in [0, 1), e.g. 0.3")
@@ -111,13 +113,30 @@ class IDE(nn.Module):
                 f"IDE expects x [N, V={self.n_vars}, C={self.in_channels}, T={self.delta_t}, H, W], "
                 f"got {tuple(x.shape)}"
             )
-        z = self.encode(x)
-        z_q, idx, aux, codes = self.vq.quantize_with_codes(z)
+        with torch.no_grad() if self.flags_frozen else contextlib.nullcontext():
+            z = self.encode(x)
+            z_q, idx, aux, codes = self.vq.quantize_with_codes(z)
         flags = self.flag_coordinate(z_q) if self.cls.monotone_heads else None
         logits, heads = self.cls(z_q, flags, codes, self.hide_variables(z_q))
         return IDEOutput(
             logits=logits, anomaly=(idx != 0).to(torch.uint8), heads=heads, z=z, z_q=z_q, aux_loss=aux
         )
+
+    def freeze_flags(self) -> None:
+        """Train the classifier alone from here on (utils/refit.py): encoder and quantizer get no
+        gradient and stay in eval mode, and the loss is the two extreme terms only, so the flags of
+        every sample stay what they are while the classifier learns to predict extremes from them."""
+        self.flags_frozen = True
+        for module in (self.encoder, self.vq):
+            module.requires_grad_(False)
+            module.eval()
+
+    def train(self, mode: bool = True) -> IDE:
+        super().train(mode)
+        if self.flags_frozen:
+            self.encoder.eval()
+            self.vq.eval()
+        return self
 
     def hide_variables(self, z_q: Tensor) -> Tensor | None:
         """Training with ``cls_var_dropout``: z_q with random (sample, variable) pairs set to the normal
@@ -170,6 +189,10 @@ class IDE(nn.Module):
         valid = valid.to(dev, non_blocking=True) if valid is not None else None
         bce_joint = weighted_bce(out.logits, target, valid, self.loss_weighting)
         bce_heads = weighted_bce(out.heads, target, valid, self.loss_weighting)
+        if self.flags_frozen and self.training:  # the other terms are constants of the frozen flags
+            total = bce_joint + bce_heads
+            values = torch.stack([bce_joint, bce_heads, total]).detach().float()
+            return total, dict(zip(["bce_joint", "bce_heads", "total"], values.unbind()))
         l1 = normal_code_l1(out.z_q, self.vq.normal_code(), any_extreme < 0.5, valid)
         total = bce_joint + bce_heads + self.lambda_anomaly * l1 + out.aux_loss
         names, parts = ["bce_joint", "bce_heads", "anomaly_l1", "aux"], [bce_joint, bce_heads, l1, out.aux_loss]

@@ -41,6 +41,7 @@ RUN_FILES = (
     "best_F1_model.pth",
     "best_driver_F1_model.pth",
     "last.pth",
+    "refit_model.pth",
     "starts.json",
 )
 

@@ -391,6 +391,11 @@ class OptimOptions:
                 "continue the one with the best validation score to n_epochs (utils/restarts.py)"})
     restart_epochs: int = field(default=6, metadata={
         "help": "restarts > 1: epochs each start trains before the best one is chosen"})
+    classifier_refit_epochs: int = field(default=0, metadata={
+        "help": "> 0: once trained, train the classifier alone for this many epochs on the frozen flags of the "
+                "checkpoint the test uses, into refit_model.pth, which the test then uses (utils/refit.py)"})
+    classifier_refit_lr: float = field(default=5e-4, metadata={
+        "help": "classifier_refit_epochs > 0: the refit's learning rate, down a cosine to lr_min"})
 
 
 @dataclass

@@ -32,6 +32,7 @@ from utils.distributed import cleanup
 from utils.driver_gate import gate_spec
 from utils.errors import UserError
 from utils.logging import RERUN_TEST
+from utils.refit import check_refit, refit_classifier
 from utils.restarts import check_restarts, fit_best_start
 from utils.run_folder import check_run_dir, find_eval_checkpoint, prepare_test_run
 from utils.runtime import seed_everything, setup_runtime
@@ -141,6 +142,7 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             family.check(cfg, train_set, val_set)
             cfg = resolve_gate(_spatial_anomaly(cfg, family, train_set, log), family, spec, log)
             model = _build_for_training(spec, cfg)
+            check_refit(cfg, model)
             check_train_crop(cfg, train_set)
             check_run_dir(cfg)
 
@@ -151,6 +153,7 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             out = fit_best_start(cfg, lambda c: _build_for_training(spec, c), train_set, val_set, collectors, log=log)
         else:
             out = engine.fit(cfg, model, train_set, val_set, collectors)
+        refit_classifier(cfg, lambda c: _build_for_training(spec, c), train_set, val_set, collectors)
     finally:
         cleanup()
     return RunResult(Path(out["run_dir"]), cfg, out["best"], out["history"], out["val"])

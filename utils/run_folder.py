@@ -31,6 +31,7 @@ __all__ = [
     "best_checkpoint",
     "EVAL_ORDER",
     "STARTS_DIR",
+    "REFIT_FILE",
     "log_config_changes",
     "check_resume_fits",
     "changed_options",
@@ -39,6 +40,8 @@ __all__ = [
 
 #: the folder of a run with ``restarts`` > 1 that holds one run folder per start (utils/restarts.py)
 STARTS_DIR = "starts"
+#: the classifier refit of the test checkpoint (utils/refit.py), which a test uses first
+REFIT_FILE = "refit_model.pth"
 
 
 def load_checkpoint_dict(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
@@ -106,7 +109,7 @@ def prepare_test_run(cfg: Any, split: str | None = None) -> Path:
 
 
 def find_eval_checkpoint(cfg: Any) -> Path:
-    """``cfg.checkpoint`` or, in the run folder, best_driver_F1 -> best_F1 -> best_loss -> last."""
+    """``cfg.checkpoint`` or, in the run folder, the first of :data:`EVAL_ORDER` it holds."""
     if cfg.checkpoint:
         return check_checkpoint_path(cfg.checkpoint, "option 'checkpoint':")
     found = best_checkpoint(cfg.run_dir)
@@ -115,8 +118,8 @@ def find_eval_checkpoint(cfg: Any) -> Path:
     return found
 
 
-#: which checkpoint of a run a test uses when none is named: drivers first, then extremes, loss, last
-EVAL_ORDER = ("best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth")
+#: which checkpoint of a run a test uses when none is named: the classifier refit, drivers, extremes, loss, last
+EVAL_ORDER = (REFIT_FILE, "best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth")
 
 
 def best_checkpoint(run_dir: str | Path) -> Path | None:
