@@ -132,6 +132,7 @@ class IDE(nn.Module):
             module.eval()
 
     def train(self, mode: bool = True) -> IDE:
+        """nn.Module.train, except that frozen flags keep encoder and quantizer in eval mode."""
         super().train(mode)
         if self.flags_frozen:
             self.encoder.eval()
