@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import tiny_run_args
-from utils.run_folder import REFIT_FILE, find_eval_checkpoint, load_checkpoint_dict
+from utils.run_folder import REFIT_FILE, best_checkpoint, find_eval_checkpoint, load_checkpoint_dict
 
 
 def _args(root, log, name, *extra):
@@ -56,6 +56,12 @@ def test_a_resumed_run_keeps_its_refit_and_overwrite_removes_it(tiny_root, tmp_p
     before = path.stat().st_mtime_ns
     assert train_synthetic.main(_args(tiny_root, tmp_path, "k", "--resume", "true")) == 0
     assert path.stat().st_mtime_ns == before  # the same refit is not done again
+    assert best_checkpoint(tmp_path / "k") == path
+    source = tmp_path / "k" / "best_driver_F1_model.pth"
+    state = load_checkpoint_dict(source)
+    state["epoch"] += 1  # training went on and replaced the refit's source: the refit is stale
+    torch.save(state, source)
+    assert best_checkpoint(tmp_path / "k") == source
     assert train_synthetic.main(_args(tiny_root, tmp_path, "k", "--overwrite", "true",
                                       "--classifier_refit_epochs", "0")) == 0
     assert not path.exists()

@@ -15,7 +15,7 @@ classifier step, a fraction of a training step.
 
 Run folder: ``refit_model.pth`` (the refit model; ``refit`` in it records its source checkpoint,
 epochs and learning rate, ``metrics_validation`` its validation metrics). A test without
-``--checkpoint`` uses it first. A resumed or repeated run whose ``refit_model.pth`` already
+``--checkpoint`` uses it first, while the checkpoint it was made from is unchanged. A resumed or repeated run whose ``refit_model.pth`` already
 records the same refit keeps it.
 """
 
@@ -84,7 +84,8 @@ def refit_classifier(
     record = {"source": source.name, "source_epoch": int(state["epoch"]) + 1, "epochs": epochs,
               "lr": float(cfg.classifier_refit_lr), "seed": int(cfg.seed)}
     target = run / REFIT_FILE
-    if target.is_file() and load_checkpoint_dict(target, "classifier refit:").get("refit") == record:
+    earlier = load_checkpoint_dict(target, "classifier refit:").get("refit") if target.is_file() else None
+    if earlier == record:
         return record  # a resumed run: this refit is already done
     rt = setup_runtime(cfg)
     shown = dataclasses.replace(cfg, n_epochs=cfg.n_epochs + epochs)  # log lines count on past n_epochs
@@ -106,6 +107,8 @@ def refit_classifier(
         steps = len(loader) if cfg.max_train_batches <= 0 else min(len(loader), cfg.max_train_batches)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(steps * epochs, cfg.classifier_refit_lr,
                                                                           cfg.lr_min))
+        if earlier is not None:
+            log.info(f"classifier refit: {target.name} holds the refit of {earlier}; it is replaced")
         log.info(f"classifier refit: {epochs} epochs of {steps} steps on the frozen flags of {source.name} "
                  f"(epoch {record['source_epoch']}), lr {cfg.classifier_refit_lr:g} -> {cfg.lr_min:g}")
         val: dict[str, Any] = {}

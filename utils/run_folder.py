@@ -123,9 +123,19 @@ EVAL_ORDER = (REFIT_FILE, "best_driver_F1_model.pth", "best_F1_model.pth", "best
 
 
 def best_checkpoint(run_dir: str | Path) -> Path | None:
-    """The first of :data:`EVAL_ORDER` that the run folder holds (None: no checkpoint yet)."""
+    """The first of :data:`EVAL_ORDER` that the run folder holds (None: no checkpoint yet); a refit
+    counts only while it is the refit of the checkpoint now in its source file."""
     run = Path(run_dir)
-    return next((run / name for name in EVAL_ORDER if (run / name).is_file()), None)
+    return next((run / name for name in EVAL_ORDER
+                 if (run / name).is_file() and (name != REFIT_FILE or refit_is_current(run))), None)
+
+
+def refit_is_current(run: Path) -> bool:
+    """False when training went on after the refit and changed the checkpoint it was made from."""
+    record = load_checkpoint_dict(run / REFIT_FILE, "classifier refit").get("refit") or {}
+    source = run / str(record.get("source", ""))
+    return (source.name != REFIT_FILE and source.is_file()
+            and int(load_checkpoint_dict(source)["epoch"]) + 1 == record.get("source_epoch"))
 
 
 def _config_changes(cfg: Any, saved: dict[str, Any]) -> list[str]:
