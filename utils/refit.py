@@ -14,9 +14,9 @@ decoupled representation/classifier learning; each step costs an encoder forward
 classifier step, a fraction of a training step.
 
 Run folder: ``refit_model.pth`` (the refit model; ``refit`` in it records its source checkpoint,
-epochs and learning rate, ``metrics_validation`` its validation metrics). A test without
-``--checkpoint`` uses it first, while the checkpoint it was made from is unchanged. A resumed or repeated run whose ``refit_model.pth`` already
-records the same refit keeps it.
+epochs, learning rate and seed, ``metrics_validation`` its validation metrics). A test without
+``--checkpoint`` uses it first, while the checkpoint it was made from is unchanged. A resumed or
+repeated run whose ``refit_model.pth`` already records the same refit keeps it.
 """
 
 from __future__ import annotations
