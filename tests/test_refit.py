@@ -67,7 +67,7 @@ def test_a_resumed_run_keeps_its_refit_and_overwrite_removes_it(tiny_root, tmp_p
     assert not path.exists()
 
 
-def test_refit_equals_training_the_classifier_alone(tiny_root, tmp_path):
+def test_the_refit_is_reproducible(tiny_root, tmp_path):
     """Two runs with the same options give the same refit, bit for bit (it is seeded)."""
     import train_synthetic
 
