@@ -35,7 +35,7 @@ from utils import engine
 from utils.checkpoints import save_checkpoint
 from utils.errors import ConfigError
 from utils.logging import RunLogger, SampleImages, flatten_metrics, log_epoch
-from utils.run_folder import EVAL_ORDER, REFIT_FILE, load_checkpoint_dict
+from utils.run_folder import REFIT_FILE, best_checkpoint, load_checkpoint_dict
 from utils.runtime import seed_everything, setup_runtime
 
 __all__ = ["check_refit", "refit_classifier"]
@@ -59,11 +59,6 @@ def check_refit(cfg: Any, model: nn.Module) -> None:
             )
 
 
-def _source(run: Path) -> Path | None:
-    """The checkpoint the test would use without a refit."""
-    return next((run / n for n in EVAL_ORDER if n != REFIT_FILE and (run / n).is_file()), None)
-
-
 def refit_classifier(
     cfg: Any,
     build: Callable[[Any], nn.Module],
@@ -77,7 +72,7 @@ def refit_classifier(
     """
     epochs = int(cfg.classifier_refit_epochs)
     run = Path(cfg.run_dir)
-    source = _source(run)
+    source = best_checkpoint(run, refit=False)  # the checkpoint the test would use without a refit
     if epochs <= 0 or source is None:
         return None
     state = load_checkpoint_dict(source, "classifier refit:")

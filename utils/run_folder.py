@@ -122,12 +122,13 @@ def find_eval_checkpoint(cfg: Any) -> Path:
 EVAL_ORDER = (REFIT_FILE, "best_driver_F1_model.pth", "best_F1_model.pth", "best_loss_model.pth", "last.pth")
 
 
-def best_checkpoint(run_dir: str | Path) -> Path | None:
+def best_checkpoint(run_dir: str | Path, refit: bool = True) -> Path | None:
     """The first of :data:`EVAL_ORDER` that the run folder holds (None: no checkpoint yet); a refit
-    counts only while it is the refit of the checkpoint now in its source file."""
+    counts only while it is the refit of the checkpoint now in its source file (``refit`` False:
+    never, i.e. the checkpoint a refit is made from)."""
     run = Path(run_dir)
     return next((run / name for name in EVAL_ORDER
-                 if (run / name).is_file() and (name != REFIT_FILE or refit_is_current(run))), None)
+                 if (run / name).is_file() and (name != REFIT_FILE or (refit and refit_is_current(run)))), None)
 
 
 def refit_is_current(run: Path) -> bool:
