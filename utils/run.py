@@ -111,6 +111,8 @@ def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
     why = _why_no_gate(cfg, family, spec)
     if why:
         raise SetupError(f"option 'driver_gate': extreme cannot apply: {why}; use --driver_gate none")
+    if cfg.driver_gate_model == "trees" and (cfg.gate_trees_box < 1 or cfg.gate_trees_box % 2 == 0):
+        raise SetupError(f"option 'gate_trees_box' is {cfg.gate_trees_box}; give an odd width of 1 or more pixels")
     try:
         gate_spec(cfg)  # checks weeks and threshold
     except ValueError as err:
@@ -208,6 +210,23 @@ def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) ->
     return res["threshold"]
 
 
+def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
+    """``model`` with its extreme logits from trees fit on its flags of the training split, when
+    ``driver_gate_model: trees`` (models/flag_trees.py); else ``model`` itself."""
+    from models.flag_trees import FlagRows, FlagTrees, TreeGated
+
+    if cfg.driver_gate == "none" or cfg.driver_gate_model == "classifier":
+        return model
+    rows = FlagRows(cfg.gate_trees_box)
+    engine.evaluate(cfg, model, family.load(cfg, "train"), [rows], runtime=rt, with_loss=False,
+                    desc="gate trees: flags of train")
+    x, y = rows.arrays()
+    trees = FlagTrees(cfg.gate_trees_box, seed=cfg.seed).fit(x, y)
+    log(f"driver gate: extremes from gradient-boosted trees fit on the checkpoint's flags of the training split "
+        f"({len(y):,} pixel windows, {100 * y.mean():.2f} % extreme)")
+    return TreeGated(model, trees)
+
+
 def calibrate_gate(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
     """``cfg`` with the extreme gate's threshold chosen on the validation split (never the test split)."""
     if cfg.driver_gate == "none" or cfg.driver_gate_threshold is not None:
@@ -250,6 +269,7 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
         if rt.is_main:
             prepare_test_run(cfg, split)
         threshold = calibrate_threshold(cfg, model, family, rt) if spec.scores else None
+        model = gate_trees(cfg, model, family, rt, log)
         cfg = calibrate_gate(cfg, model, family, rt, log)
         attrs = {"method": cfg.method, "encoder": cfg.encoder, "codebook": cfg.codebook, "checkpoint": str(checkpoint)}
         collectors = family.test_collectors(cfg, dataset, run_dir=run_dir, split=split, attrs=attrs)

@@ -1,0 +1,108 @@
+"""The gate's trees (``--driver_gate_model trees``): their features, what they learn, and a test run with them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_run_args
+
+from models.flag_trees import FlagTrees, TreeGated, window_features
+from models.ide import IDEOutput
+
+
+def test_features_are_each_flag_then_its_neighbourhood_share():
+    flags = torch.zeros(1, 1, 2, 3, 3, dtype=torch.uint8)  # one sample, one variable, two weeks, 3 x 3 pixels
+    flags[0, 0, 1, 1, 1] = 1  # week 1, centre pixel
+    x = window_features(flags, box=3)
+    assert x.shape == (9, 4)  # pixels in row-major order; [flag week 0, flag week 1, share week 0, share week 1]
+    centre, corner = x[4].tolist(), x[0].tolist()
+    assert centre == pytest.approx([0, 1, 0, 1 / 9])
+    assert corner == pytest.approx([0, 0, 0, 1 / 9])  # pixels outside the grid count as unflagged
+    assert window_features(flags, box=1)[4].tolist() == [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="option 'gate_trees_box' is 4; give an odd width"):
+        window_features(flags, box=4)
+
+
+def _windows(n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Random flags of two variables on a 1 x 1 grid; an extreme follows where both are flagged in week 0."""
+    g = torch.Generator().manual_seed(seed)
+    flags = (torch.rand(n, 2, 2, 1, 1, generator=g) < 0.5).to(torch.uint8)
+    extreme = (flags[:, 0, 0, 0, 0] & flags[:, 1, 0, 0, 0]).numpy().astype(bool)
+    return flags, extreme
+
+
+def test_trees_learn_that_an_extreme_needs_both_variables():
+    flags, extreme = _windows(2000, 0)
+    trees = FlagTrees(box=1, max_iter=50).fit(window_features(flags, 1).numpy(), extreme)
+    probe = torch.zeros(3, 2, 2, 1, 1, dtype=torch.uint8)
+    probe[0, :, 0] = 1  # both variables flagged in week 0
+    probe[1, 0, 0] = 1  # the first alone
+    probe[2, 1, :] = 1  # the second alone, in both weeks
+    p = torch.sigmoid(trees.logits(probe)).reshape(-1)
+    assert p[0] > 0.95 and p[1] < 0.05 and p[2] < 0.05
+    assert trees.logits(probe).shape == (3, 1, 1, 1)
+
+
+def test_trees_without_extremes_to_learn_name_the_option():
+    flags, _ = _windows(50, 1)
+    with pytest.raises(ValueError, match="no extreme .* use --driver_gate_model classifier"):
+        FlagTrees(box=1).fit(window_features(flags, 1).numpy(), np.zeros(50, bool))
+    with pytest.raises(ValueError, match="needs fitted trees"):
+        TreeGated(torch.nn.Identity(), FlagTrees(box=1))
+
+
+class _FlagsAsOutput(torch.nn.Module):
+    """A stand-in model whose flags are its input and whose extreme logits are all 9."""
+
+    def forward(self, x: torch.Tensor) -> IDEOutput:
+        z = torch.zeros(1)
+        return IDEOutput(logits=torch.full((x.shape[0], 1, *x.shape[-2:]), 9.0), anomaly=x, heads=z, z=z, z_q=z,
+                         aux_loss=z)
+
+
+def test_tree_gated_model_keeps_the_flags_and_replaces_the_extreme_logits():
+    flags, extreme = _windows(400, 2)
+    trees = FlagTrees(box=1, max_iter=20).fit(window_features(flags, 1).numpy(), extreme)
+    out = TreeGated(_FlagsAsOutput(), trees)(flags[:3])
+    assert torch.equal(out.anomaly, flags[:3])
+    assert torch.equal(out.logits, trees.logits(flags[:3]))
+
+
+def _args(root, log, name, *extra):
+    return [*tiny_run_args(root, log, name, "--max_eval_batches", "0"), "--driver_gate", "extreme", *extra]
+
+
+def test_a_test_run_fits_the_trees_on_the_training_split(tiny_root, tmp_path, capsys):
+    import xarray as xr
+
+    import test_synthetic
+    import train_synthetic
+    from utils.metrics import driver_scores
+
+    assert train_synthetic.main(_args(tiny_root, tmp_path, "t")) == 0
+    argv = _args(tiny_root, tmp_path, "t", "--driver_gate_model", "trees", "--save_predictions", "true")
+    assert test_synthetic.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "driver gate: extremes from gradient-boosted trees fit on the checkpoint's flags of the training" in out
+    metrics = json.loads((tmp_path / "t" / "metrics_test.json").read_text())
+    with xr.open_dataset(tmp_path / "t" / "drivers_test.nc") as nc:  # the gated flags, the trees' probabilities
+        again = driver_scores(nc["driver"].values, nc["driver_true"].values, list(nc["var"].values))
+    assert again["pooled"] == metrics["drivers"]["pooled"]
+    # the trees are fit again, the same way, by every test
+    first = metrics["drivers"]["pooled"]
+    assert test_synthetic.main(argv + ["--overwrite", "true"]) == 0
+    assert json.loads((tmp_path / "t" / "metrics_test.json").read_text())["drivers"]["pooled"] == first
+
+
+def test_bad_box_stops_before_training(tiny_root, tmp_path):
+    from config import parse_config
+    from utils.run import SetupError, train
+
+    argv = _args(tiny_root, tmp_path, "bad", "--driver_gate_model", "trees", "--gate_trees_box", "4")
+    cfg = parse_config(argv, fixed={"dataset": "synthetic"})
+    with pytest.raises(SetupError, match="option 'gate_trees_box' is 4"):
+        train(cfg, log=lambda _: None)
+    assert not (tmp_path / "bad").exists()
