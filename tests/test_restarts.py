@@ -86,7 +86,50 @@ def test_overwrite_removes_the_previous_starts(tmp_path):
     ({"restarts": 0}, "option 'restarts' is 0"),
     ({"restarts": 2, "restart_epochs": 4}, "option 'restart_epochs' is 4 with n_epochs 4"),
     ({"restarts": 2, "restart_epochs": 0}, "option 'restart_epochs' is 0"),
+    ({"restarts": 2, "restart_epochs": 1, "restart_keep": 3}, "option 'restart_keep' is 3 with restarts 2"),
+    ({"restarts": 2, "restart_epochs": 1, "restart_keep": 0}, "option 'restart_keep' is 0"),
 ])
 def test_bad_restart_options_fail_in_one_line(tmp_path, opts, match):
     with pytest.raises(ConfigError, match=match):
         check_restarts(tiny_config(tmp_path, n_epochs=4, **opts))
+
+
+def _last(path):
+    return run_folder.load_checkpoint_dict(path / "last.pth")
+
+
+def test_kept_starts_continue_and_the_best_at_the_end_becomes_the_run(tmp_path):
+    cfg = tiny_config(tmp_path, "keep", n_epochs=3, restarts=3, restart_epochs=1, restart_keep=2, seed=5)
+    out = _fit_starts(cfg)
+    run = tmp_path / "keep"
+    record = json.loads((run / "starts.json").read_text())
+    early = {r["seed"]: r["best"]["driver_F1"]["value"] for r in record["starts"]}
+    ranked = sorted(early, key=lambda s: (-early[s], s))
+    assert record["kept"] == ranked[:2]  # the two best after restart_epochs, best first
+    for seed in (5, 6, 7):  # kept starts trained to the end in their folders, the other stopped
+        assert _last(run / "starts" / f"seed_{seed}")["epoch"] == (2 if seed in record["kept"] else 0)
+    final = {c["seed"]: c["best"]["driver_F1"]["value"] for c in record["continued"]}
+    assert set(final) == set(record["kept"])
+    assert record["chosen_seed"] == max(record["kept"], key=lambda s: (final[s], -record["kept"].index(s)))
+    chosen = _last(run / "starts" / f"seed_{record['chosen_seed']}")
+    got = _last(run)
+    assert got["epoch"] == 2 and got["best"] == chosen["best"]
+    for k, v in chosen["model_state_dict"].items():
+        assert torch.equal(v, got["model_state_dict"][k]), k
+    assert out["starts"] == record and out["run_dir"] == str(run)
+    assert run_folder.best_checkpoint(run) == run / "best_driver_F1_model.pth"
+
+
+def test_a_run_killed_while_continuing_kept_starts_resumes_to_the_same_result(tmp_path):
+    opts = dict(n_epochs=3, restarts=2, restart_epochs=1, restart_keep=2)
+    _fit_starts(tiny_config(tmp_path, "ref", **opts))
+    kept = json.loads((tmp_path / "ref" / "starts.json").read_text())["kept"]
+    cfg = tiny_config(tmp_path, "killed", **opts)
+    with pytest.raises(Interrupted):  # the second kept start dies in its second epoch, after the choice
+        _fit_starts(cfg, fail_seed=kept[1])
+    assert json.loads((tmp_path / "killed" / "starts.json").read_text())["chosen_seed"] is None
+    _fit_starts(tiny_config(tmp_path, "killed", resume=True, **opts))
+    a, b = _last(tmp_path / "ref"), _last(tmp_path / "killed")
+    for k, v in a["model_state_dict"].items():
+        assert torch.equal(v, b["model_state_dict"][k]), k
+    assert (tmp_path / "ref" / "starts.json").read_text() == (tmp_path / "killed" / "starts.json").read_text()

@@ -391,6 +391,9 @@ class OptimOptions:
                 "continue the one with the best validation score to n_epochs (utils/restarts.py)"})
     restart_epochs: int = field(default=6, metadata={
         "help": "restarts > 1: epochs each start trains before the best one is chosen"})
+    restart_keep: int = field(default=1, metadata={
+        "help": "restarts > 1: continue this many of the best starts to n_epochs, then keep the one with the "
+                "best validation score at the end (utils/restarts.py)"})
     classifier_refit_epochs: int = field(default=0, metadata={
         "help": "> 0: once trained, train the classifier alone for this many epochs on the frozen flags of the "
                 "checkpoint the test uses, into refit_model.pth, which the test then uses (utils/refit.py)"})

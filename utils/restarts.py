@@ -12,10 +12,17 @@ the chosen seed ends (resume is bitwise exact).
 The score is the one the test's checkpoint is chosen by (``utils.run_folder.EVAL_ORDER``):
 the best validation driver F1 so far, else extreme F1, else the lowest loss.
 
+With ``restart_keep: k`` (> 1) the best k starts are continued to ``n_epochs``, each in its own
+folder, and the one with the best validation score at the end becomes the run: the choice
+after ``restart_epochs`` is noisy (on paper-size events the second-best start at epoch 6 was
+the better run at the end on data seed 71 and far worse on seed 72), the choice at the end is
+the one the test makes anyway. It costs ``(k - 1) x (n_epochs - restart_epochs)`` epochs more.
+
 Run folder ``<dir_log>/<name>/``::
 
     starts/seed_<s>/   one run folder per start (its own train.log and checkpoints)
-    starts.json        every start's best validation scores and the choice
+    starts.json        every start's best validation scores and the choice (with restart_keep > 1:
+                       ``continued``, the kept starts' scores at the end)
     ...                the chosen start's files, continued to n_epochs
 """
 
@@ -58,6 +65,11 @@ def check_restarts(cfg: Any) -> None:
         raise ConfigError(
             f"option 'restart_epochs' is {cfg.restart_epochs} with n_epochs {cfg.n_epochs}; the starts must "
             f"train at least 1 epoch and fewer than n_epochs (e.g. restart_epochs {max(1, cfg.n_epochs // 4)})"
+        )
+    keep = getattr(cfg, "restart_keep", 1)
+    if not 1 <= keep <= cfg.restarts:
+        raise ConfigError(
+            f"option 'restart_keep' is {keep} with restarts {cfg.restarts}; continue 1 to {cfg.restarts} of the starts"
         )
 
 
@@ -142,6 +154,10 @@ def fit_best_start(
             clear_run_dir(run)
     barrier()
 
+    if cfg.resume and getattr(cfg, "restart_keep", 1) > 1 and (run / STARTS_FILE).is_file():
+        # the kept starts were being continued: their scores after restart_epochs are in the record
+        record = _read_kept_record(run)
+        return _fit_kept_starts(cfg, build, train_set, val_set, collectors_factory, record["starts"], log)
     bests, rows = [], []
     for seed in range(cfg.seed, cfg.seed + cfg.restarts):
         start = _start_cfg(cfg, seed)
@@ -157,6 +173,8 @@ def fit_best_start(
                               stop_epoch=cfg.restart_epochs)["best"]
         bests.append(best)
         rows.append({"seed": seed, "best": best})
+    if getattr(cfg, "restart_keep", 1) > 1:
+        return _fit_kept_starts(cfg, build, train_set, val_set, collectors_factory, rows, log)
     index, key = selection(bests)
     chosen = cfg.seed + index
     record = {"chosen_seed": chosen, "chosen_by": key, "restart_epochs": cfg.restart_epochs, "starts": rows}
@@ -170,3 +188,60 @@ def fit_best_start(
     cont = dataclasses.replace(cfg, seed=chosen, restarts=1, resume=True, overwrite=False)
     out = engine.fit(cont, build(cont), train_set, val_set, collectors_factory)
     return {**out, "starts": record}
+
+
+def _read_kept_record(run: Path) -> dict[str, Any]:
+    """``starts.json`` of an interrupted run whose kept starts were being continued."""
+    path = run / STARTS_FILE
+    try:
+        record = json.loads(path.read_text())
+        [int(r["seed"]) for r in record["starts"]]
+        return record
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RunFolderError(
+            f"--resume true: {path} is unreadable ({err}); the run cannot tell which starts it kept: "
+            "train it again with --overwrite true"
+        ) from None
+
+
+def _fit_kept_starts(
+    cfg: Any,
+    build: Callable[[Any], nn.Module],
+    train_set: Dataset,
+    val_set: Dataset | None,
+    collectors_factory: engine.CollectorsFactory | None,
+    rows: list[dict[str, Any]],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Continue the ``restart_keep`` best starts to ``n_epochs`` in their folders; the best at the end
+    becomes the run. ``rows``: every start's seed and its bests after ``restart_epochs``."""
+    run = Path(cfg.run_dir)
+    order, key = [], None
+    remaining = list(rows)
+    while remaining and len(order) < cfg.restart_keep:  # rank by the score the test would choose by
+        index, key = selection([r["best"] for r in remaining])
+        order.append(int(remaining.pop(index)["seed"]))
+    record: dict[str, Any] = {"chosen_seed": None, "chosen_by": key, "restart_epochs": cfg.restart_epochs,
+                              "starts": rows, "kept": order}
+    if is_main():
+        write_atomic(run / STARTS_FILE, json.dumps(record, indent=1).encode(), then=RESUME)
+    barrier()
+    scores = ", ".join(f"seed {r['seed']} {r['best'][key]['value']:.4f}" for r in rows)
+    log(f"starts: best validation {key} {scores}; continuing seeds {', '.join(map(str, order))} to epoch "
+        f"{cfg.n_epochs}")
+    outs = []
+    for seed in order:
+        start = dataclasses.replace(_start_cfg(cfg, seed), resume=True, overwrite=False)
+        outs.append(engine.fit(start, build(start), train_set, val_set, collectors_factory))
+    index, final_key = selection([o["best"] for o in outs])
+    chosen = order[index]
+    record.update(chosen_seed=chosen, chosen_by=final_key,
+                  continued=[{"seed": s, "best": o["best"]} for s, o in zip(order, outs)])
+    ends = ", ".join(f"seed {s} {o['best'][final_key]['value']:.4f}" for s, o in zip(order, outs))
+    log(f"kept starts at epoch {cfg.n_epochs}: best validation {final_key} {ends}; the run is seed {chosen}")
+    if is_main():
+        write_atomic(run / STARTS_FILE, json.dumps(record, indent=1).encode(), then=RESUME)
+        save_config(cfg, run / "config.yaml")
+        _copy_start(Path(_start_cfg(cfg, chosen).run_dir), run)
+    barrier()
+    return {**outs[index], "run_dir": str(run), "starts": record}
