@@ -95,17 +95,22 @@ def _start_cfg(cfg: Any, seed: int) -> Any:
                                resume=resume, overwrite=folder.exists() and not resume)
 
 
-def _read_record(run: Path) -> dict[str, Any]:
-    """``starts.json`` of an interrupted run whose chosen start was being continued."""
+def _read_record(run: Path, kept: bool = False) -> dict[str, Any]:
+    """``starts.json`` of an interrupted run whose chosen start (``kept``: whose kept starts) was being
+    continued."""
     path = run / STARTS_FILE
     try:
         record = json.loads(path.read_text())
-        int(record["chosen_seed"])
+        if kept:
+            [int(r["seed"]) for r in record["starts"]]
+        else:
+            int(record["chosen_seed"])
         return record
     except (OSError, ValueError, KeyError, TypeError) as err:
+        what = "which starts it kept" if kept else "which start it continued"
         raise RunFolderError(
-            f"--resume true: {path} is missing or unreadable ({err}); the run cannot tell which start it "
-            "continued: train it again with --overwrite true"
+            f"--resume true: {path} is missing or unreadable ({err}); the run cannot tell {what}: "
+            "train it again with --overwrite true"
         ) from None
 
 
@@ -120,6 +125,17 @@ def _copy_start(src: Path, run: Path) -> None:
         tmp = run / f".{f.name}.copy"
         shutil.copy2(f, tmp)
         os.replace(tmp, run / f.name)
+
+
+def _become_run(cfg: Any, record: dict[str, Any], chosen: int) -> None:
+    """Write the choice to ``starts.json``, the options to ``config.yaml`` and the chosen start's files
+    into the run folder (rank 0; every rank waits)."""
+    run = Path(cfg.run_dir)
+    if is_main():
+        write_atomic(run / STARTS_FILE, json.dumps(record, indent=1).encode(), then=RESUME)
+        save_config(cfg, run / "config.yaml")
+        _copy_start(Path(_start_cfg(cfg, chosen).run_dir), run)
+    barrier()
 
 
 def fit_best_start(
@@ -156,7 +172,7 @@ def fit_best_start(
 
     if cfg.resume and getattr(cfg, "restart_keep", 1) > 1 and (run / STARTS_FILE).is_file():
         # the kept starts were being continued: their scores after restart_epochs are in the record
-        record = _read_kept_record(run)
+        record = _read_record(run, kept=True)
         return _fit_kept_starts(cfg, build, train_set, val_set, collectors_factory, record["starts"], log)
     bests, rows = [], []
     for seed in range(cfg.seed, cfg.seed + cfg.restarts):
@@ -180,28 +196,10 @@ def fit_best_start(
     record = {"chosen_seed": chosen, "chosen_by": key, "restart_epochs": cfg.restart_epochs, "starts": rows}
     scores = ", ".join(f"seed {r['seed']} {r['best'][key]['value']:.4f}" for r in rows)
     log(f"starts: best validation {key} {scores}; continuing seed {chosen} to epoch {cfg.n_epochs}")
-    if is_main():
-        write_atomic(run / STARTS_FILE, json.dumps(record, indent=1).encode(), then=RESUME)
-        save_config(cfg, run / "config.yaml")
-        _copy_start(Path(_start_cfg(cfg, chosen).run_dir), run)
-    barrier()
+    _become_run(cfg, record, chosen)
     cont = dataclasses.replace(cfg, seed=chosen, restarts=1, resume=True, overwrite=False)
     out = engine.fit(cont, build(cont), train_set, val_set, collectors_factory)
     return {**out, "starts": record}
-
-
-def _read_kept_record(run: Path) -> dict[str, Any]:
-    """``starts.json`` of an interrupted run whose kept starts were being continued."""
-    path = run / STARTS_FILE
-    try:
-        record = json.loads(path.read_text())
-        [int(r["seed"]) for r in record["starts"]]
-        return record
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RunFolderError(
-            f"--resume true: {path} is unreadable ({err}); the run cannot tell which starts it kept: "
-            "train it again with --overwrite true"
-        ) from None
 
 
 def _fit_kept_starts(
@@ -239,9 +237,5 @@ def _fit_kept_starts(
                   continued=[{"seed": s, "best": o["best"]} for s, o in zip(order, outs)])
     ends = ", ".join(f"seed {s} {o['best'][final_key]['value']:.4f}" for s, o in zip(order, outs))
     log(f"kept starts at epoch {cfg.n_epochs}: best validation {final_key} {ends}; the run is seed {chosen}")
-    if is_main():
-        write_atomic(run / STARTS_FILE, json.dumps(record, indent=1).encode(), then=RESUME)
-        save_config(cfg, run / "config.yaml")
-        _copy_start(Path(_start_cfg(cfg, chosen).run_dir), run)
-    barrier()
+    _become_run(cfg, record, chosen)
     return {**outs[index], "run_dir": str(run), "starts": record}
