@@ -111,7 +111,8 @@ def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
     why = _why_no_gate(cfg, family, spec)
     if why:
         raise SetupError(f"option 'driver_gate': extreme cannot apply: {why}; use --driver_gate none")
-    if cfg.driver_gate_model == "trees" and (cfg.gate_trees_box < 1 or cfg.gate_trees_box % 2 == 0):
+    if getattr(cfg, "driver_gate_model", "classifier") == "trees" and (cfg.gate_trees_box < 1
+                                                                        or cfg.gate_trees_box % 2 == 0):
         raise SetupError(f"option 'gate_trees_box' is {cfg.gate_trees_box}; give an odd width of 1 or more pixels")
     try:
         gate_spec(cfg)  # checks weeks and threshold
@@ -215,7 +216,7 @@ def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callab
     ``driver_gate_model: trees`` (models/flag_trees.py); else ``model`` itself."""
     from models.flag_trees import FlagRows, FlagTrees, TreeGated
 
-    if cfg.driver_gate == "none" or cfg.driver_gate_model == "classifier":
+    if cfg.driver_gate == "none" or getattr(cfg, "driver_gate_model", "classifier") == "classifier":
         return model
     rows = FlagRows(cfg.gate_trees_box)
     engine.evaluate(cfg, model, family.load(cfg, "train"), [rows], runtime=rt, with_loss=False,
