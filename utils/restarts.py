@@ -22,7 +22,7 @@ Run folder ``<dir_log>/<name>/``::
 
     starts/seed_<s>/   one run folder per start (its own train.log and checkpoints)
     starts.json        every start's best validation scores and the choice (with restart_keep > 1:
-                       ``continued``, the kept starts' scores at the end)
+                       ``kept``, the starts continued, and ``continued``, their scores at the end)
     ...                the chosen start's files, continued to n_epochs
 """
 
