@@ -29,9 +29,15 @@ from torch import Tensor, nn
 
 from utils.collectors import Collector
 
-__all__ = ["window_features", "FlagRows", "FlagTrees", "TreeGated"]
+__all__ = ["check_box", "window_features", "FlagRows", "FlagTrees", "TreeGated"]
 
 _EPS = 1e-6  # keeps a probability's logit finite
+
+
+def check_box(box: int) -> None:
+    """The neighbourhood of the share features is an odd number of pixels wide, centred on the pixel."""
+    if box < 1 or box % 2 == 0:
+        raise ValueError(f"option 'gate_trees_box' is {box}; give an odd width of 1 or more pixels")
 
 
 def window_features(anomaly: Tensor, box: int) -> Tensor:
@@ -42,8 +48,7 @@ def window_features(anomaly: Tensor, box: int) -> Tensor:
     """
     if anomaly.dim() != 5:
         raise ValueError(f"flags must be [N, V, T, H, W], got {tuple(anomaly.shape)}")
-    if box < 1 or box % 2 == 0:
-        raise ValueError(f"option 'gate_trees_box' is {box}; give an odd width of 1 or more pixels")
+    check_box(box)
     n, v, t, h, w = anomaly.shape
     flags = anomaly.float().reshape(n * v, 1, t, h, w)
     share = F.avg_pool3d(flags, (1, box, box), stride=1, padding=(0, box // 2, box // 2), count_include_pad=True)

@@ -66,10 +66,10 @@ def check_restarts(cfg: Any) -> None:
             f"option 'restart_epochs' is {cfg.restart_epochs} with n_epochs {cfg.n_epochs}; the starts must "
             f"train at least 1 epoch and fewer than n_epochs (e.g. restart_epochs {max(1, cfg.n_epochs // 4)})"
         )
-    keep = getattr(cfg, "restart_keep", 1)
-    if not 1 <= keep <= cfg.restarts:
+    if not 1 <= cfg.restart_keep <= cfg.restarts:
         raise ConfigError(
-            f"option 'restart_keep' is {keep} with restarts {cfg.restarts}; continue 1 to {cfg.restarts} of the starts"
+            f"option 'restart_keep' is {cfg.restart_keep} with restarts {cfg.restarts}; continue 1 to "
+            f"{cfg.restarts} of the starts"
         )
 
 
@@ -170,7 +170,7 @@ def fit_best_start(
             clear_run_dir(run)
     barrier()
 
-    if cfg.resume and getattr(cfg, "restart_keep", 1) > 1 and (run / STARTS_FILE).is_file():
+    if cfg.resume and cfg.restart_keep > 1 and (run / STARTS_FILE).is_file():
         # the kept starts were being continued: their scores after restart_epochs are in the record
         record = _read_record(run, kept=True)
         return _fit_kept_starts(cfg, build, train_set, val_set, collectors_factory, record["starts"], log)
@@ -189,7 +189,7 @@ def fit_best_start(
                               stop_epoch=cfg.restart_epochs)["best"]
         bests.append(best)
         rows.append({"seed": seed, "best": best})
-    if getattr(cfg, "restart_keep", 1) > 1:
+    if cfg.restart_keep > 1:
         return _fit_kept_starts(cfg, build, train_set, val_set, collectors_factory, rows, log)
     index, key = selection(bests)
     chosen = cfg.seed + index

@@ -25,6 +25,7 @@ from typing import Any
 from dataset.crops import check_train_crop
 from dataset.families import DatasetFamily, dataset_family
 from models.build import load_checkpoint
+from models.flag_trees import FlagRows, FlagTrees, TreeGated, check_box
 from models.methods import MethodSpec, method_spec
 from utils import engine
 from utils.checkpoints import write_atomic
@@ -111,11 +112,10 @@ def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
     why = _why_no_gate(cfg, family, spec)
     if why:
         raise SetupError(f"option 'driver_gate': extreme cannot apply: {why}; use --driver_gate none")
-    if getattr(cfg, "driver_gate_model", "classifier") == "trees" and (cfg.gate_trees_box < 1
-                                                                        or cfg.gate_trees_box % 2 == 0):
-        raise SetupError(f"option 'gate_trees_box' is {cfg.gate_trees_box}; give an odd width of 1 or more pixels")
     try:
         gate_spec(cfg)  # checks weeks and threshold
+        if getattr(cfg, "driver_gate_model", "classifier") == "trees":
+            check_box(cfg.gate_trees_box)
     except ValueError as err:
         raise SetupError(str(err)) from None
 
@@ -214,8 +214,6 @@ def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) ->
 def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
     """``model`` with its extreme logits from trees fit on its flags of the training split, when
     ``driver_gate_model: trees`` (models/flag_trees.py); else ``model`` itself."""
-    from models.flag_trees import FlagRows, FlagTrees, TreeGated
-
     if cfg.driver_gate == "none" or getattr(cfg, "driver_gate_model", "classifier") == "classifier":
         return model
     rows = FlagRows(cfg.gate_trees_box)
