@@ -22,7 +22,7 @@ import torch
 __all__ = ["GATE_GRID", "GateSpec", "ExtremeGate", "gate_spec", "followed_within"]
 
 #: candidate thresholds of a gate chosen on the validation split; 0 keeps every flag (no gate)
-GATE_GRID: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+GATE_GRID: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
 @dataclass(frozen=True)

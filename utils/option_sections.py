@@ -459,12 +459,12 @@ class MethodOptions:
         "help": "extreme probability that opens the gate; none = chosen on the validation split by driver "
                 "F1 (needs true drivers)"})
     driver_gate_model: str = field(default="classifier", metadata={
-        **_choices("classifier", "trees"),
-        "help": "what predicts the extremes the gate looks for: classifier (the model's own head) or trees "
-                "(gradient-boosted trees fit at test time on the checkpoint's flags of the training split; "
-                "models/flag_trees.py)"})
+        **_choices("classifier", "input_trees", "flag_trees"),
+        "help": "what predicts the extremes the gate looks for: classifier (the model's own head), "
+                "input_trees (gradient-boosted trees fit at test time on the inputs of the training split) "
+                "or flag_trees (the same on the checkpoint's flags); models/gate_trees.py"})
     gate_trees_box: int = field(default=5, metadata={
-        "help": "driver_gate_model trees: width in pixels of the neighbourhood whose share of flags is a feature"})
+        "help": "driver_gate_model flag_trees: width in pixels of the neighbourhood whose share of flags is a feature"})
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Any
 from dataset.crops import check_train_crop
 from dataset.families import DatasetFamily, dataset_family
 from models.build import load_checkpoint
-from models.flag_trees import FlagRows, FlagTrees, TreeGated, check_box
+from models.gate_trees import GateRows, GateTrees, TreeGated, check_box, features_for
 from models.methods import MethodSpec, method_spec
 from utils import engine
 from utils.checkpoints import write_atomic
@@ -114,7 +114,7 @@ def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
         raise SetupError(f"option 'driver_gate': extreme cannot apply: {why}; use --driver_gate none")
     try:
         gate_spec(cfg)  # checks weeks and threshold
-        if getattr(cfg, "driver_gate_model", "classifier") == "trees":
+        if getattr(cfg, "driver_gate_model", "classifier") == "flag_trees":
             check_box(cfg.gate_trees_box)
     except ValueError as err:
         raise SetupError(str(err)) from None
@@ -212,16 +212,20 @@ def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) ->
 
 
 def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
-    """``model`` with its extreme logits from trees fit on its flags of the training split, when
-    ``driver_gate_model: trees`` (models/flag_trees.py); else ``model`` itself."""
-    if cfg.driver_gate == "none" or getattr(cfg, "driver_gate_model", "classifier") == "classifier":
+    """``model`` with its extreme logits from trees fit on the training split, when ``driver_gate_model``
+    is ``flag_trees`` (the checkpoint's flags) or ``input_trees`` (the inputs; models/gate_trees.py);
+    else ``model`` itself."""
+    kind = getattr(cfg, "driver_gate_model", "classifier")
+    if cfg.driver_gate == "none" or kind == "classifier":
         return model
-    rows = FlagRows(cfg.gate_trees_box)
+    features = features_for(kind, cfg.gate_trees_box, getattr(cfg, "spatial_anomaly", "none") == "always")
+    rows = GateRows(features)
+    what = "the checkpoint's flags" if kind == "flag_trees" else "the inputs"
     engine.evaluate(cfg, model, family.load(cfg, "train"), [rows], runtime=rt, with_loss=False,
-                    desc="gate trees: flags of train")
+                    desc=f"gate trees: {kind} of train")
     x, y = rows.arrays()
-    trees = FlagTrees(cfg.gate_trees_box, seed=cfg.seed).fit(x, y)
-    log(f"driver gate: extremes from gradient-boosted trees fit on the checkpoint's flags of the training split "
+    trees = GateTrees(features, seed=cfg.seed, balanced=kind == "input_trees").fit(x, y)
+    log(f"driver gate: extremes from gradient-boosted trees fit on {what} of the training split "
         f"({len(y):,} pixel windows, {100 * y.mean():.2f} % extreme)")
     return TreeGated(model, trees)
 

@@ -1,4 +1,4 @@
-"""The gate's trees (``--driver_gate_model trees``): their features, what they learn, and a test run with them."""
+"""The gate's trees (``--driver_gate_model input_trees | flag_trees``): features, what they learn, test runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import tiny_run_args
 
-from models.flag_trees import FlagTrees, TreeGated, window_features
+from models.gate_trees import GateTrees, TreeGated, features_for, input_features, window_features
 from models.ide import IDEOutput
 
 
@@ -26,6 +26,21 @@ def test_features_are_each_flag_then_its_neighbourhood_share():
         window_features(flags, box=4)
 
 
+def test_input_features_are_each_week_of_the_first_channel_minus_the_grid_median():
+    x = torch.zeros(1, 2, 2, 2, 1, 3)  # one sample, two variables, two channels, two weeks, 1 x 3 pixels
+    x[0, 0, 0, 1] = torch.tensor([[1.0, 2.0, 6.0]])  # variable 0, first channel, week 1
+    x[0, 1, 0, 0] = torch.tensor([[5.0, 5.0, 5.0]])  # variable 1, week 0: the whole grid alike
+    x[0, :, 1] = 100.0  # the second channel is not read
+    raw = input_features(x, spatial=False)
+    assert raw.shape == (3, 4)  # pixels; [var 0 week 0, var 0 week 1, var 1 week 0, var 1 week 1]
+    assert raw[2].tolist() == [0, 6, 5, 0]
+    residual = input_features(x, spatial=True)  # minus each week's median over the grid (2 and 5)
+    assert residual[:, 1].tolist() == [-1, 0, 4]
+    assert residual[:, 2].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="driver_gate_model' is 'trees' here; trees are flag_trees or input_trees"):
+        features_for("trees")
+
+
 def _windows(n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
     """Random flags of two variables on a 1 x 1 grid; an extreme follows where both are flagged in week 0."""
     g = torch.Generator().manual_seed(seed)
@@ -36,39 +51,47 @@ def _windows(n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
 
 def test_trees_learn_that_an_extreme_needs_both_variables():
     flags, extreme = _windows(2000, 0)
-    trees = FlagTrees(box=1, max_iter=50).fit(window_features(flags, 1).numpy(), extreme)
+    trees = GateTrees(features_for("flag_trees", 1), max_iter=50).fit(window_features(flags, 1).numpy(), extreme)
     probe = torch.zeros(3, 2, 2, 1, 1, dtype=torch.uint8)
     probe[0, :, 0] = 1  # both variables flagged in week 0
     probe[1, 0, 0] = 1  # the first alone
     probe[2, 1, :] = 1  # the second alone, in both weeks
-    p = torch.sigmoid(trees.logits(probe)).reshape(-1)
+    p = torch.sigmoid(trees.logits(probe[:, :, None], _Out(probe))).reshape(-1)
     assert p[0] > 0.95 and p[1] < 0.05 and p[2] < 0.05
-    assert trees.logits(probe).shape == (3, 1, 1, 1)
+    assert trees.logits(probe[:, :, None], _Out(probe)).shape == (3, 1, 1, 1)
 
 
 def test_trees_without_extremes_to_learn_name_the_option():
     flags, _ = _windows(50, 1)
     with pytest.raises(ValueError, match="no extreme .* use --driver_gate_model classifier"):
-        FlagTrees(box=1).fit(window_features(flags, 1).numpy(), np.zeros(50, bool))
+        GateTrees(features_for("flag_trees", 1)).fit(window_features(flags, 1).numpy(), np.zeros(50, bool))
     with pytest.raises(ValueError, match="needs fitted trees"):
-        TreeGated(torch.nn.Identity(), FlagTrees(box=1))
+        TreeGated(torch.nn.Identity(), GateTrees(features_for("input_trees")))
 
 
 class _FlagsAsOutput(torch.nn.Module):
-    """A stand-in model whose flags are its input and whose extreme logits are all 9."""
+    """A stand-in model whose flags are its input's first channel and whose extreme logits are all 9."""
 
     def forward(self, x: torch.Tensor) -> IDEOutput:
         z = torch.zeros(1)
-        return IDEOutput(logits=torch.full((x.shape[0], 1, *x.shape[-2:]), 9.0), anomaly=x, heads=z, z=z, z_q=z,
-                         aux_loss=z)
+        return IDEOutput(logits=torch.full((x.shape[0], 1, *x.shape[-2:]), 9.0), anomaly=x[:, :, 0], heads=z, z=z,
+                         z_q=z, aux_loss=z)
+
+
+class _Out:
+    """The part of a model's output the flag rows read."""
+
+    def __init__(self, anomaly: torch.Tensor) -> None:
+        self.anomaly = anomaly
 
 
 def test_tree_gated_model_keeps_the_flags_and_replaces_the_extreme_logits():
     flags, extreme = _windows(400, 2)
-    trees = FlagTrees(box=1, max_iter=20).fit(window_features(flags, 1).numpy(), extreme)
-    out = TreeGated(_FlagsAsOutput(), trees)(flags[:3])
+    trees = GateTrees(features_for("flag_trees", 1), max_iter=20).fit(window_features(flags, 1).numpy(), extreme)
+    x = flags[:3, :, None]  # [N, V, C, T, H, W]
+    out = TreeGated(_FlagsAsOutput(), trees)(x)
     assert torch.equal(out.anomaly, flags[:3])
-    assert torch.equal(out.logits, trees.logits(flags[:3]))
+    assert torch.equal(out.logits, trees.logits(x, out))
 
 
 def _args(root, log, name, *extra):
@@ -83,7 +106,7 @@ def test_a_test_run_fits_the_trees_on_the_training_split(tiny_root, tmp_path, ca
     from utils.metrics import driver_scores
 
     assert train_synthetic.main(_args(tiny_root, tmp_path, "t")) == 0
-    argv = _args(tiny_root, tmp_path, "t", "--driver_gate_model", "trees", "--save_predictions", "true")
+    argv = _args(tiny_root, tmp_path, "t", "--driver_gate_model", "flag_trees", "--save_predictions", "true")
     assert test_synthetic.main(argv) == 0
     out = capsys.readouterr().out
     assert "driver gate: extremes from gradient-boosted trees fit on the checkpoint's flags of the training" in out
@@ -97,11 +120,27 @@ def test_a_test_run_fits_the_trees_on_the_training_split(tiny_root, tmp_path, ca
     assert json.loads((tmp_path / "t" / "metrics_test.json").read_text())["drivers"]["pooled"] == first
 
 
+def test_a_test_run_fits_input_trees_on_the_training_split(tiny_root, tmp_path, capsys):
+    import test_synthetic
+    import train_synthetic
+
+    assert train_synthetic.main(_args(tiny_root, tmp_path, "i")) == 0
+    argv = _args(tiny_root, tmp_path, "i", "--driver_gate_model", "input_trees")
+    assert test_synthetic.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "driver gate: extremes from gradient-boosted trees fit on the inputs of the training split" in out
+    first = json.loads((tmp_path / "i" / "metrics_test.json").read_text())
+    assert test_synthetic.main(argv + ["--overwrite", "true"]) == 0
+    again = json.loads((tmp_path / "i" / "metrics_test.json").read_text())
+    assert again["drivers"]["pooled"] == first["drivers"]["pooled"]
+    assert again["extremes"] == first["extremes"]  # the extreme metrics are the trees'
+
+
 def test_bad_box_stops_before_training(tiny_root, tmp_path):
     from config import parse_config
     from utils.run import SetupError, train
 
-    argv = _args(tiny_root, tmp_path, "bad", "--driver_gate_model", "trees", "--gate_trees_box", "4")
+    argv = _args(tiny_root, tmp_path, "bad", "--driver_gate_model", "flag_trees", "--gate_trees_box", "4")
     cfg = parse_config(argv, fixed={"dataset": "synthetic"})
     with pytest.raises(SetupError, match="option 'gate_trees_box' is 4"):
         train(cfg, log=lambda _: None)
