@@ -32,7 +32,8 @@ from torch import Tensor, nn
 
 from utils.collectors import Collector
 
-__all__ = ["check_box", "window_features", "input_features", "features_for", "GateRows", "GateTrees", "TreeGated"]
+__all__ = ["MAX_ROWS", "check_box", "window_features", "input_features", "features_for", "GateRows", "GateTrees",
+           "TreeGated"]
 
 _EPS = 1e-6  # keeps a probability's logit finite
 
@@ -91,26 +92,41 @@ def features_for(kind: str, box: int = 5, spatial: bool = False) -> Features:
     raise ValueError(f"option 'driver_gate_model' is {kind!r} here; trees are flag_trees or input_trees")
 
 
+#: rows the trees are fit on at most; a larger split gives a seeded random share of its rows
+MAX_ROWS = 2_000_000
+
+
 class GateRows(Collector):
     """Engine collector of a split's tree rows: each pixel's window features and its extreme label.
 
-    Pixels outside ``mask_valid`` (real data) are left out. Rows are stored as float32; flag rows
-    of a 32 x 32 crop of a 416-week training split with 6 variables and 8 weeks take about 160 MB.
+    Pixels outside ``mask_valid`` (real data) are left out. Rows are stored as float32: input rows
+    of a 32 x 32 crop of a 416-week training split with 6 variables and 8 weeks take about 80 MB.
+    Where ``n_samples`` samples would give more than ``max_rows`` rows (a whole 100 x 100 grid, say),
+    each row is kept with probability ``max_rows`` / rows, drawn from ``seed``, so memory stays bounded.
     """
 
     name = None
 
-    def __init__(self, features: Features) -> None:
-        self.features = features
+    def __init__(self, features: Features, n_samples: int | None = None, max_rows: int = MAX_ROWS,
+                 seed: int = 0) -> None:
+        self.features, self.n_samples, self.max_rows = features, n_samples, max_rows
+        self.rng = np.random.default_rng(seed)
+        self.share: float | None = None
         self.x: list[np.ndarray] = []
         self.y: list[np.ndarray] = []
 
     def update(self, batch: dict, out: Any) -> None:
         feats = self.features(batch["x"], out).cpu().numpy()
         label = (batch["mask_extreme"] > 0.5).reshape(-1).cpu().numpy()
-        keep = slice(None)
+        keep = np.ones(len(label), dtype=bool)
         if batch.get("mask_valid") is not None:
             keep = (batch["mask_valid"] > 0.5).reshape(-1).cpu().numpy()
+        if self.share is None:
+            pixels = len(label) // max(1, batch["x"].shape[0])
+            total = (self.n_samples or 0) * pixels
+            self.share = min(1.0, self.max_rows / total) if total > 0 else 1.0
+        if self.share < 1.0:
+            keep = keep & (self.rng.random(len(label)) < self.share)
         self.x.append(feats[keep])
         self.y.append(label[keep])
 

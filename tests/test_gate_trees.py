@@ -41,6 +41,25 @@ def test_input_features_are_each_week_of_the_first_channel_minus_the_grid_median
         features_for("trees")
 
 
+def test_rows_of_a_large_split_are_a_seeded_share_bounded_by_max_rows():
+    from models.gate_trees import GateRows
+
+    def collect(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = GateRows(features_for("input_trees"), n_samples=40, max_rows=1000, seed=seed)
+        for i in range(10):  # 10 batches of 4 samples, 10 x 10 pixels: 4,000 rows in all
+            x = torch.full((4, 2, 1, 2, 10, 10), float(i))
+            rows.update({"x": x, "mask_extreme": torch.zeros(4, 10, 10)}, None)
+        assert rows.share == 0.25
+        return rows.arrays()
+
+    x, y = collect(0)
+    assert 850 < len(y) < 1150 and x.shape[1] == 4
+    assert np.array_equal(x, collect(0)[0]) and not np.array_equal(x, collect(1)[0])
+    every = GateRows(features_for("input_trees"), n_samples=4, max_rows=1000)
+    every.update({"x": torch.zeros(4, 2, 1, 2, 10, 10), "mask_extreme": torch.zeros(4, 10, 10)}, None)
+    assert every.share == 1.0 and len(every.arrays()[1]) == 400
+
+
 def _windows(n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
     """Random flags of two variables on a 1 x 1 grid; an extreme follows where both are flagged in week 0."""
     g = torch.Generator().manual_seed(seed)

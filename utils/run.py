@@ -88,7 +88,7 @@ def resolve_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec, log: Callabl
     if why:
         log(f"driver_gate auto -> none: {why}")
         return dataclasses.replace(cfg, driver_gate="none")
-    log("driver_gate auto -> extreme: flags count where the model predicts an extreme after them ("
+    log("driver_gate auto -> extreme: flags count where an extreme is predicted after them ("
         + ("threshold chosen on the validation split)" if cfg.driver_gate_threshold is None
            else f"threshold {cfg.driver_gate_threshold:g})"))
     cfg = dataclasses.replace(cfg, driver_gate="extreme")
@@ -219,14 +219,15 @@ def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callab
     if cfg.driver_gate == "none" or kind == "classifier":
         return model
     features = features_for(kind, cfg.gate_trees_box, getattr(cfg, "spatial_anomaly", "none") == "always")
-    rows = GateRows(features)
+    train_set = family.load(cfg, "train")
+    rows = GateRows(features, n_samples=len(train_set), seed=cfg.seed)
     what = "the checkpoint's flags" if kind == "flag_trees" else "the inputs"
-    engine.evaluate(cfg, model, family.load(cfg, "train"), [rows], runtime=rt, with_loss=False,
-                    desc=f"gate trees: {kind} of train")
+    engine.evaluate(cfg, model, train_set, [rows], runtime=rt, with_loss=False, desc=f"gate trees: {kind} of train")
     x, y = rows.arrays()
     trees = GateTrees(features, seed=cfg.seed, balanced=kind == "input_trees").fit(x, y)
+    sampled = "" if rows.share == 1.0 else f", a random {100 * rows.share:.1f} % of them"
     log(f"driver gate: extremes from gradient-boosted trees fit on {what} of the training split "
-        f"({len(y):,} pixel windows, {100 * y.mean():.2f} % extreme)")
+        f"({len(y):,} pixel windows{sampled}, {100 * y.mean():.2f} % extreme)")
     return TreeGated(model, trees)
 
 
