@@ -32,8 +32,8 @@ from torch import Tensor, nn
 
 from utils.collectors import Collector
 
-__all__ = ["MAX_ROWS", "check_box", "window_features", "input_features", "features_for", "GateRows", "GateTrees",
-           "TreeGated"]
+__all__ = ["MAX_ROWS", "check_box", "window_features", "input_features", "features_for", "rows_model", "GateRows",
+           "GateTrees", "TreeGated"]
 
 _EPS = 1e-6  # keeps a probability's logit finite
 
@@ -90,6 +90,19 @@ def features_for(kind: str, box: int = 5, spatial: bool = False) -> Features:
     if kind == "input_trees":
         return lambda x, out: input_features(x, spatial)
     raise ValueError(f"option 'driver_gate_model' is {kind!r} here; trees are flag_trees or input_trees")
+
+
+class _NoForward(nn.Module):
+    """Stands in for the model while input rows are collected: they are read from the batch alone."""
+
+    def forward(self, x: Tensor) -> None:
+        return None
+
+
+def rows_model(kind: str, model: nn.Module) -> nn.Module:
+    """What the training split runs through to collect ``kind``'s rows: the model for flag rows, nothing
+    for input rows (they do not depend on the checkpoint, so no forward pass is spent on them)."""
+    return model if kind == "flag_trees" else _NoForward()
 
 
 #: rows the trees are fit on at most; a larger split gives a seeded random share of its rows

@@ -60,6 +60,14 @@ def test_rows_of_a_large_split_are_a_seeded_share_bounded_by_max_rows():
     assert every.share == 1.0 and len(every.arrays()[1]) == 400
 
 
+def test_input_rows_spend_no_forward_pass_of_the_model():
+    from models.gate_trees import rows_model
+
+    model = torch.nn.Linear(1, 1)
+    assert rows_model("flag_trees", model) is model
+    assert rows_model("input_trees", model)(torch.zeros(1, 1)) is None
+
+
 def _windows(n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
     """Random flags of two variables on a 1 x 1 grid; an extreme follows where both are flagged in week 0."""
     g = torch.Generator().manual_seed(seed)

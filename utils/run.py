@@ -25,7 +25,7 @@ from typing import Any
 from dataset.crops import check_train_crop
 from dataset.families import DatasetFamily, dataset_family
 from models.build import load_checkpoint
-from models.gate_trees import GateRows, GateTrees, TreeGated, check_box, features_for
+from models.gate_trees import GateRows, GateTrees, TreeGated, check_box, features_for, rows_model
 from models.methods import MethodSpec, method_spec
 from utils import engine
 from utils.checkpoints import write_atomic
@@ -222,7 +222,8 @@ def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callab
     train_set = family.load(cfg, "train")
     rows = GateRows(features, n_samples=len(train_set), seed=cfg.seed)
     what = "the checkpoint's flags" if kind == "flag_trees" else "the inputs"
-    engine.evaluate(cfg, model, train_set, [rows], runtime=rt, with_loss=False, desc=f"gate trees: {kind} of train")
+    engine.evaluate(cfg, rows_model(kind, model), train_set, [rows], runtime=rt, with_loss=False,
+                    desc=f"gate trees: {kind} of train")
     x, y = rows.arrays()
     trees = GateTrees(features, seed=cfg.seed, balanced=kind == "input_trees").fit(x, y)
     sampled = "" if rows.share == 1.0 else f", a random {100 * rows.share:.1f} % of them"
