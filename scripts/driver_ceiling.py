@@ -68,7 +68,7 @@ def oracle(argv: list[str]) -> int:
 
     from config import parse_config
     from dataset.synthetic import SyntheticDataset
-    from utils.driver_gate import followed_within
+    from utils.driver_gate import WINDOW_BEFORE, followed_within
     from utils.metrics import driver_scores
 
     p = argparse.ArgumentParser(add_help=False)
@@ -100,8 +100,13 @@ def oracle(argv: list[str]) -> int:
     row("every anomaly (driver or random)", every)
     row("every anomaly with the driver's sign", signed)
     # what the extreme gate asks of the predicted extremes, with the true ones
-    follows = followed_within(np.asarray(ds.extremes_truth()) == 1, cfg.delta_t - 1)
+    extreme = np.asarray(ds.extremes_truth()) == 1
+    follows = followed_within(extreme, cfg.delta_t - 1)
     row(f"every anomaly, a true extreme <= {cfg.delta_t - 1} weeks later", every & follows[None])
+    # the widest window driver_gate_window val may choose
+    before, after = max(WINDOW_BEFORE), cfg.delta_t + 1
+    around = followed_within(extreme, after, before)
+    row(f"every anomaly, a true extreme {before} weeks before to {after} after", every & around[None])
     for thr in (1.0, 2.0, 3.0):
         pred = np.zeros_like(truth)
         for v in drivers:

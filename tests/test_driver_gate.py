@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import tiny_run_args
 
-from utils.driver_gate import GATE_GRID, ExtremeGate, GateSpec
+from utils.driver_gate import GATE_GRID, ExtremeGate, GateSpec, followed_within
 from utils.metrics import DriverCollector, driver_scores
 
 
@@ -100,6 +100,72 @@ def test_a_fixed_threshold_is_used_as_given():
     assert res["gate"]["threshold"] == 0.5 and res["pooled"]["f1"] == pytest.approx(2 / 3)
 
 
+def test_followed_within_reaches_weeks_before_and_after():
+    extreme = np.zeros((10, 1, 1), bool)
+    extreme[5] = True
+    assert np.flatnonzero(followed_within(extreme, 3)).tolist() == [2, 3, 4, 5]
+    assert np.flatnonzero(followed_within(extreme, 3, before=2)).tolist() == [2, 3, 4, 5, 6, 7]
+    assert np.flatnonzero(followed_within(extreme, 0, before=20)).tolist() == [5, 6, 7, 8, 9]
+
+
+class _LongSplit:
+    """12 weeks, 2 variables, 1 x 2 pixels: var 0 drives the extreme of week 9 at pixel 0 from week 6
+    and lasts to week 10, a week after the extreme's onset."""
+
+    time_labels = np.arange(1, 13)
+    variables = ["a", "b"]
+
+    def drivers_truth(self):
+        truth = np.zeros((2, 12, 1, 2), np.uint8)
+        truth[0, 5:10, 0, 0] = 1  # weeks 6-10
+        return truth
+
+
+def _long_windows():
+    """Windows of 4 weeks ending at weeks 4..12 flag var 0 at both pixels in weeks 6-10; only the window
+    ending at week 9 predicts an extreme (0.93 at pixel 0, 0.75 at pixel 1)."""
+    for end in range(4, 13):
+        f = torch.zeros(1, 2, 4, 1, 2, dtype=torch.uint8)
+        for k in range(4):
+            if 6 <= end - k <= 10:
+                f[0, 0, k] = 1
+        p = (0.93, 0.75) if end == 9 else (0.05, 0.05)
+        yield f, torch.tensor([[[[_logit(p[0]), _logit(p[1])]]]]), end
+
+
+def test_a_window_chosen_on_the_split_keeps_drivers_that_outlast_the_extreme():
+    from utils.driver_gate import GateSetting
+
+    windows = ((0, 3), (0, 5), (2, 3), (2, 5))
+    col = DriverCollector(_LongSplit(), delta_t=4, gate=GateSpec(weeks=3, windows=windows))
+    for f, lg, t in _long_windows():
+        col.update({"timestep": torch.tensor([t])}, SimpleNamespace(anomaly=f, logits=lg))
+    res = col.result()
+    # 2 weeks back reach week 10's flags from the extreme of week 9; 0.8 drops pixel 1's random flags
+    assert col.gate_setting == GateSetting(before=2, weeks=3, threshold=0.8)
+    assert (res["gate"]["weeks_before"], res["gate"]["weeks"], res["gate"]["threshold"]) == (2, 3, 0.8)
+    assert res["pooled"]["f1"] == pytest.approx(1.0)
+    # the fixed window of 3 weeks after keeps weeks 6-9 only: P 1, R 4/5 -> F1 8/9
+    fixed = DriverCollector(_LongSplit(), delta_t=4, gate=GateSpec(weeks=3))
+    for f, lg, t in _long_windows():
+        fixed.update({"timestep": torch.tensor([t])}, SimpleNamespace(anomaly=f, logits=lg))
+    assert fixed.result()["pooled"]["f1"] == pytest.approx(8 / 9)
+    assert fixed.result()["gate"]["weeks_before"] == 0
+
+
+def test_gate_spec_reads_the_window_options():
+    from utils.driver_gate import gate_spec
+
+    cfg = SimpleNamespace(driver_gate="extreme", driver_gate_weeks=None, driver_gate_threshold=None,
+                          driver_gate_weeks_before=0, driver_gate_window="val", delta_t=8)
+    spec = gate_spec(cfg)
+    assert spec.windows == ((0, 7), (0, 9), (2, 7), (2, 9), (4, 7), (4, 9))
+    assert len(spec.candidates()) == 6 * len(GATE_GRID) and spec.fixed is None
+    cfg.driver_gate_window, cfg.driver_gate_weeks_before, cfg.driver_gate_threshold = "fixed", 4, 0.5
+    said = gate_spec(cfg).fixed.describe()
+    assert said == "an extreme of probability > 0.5 from 4 weeks before to 7 weeks after the flag"
+
+
 def test_gate_grid_starts_with_no_gate():
     assert GATE_GRID[0] == 0.0 and list(GATE_GRID) == sorted(GATE_GRID)
 
@@ -121,20 +187,27 @@ def _args(root, log, name, *extra):
     return [*tiny_run_args(root, log, name, "--max_eval_batches", "0"), "--driver_gate", "extreme", *extra]
 
 
-def test_train_and_test_with_the_gate(tiny_root, tmp_path, capsys):
+@pytest.mark.parametrize("window", ["fixed", "val"])
+def test_train_and_test_with_the_gate(tiny_root, tmp_path, capsys, window):
     import xarray as xr
 
     import test_synthetic
     import train_synthetic
 
-    assert train_synthetic.main(_args(tiny_root, tmp_path, "g")) == 0
-    assert test_synthetic.main(_args(tiny_root, tmp_path, "g", "--save_predictions", "true")) == 0
+    extra = ("--driver_gate_window", window)
+    assert train_synthetic.main(_args(tiny_root, tmp_path, "g", *extra)) == 0
+    assert test_synthetic.main(_args(tiny_root, tmp_path, "g", "--save_predictions", "true", *extra)) == 0
     out = capsys.readouterr().out
-    assert "driver gate: threshold" in out and "chosen on the validation split" in out
+    what = "threshold and window" if window == "val" else "threshold"
+    assert f"driver gate: {what} chosen on the validation split, an extreme of probability >" in out
     assert "driver gate: flags kept where an extreme of probability >" in out
     metrics = json.loads((tmp_path / "g" / "metrics_test.json").read_text())
     gate = metrics["drivers"]["gate"]
-    assert gate["threshold"] in GATE_GRID and gate["weeks"] == 7
+    assert gate["threshold"] in GATE_GRID
+    if window == "fixed":
+        assert (gate["weeks_before"], gate["weeks"]) == (0, 7)
+    else:
+        assert gate["weeks_before"] in (0, 2, 4) and gate["weeks"] in (7, 9)
     assert set(gate["ungated"]) >= {"precision", "recall", "f1"}
     with xr.open_dataset(tmp_path / "g" / "drivers_test.nc") as nc:  # the file holds the gated flags
         again = driver_scores(nc["driver"].values, nc["driver_true"].values, list(nc["var"].values))
@@ -147,6 +220,7 @@ def test_train_and_test_with_the_gate(tiny_root, tmp_path, capsys):
         (["--method", "rtfm"], "option 'driver_gate': extreme cannot apply: method 'rtfm' predicts no extreme map"),
         (["--driver_gate_threshold", "1.2"], "option 'driver_gate_threshold' is 1.2"),
         (["--driver_gate_weeks", "-1"], "option 'driver_gate_weeks' is -1"),
+        (["--driver_gate_weeks_before", "-2"], "option 'driver_gate_weeks_before' is -2"),
     ],
 )
 def test_bad_gate_options_stop_before_training(tiny_root, tmp_path, extra, message):

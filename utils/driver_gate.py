@@ -2,12 +2,15 @@
 
 A per-variable encoder sees one variable, so it cannot tell a driver from a random anomaly of
 the same shape; what tells them apart is what follows. With ``--driver_gate extreme`` a flag of
-week ``j`` at a pixel is kept only if the model's own extreme probability at that pixel exceeds
-the gate threshold in some week ``j .. j + weeks`` (``weeks`` defaults to ``delta_t - 1``: the
-weeks over which a flag can sit in the window of the extreme it drives). No ground truth is
-used at test time; the threshold is a probability, chosen on the validation split by driver F1
-(from :data:`GATE_GRID`, where 0 keeps every flag) or given with ``--driver_gate_threshold``.
-Findings: docs/results/paper-size.md.
+week ``j`` at a pixel is kept only if the predicted extreme probability at that pixel exceeds
+the gate threshold in some week ``j - before .. j + weeks`` (``weeks`` defaults to
+``delta_t - 1``: the weeks over which a flag can sit in the window of the extreme it drives;
+``before`` to 0). A driver can also outlast its extreme's onset: the published generator's
+drivers lie from 9 weeks before to 4 weeks after it, so ``--driver_gate_window val`` chooses the
+window among :data:`WINDOW_BEFORE` weeks before and ``delta_t - 1`` or ``delta_t + 1`` after,
+with the threshold. No ground truth is used at test time; the threshold is a probability, chosen
+on the validation split by driver F1 (from :data:`GATE_GRID`, where 0 keeps every flag) or given
+with ``--driver_gate_threshold``. Findings: docs/results/paper-size.md.
 """
 
 from __future__ import annotations
@@ -19,27 +22,60 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["GATE_GRID", "GateSpec", "ExtremeGate", "gate_spec", "followed_within"]
+__all__ = ["GATE_GRID", "WINDOW_BEFORE", "GateSetting", "GateSpec", "ExtremeGate", "gate_spec", "followed_within"]
 
 #: candidate thresholds of a gate chosen on the validation split; 0 keeps every flag (no gate)
 GATE_GRID: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
+#: weeks before a flag that a window chosen on the validation split may reach back (``driver_gate_window val``)
+WINDOW_BEFORE: tuple[int, ...] = (0, 2, 4)
+
+
+@dataclass(frozen=True)
+class GateSetting:
+    """A chosen gate: a predicted extreme above ``threshold`` from ``before`` weeks before a flag to
+    ``weeks`` after it keeps the flag."""
+
+    before: int
+    weeks: int
+    threshold: float
+
+    def describe(self) -> str:
+        span = f"within {self.weeks} weeks after" if self.before == 0 else \
+            f"from {self.before} weeks before to {self.weeks} weeks after"
+        return f"an extreme of probability > {self.threshold:g} {span} the flag"
+
 
 @dataclass(frozen=True)
 class GateSpec:
-    """``weeks`` ahead a flag may lead its extreme; ``threshold`` None: choose it on the split by driver F1."""
+    """``weeks`` a flag may lead its extreme and ``before`` it may follow its onset; ``threshold`` None:
+    choose it on the split by driver F1; ``windows`` (``(before, weeks)`` pairs): choose the window too."""
 
     weeks: int
     threshold: float | None = None
+    before: int = 0
+    windows: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.weeks < 0:
             raise ValueError(f"option 'driver_gate_weeks' is {self.weeks}; give 0 or more weeks")
+        if self.before < 0:
+            raise ValueError(f"option 'driver_gate_weeks_before' is {self.before}; give 0 or more weeks")
         if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
             raise ValueError(f"option 'driver_gate_threshold' is {self.threshold}; give a probability in [0, 1)")
 
-    def candidates(self) -> tuple[float, ...]:
-        return GATE_GRID if self.threshold is None else (float(self.threshold),)
+    @property
+    def fixed(self) -> GateSetting | None:
+        """The one setting when nothing is left to choose, else None."""
+        if self.threshold is None or self.windows is not None:
+            return None
+        return GateSetting(self.before, self.weeks, float(self.threshold))
+
+    def candidates(self) -> list[GateSetting]:
+        """Every setting to try, narrowest window and lowest threshold first (ties keep the first)."""
+        thresholds = GATE_GRID if self.threshold is None else (float(self.threshold),)
+        windows = self.windows if self.windows is not None else ((self.before, self.weeks),)
+        return [GateSetting(b, w, t) for b, w in windows for t in thresholds]
 
 
 def gate_spec(cfg: Any) -> GateSpec | None:
@@ -50,14 +86,20 @@ def gate_spec(cfg: Any) -> GateSpec | None:
     if mode != "extreme":
         raise ValueError(f"option 'driver_gate' is {mode!r} here; utils.run.resolve_gate makes auto extreme or none")
     weeks = cfg.driver_gate_weeks if cfg.driver_gate_weeks is not None else cfg.delta_t - 1
-    return GateSpec(int(weeks), cfg.driver_gate_threshold)
+    windows = None
+    if getattr(cfg, "driver_gate_window", "fixed") == "val":
+        windows = tuple((b, a) for b in WINDOW_BEFORE for a in (cfg.delta_t - 1, cfg.delta_t + 1))
+    return GateSpec(int(weeks), cfg.driver_gate_threshold, int(getattr(cfg, "driver_gate_weeks_before", 0)), windows)
 
 
-def followed_within(extreme: np.ndarray, weeks: int) -> np.ndarray:
-    """bool [T, H, W]: ``extreme`` (bool, chronological) holds at the pixel in some week ``t .. t + weeks``."""
+def followed_within(extreme: np.ndarray, weeks: int, before: int = 0) -> np.ndarray:
+    """bool [T, H, W]: ``extreme`` (bool, chronological) holds at the pixel in some week
+    ``t - before .. t + weeks``."""
     out = extreme.copy()
     for d in range(1, weeks + 1):
         out[:-d] |= extreme[d:]
+    for d in range(1, min(before, len(extreme) - 1) + 1):
+        out[d:] |= extreme[:-d]
     return out
 
 
@@ -91,22 +133,27 @@ class ExtremeGate:
 
         self.prob = _all_reduce_sum(self.prob)
 
-    def mask(self, threshold: float) -> np.ndarray:
-        """bool [T, H, W]: some week ``j .. j + weeks`` at the pixel has probability above ``threshold``."""
-        return followed_within((self.prob > threshold).numpy(), self.spec.weeks)
+    def mask(self, threshold: float, setting: GateSetting | None = None) -> np.ndarray:
+        """bool [T, H, W]: some week of the window around ``j`` at the pixel has probability above
+        ``threshold`` (the window of ``setting``, else of the spec)."""
+        before, weeks = (self.spec.before, self.spec.weeks) if setting is None else (setting.before, setting.weeks)
+        return followed_within((self.prob > threshold).numpy(), weeks, before)
 
-    def apply(self, flags: np.ndarray, threshold: float) -> np.ndarray:
-        """uint8 flags [V, T, H, W] with every flag outside the gate cleared."""
-        return (flags.astype(bool) & self.mask(threshold)[None]).astype(np.uint8)
+    def apply(self, flags: np.ndarray, setting: GateSetting | float) -> np.ndarray:
+        """uint8 flags [V, T, H, W] with every flag outside the gate cleared (a float: the spec's window)."""
+        mask = self.mask(setting) if isinstance(setting, float | int) else self.mask(setting.threshold, setting)
+        return (flags.astype(bool) & mask[None]).astype(np.uint8)
 
-    def choose(self, flags: np.ndarray, truth: np.ndarray, names: Sequence[str]) -> tuple[float, dict[str, Any]]:
-        """The candidate threshold with the best pooled driver F1 (ties: the lower one) and its scores."""
+    def choose(self, flags: np.ndarray, truth: np.ndarray,
+               names: Sequence[str]) -> tuple[GateSetting, dict[str, Any]]:
+        """The candidate setting with the best pooled driver F1 (ties: the narrower window, then the lower
+        threshold) and its scores."""
         from utils.metrics import driver_scores
 
-        best: tuple[float, dict[str, Any]] | None = None
-        for thr in self.spec.candidates():
-            scores = driver_scores(self.apply(flags, thr), truth, names)
+        best: tuple[GateSetting, dict[str, Any]] | None = None
+        for setting in self.spec.candidates():
+            scores = driver_scores(self.apply(flags, setting), truth, names)
             if best is None or scores["pooled"]["f1"] > best[1]["pooled"]["f1"]:
-                best = (thr, scores)
+                best = (setting, scores)
         assert best is not None
         return best

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from utils.collectors import Collector
-from utils.driver_gate import ExtremeGate, GateSpec
+from utils.driver_gate import ExtremeGate, GateSetting, GateSpec
 
 __all__ = [
     "ExtremeMetrics",
@@ -292,7 +292,7 @@ class DriverCollector(Collector):
         self.time_labels = labels
         self.votes = DriverVotes(len(self.names), labels[0], labels[-1], height, width, delta_t)
         self.gate = None if gate is None else ExtremeGate(gate, labels[0], len(labels), height, width)
-        self.gate_threshold: float | None = None if gate is None else gate.threshold
+        self.gate_setting: GateSetting | None = None if gate is None else gate.fixed
         self._result: dict[str, Any] | None = None
 
     def update(self, batch: dict, out: Any) -> None:
@@ -311,9 +311,9 @@ class DriverCollector(Collector):
         flags = self.votes.assembled()
         if self.gate is None:
             return flags
-        if self.gate_threshold is None:
-            raise RuntimeError("DriverCollector: the gate threshold is chosen in result(); call it first")
-        return self.gate.apply(flags, self.gate_threshold)
+        if self.gate_setting is None:
+            raise RuntimeError("DriverCollector: the gate is chosen in result(); call it first")
+        return self.gate.apply(flags, self.gate_setting)
 
     def result(self) -> dict[str, Any]:
         if self._result is None:
@@ -322,9 +322,9 @@ class DriverCollector(Collector):
                 self._result = driver_scores(flags, self.truth, self.names)
             else:
                 ungated = driver_scores(flags, self.truth, self.names)["pooled"]
-                self.gate_threshold, self._result = self.gate.choose(flags, self.truth, self.names)
-                self._result["gate"] = {"threshold": self.gate_threshold, "weeks": self.gate.spec.weeks,
-                                        "ungated": ungated}
+                self.gate_setting, self._result = self.gate.choose(flags, self.truth, self.names)
+                self._result["gate"] = {"threshold": self.gate_setting.threshold, "weeks": self.gate_setting.weeks,
+                                        "weeks_before": self.gate_setting.before, "ungated": ungated}
         return self._result
 
 

@@ -455,6 +455,15 @@ class MethodOptions:
                 "extreme for IDE where the flags are re-assembled and the threshold can be chosen, else none"})
     driver_gate_weeks: int | None = field(default=None, metadata={
         "help": "weeks after a flag in which the gate looks for a predicted extreme (none = delta_t - 1)"})
+    # the published generator's drivers run from 9 weeks before to 4 weeks after their extreme's onset
+    driver_gate_weeks_before: int = field(default=0, metadata={
+        "help": "weeks before a flag in which a predicted extreme also opens the gate (a driver can outlast "
+                "its extreme's onset)"})
+    driver_gate_window: str = field(default="fixed", metadata={
+        **_choices("fixed", "val"),
+        "help": "fixed: the gate looks driver_gate_weeks_before weeks before and driver_gate_weeks after a flag; "
+                "val: both chosen with the threshold on the validation split (0, 2 or 4 before; delta_t - 1 or "
+                "delta_t + 1 after; needs true drivers)"})
     driver_gate_threshold: float | None = field(default=None, metadata={
         "help": "extreme probability that opens the gate; none = chosen on the validation split by driver "
                 "F1 (needs true drivers)"})

@@ -30,7 +30,7 @@ from models.methods import MethodSpec, method_spec
 from utils import engine
 from utils.checkpoints import write_atomic
 from utils.distributed import cleanup
-from utils.driver_gate import gate_spec
+from utils.driver_gate import GateSetting, gate_spec
 from utils.errors import UserError
 from utils.logging import RERUN_TEST
 from utils.refit import check_refit, refit_classifier
@@ -88,8 +88,10 @@ def resolve_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec, log: Callabl
     if why:
         log(f"driver_gate auto -> none: {why}")
         return dataclasses.replace(cfg, driver_gate="none")
+    chosen = [what for what, free in (("threshold", cfg.driver_gate_threshold is None),
+                                      ("window", getattr(cfg, "driver_gate_window", "fixed") == "val")) if free]
     log("driver_gate auto -> extreme: flags count where an extreme is predicted after them ("
-        + ("threshold chosen on the validation split)" if cfg.driver_gate_threshold is None
+        + (f"{' and '.join(chosen)} chosen on the validation split)" if chosen
            else f"threshold {cfg.driver_gate_threshold:g})"))
     cfg = dataclasses.replace(cfg, driver_gate="extreme")
     _check_gate(cfg, family, spec)
@@ -104,6 +106,8 @@ def _why_no_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> str | Non
         return f"the {family.name} family writes its flags per window, without re-assembly"
     if cfg.driver_gate_threshold is None and "val_f1" not in family.threshold_rules(cfg):
         return "these data have no true drivers to choose the threshold on (give driver_gate_threshold)"
+    if getattr(cfg, "driver_gate_window", "fixed") == "val" and "val_f1" not in family.threshold_rules(cfg):
+        return "these data have no true drivers to choose the window on (use driver_gate_window fixed)"
     return None
 
 
@@ -233,16 +237,21 @@ def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callab
 
 
 def calibrate_gate(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
-    """``cfg`` with the extreme gate's threshold chosen on the validation split (never the test split)."""
-    if cfg.driver_gate == "none" or cfg.driver_gate_threshold is not None:
+    """``cfg`` with the extreme gate's threshold (and window, with ``driver_gate_window val``) chosen on the
+    validation split (never the test split)."""
+    window = getattr(cfg, "driver_gate_window", "fixed")
+    if cfg.driver_gate == "none" or (cfg.driver_gate_threshold is not None and window == "fixed"):
         return cfg
     val = family.load(cfg, "val")
     res = engine.evaluate(cfg, model, val, family.val_collectors(cfg, val, drivers=True), runtime=rt,
                           with_loss=False, desc="gate on val")
     gate = res["drivers"]["gate"]
-    log(f"driver gate: threshold {gate['threshold']:g} chosen on the validation split (driver F1 "
+    setting = GateSetting(int(gate["weeks_before"]), int(gate["weeks"]), float(gate["threshold"]))
+    what = "threshold and window" if window == "val" else "threshold"
+    log(f"driver gate: {what} chosen on the validation split, {setting.describe()} (driver F1 "
         f"{100 * res['drivers']['pooled']['f1']:.2f} %, ungated {100 * gate['ungated']['f1']:.2f} %)")
-    return dataclasses.replace(cfg, driver_gate_threshold=float(gate["threshold"]))
+    return dataclasses.replace(cfg, driver_gate_threshold=setting.threshold, driver_gate_weeks=setting.weeks,
+                               driver_gate_weeks_before=setting.before, driver_gate_window="fixed")
 
 
 def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] = print) -> dict[str, Any]:

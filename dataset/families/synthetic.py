@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dataset.families import DatasetFamily, register_family
-from utils.driver_gate import gate_spec
+from utils.driver_gate import GateSetting, gate_spec
 from utils.metrics import DriverCollector, ExtremeCollector, driver_scores, naive_drivers
 from utils.tables import paper_markdown, percent
 
@@ -91,8 +91,8 @@ def gate_line(metrics: dict[str, Any]) -> str:
     gate = metrics.get("drivers", {}).get("gate")
     if not gate:
         return ""
-    return (f"\ndriver gate: flags kept where an extreme of probability > {gate['threshold']:g} follows within "
-            f"{gate['weeks']} weeks; ungated driver F1 {percent(gate['ungated']['f1'])} %")
+    setting = GateSetting(int(gate.get("weeks_before", 0)), int(gate["weeks"]), float(gate["threshold"]))
+    return f"\ndriver gate: flags kept where {setting.describe()}; ungated driver F1 {percent(gate['ungated']['f1'])} %"
 
 
 register_family(SyntheticFamily())
