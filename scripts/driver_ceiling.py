@@ -12,7 +12,8 @@ driver variables, the same restricted to the driver's sign, and sign thresholds 
 the normalised input. It shows how much of a benchmark a per-variable detector can
 recover at best: random anomalies of a driver variable look like drivers. Its last row keeps only
 the anomalies that a true extreme follows at their pixel within ``delta_t - 1`` weeks: the bound
-of the extreme gate (``--driver_gate extreme``), which asks the same of the predicted extremes.
+of the extreme gate (``--driver_gate extreme``), which asks the same of the predicted extremes;
+the row after it widens that to the widest window ``--driver_gate_window val`` may choose.
 
 ``extremes`` asks whether the extremes can be predicted from the anomalies at all: gradient-boosted
 trees on each pixel's window of the true anomaly masks (every variable, driver or random),
@@ -85,13 +86,13 @@ def oracle(argv: list[str]) -> int:
 
     def row(label: str, pred: np.ndarray) -> None:
         s = driver_scores(pred.astype(np.uint8), truth.astype(np.uint8), names)["pooled"]
-        print(f"| {label:<44} | {100 * s['f1']:6.2f} | {100 * s['precision']:6.2f} | {100 * s['recall']:6.2f} |")
+        print(f"| {label:<56} | {100 * s['f1']:6.2f} | {100 * s['precision']:6.2f} | {100 * s['recall']:6.2f} |")
 
     print(f"{known.split} split of {cfg.root_synthetic}: drivers {100 * truth.mean():.2f} % of voxels, "
           f"random anomalies {100 * random_anomaly.mean():.2f} %; driver variables "
           + ", ".join(f"{names[v]} (sign {signs[v]:+.0f})" for v in drivers))
-    print("| rule (driver variables only)                 |   F1 % |    P % |    R % |")
-    print("|----------------------------------------------|--------|--------|--------|")
+    print(f"| {'rule (driver variables only)':<56} |   F1 % |    P % |    R % |")
+    print(f"|{'-' * 58}|--------|--------|--------|")
     every = np.zeros_like(truth)
     signed = np.zeros_like(truth)
     for v in drivers:
