@@ -133,16 +133,21 @@ class ExtremeGate:
 
         self.prob = _all_reduce_sum(self.prob)
 
-    def mask(self, threshold: float, setting: GateSetting | None = None) -> np.ndarray:
-        """bool [T, H, W]: some week of the window around ``j`` at the pixel has probability above
-        ``threshold`` (the window of ``setting``, else of the spec)."""
-        before, weeks = (self.spec.before, self.spec.weeks) if setting is None else (setting.before, setting.weeks)
-        return followed_within((self.prob > threshold).numpy(), weeks, before)
+    def setting(self, setting: GateSetting | float) -> GateSetting:
+        """``setting`` itself, or a bare threshold with the spec's window."""
+        if isinstance(setting, GateSetting):
+            return setting
+        return GateSetting(self.spec.before, self.spec.weeks, float(setting))
+
+    def mask(self, setting: GateSetting | float) -> np.ndarray:
+        """bool [T, H, W]: some week of the window around ``j`` at the pixel has probability above the
+        threshold (a bare threshold: the spec's window)."""
+        s = self.setting(setting)
+        return followed_within((self.prob > s.threshold).numpy(), s.weeks, s.before)
 
     def apply(self, flags: np.ndarray, setting: GateSetting | float) -> np.ndarray:
-        """uint8 flags [V, T, H, W] with every flag outside the gate cleared (a float: the spec's window)."""
-        mask = self.mask(setting) if isinstance(setting, float | int) else self.mask(setting.threshold, setting)
-        return (flags.astype(bool) & mask[None]).astype(np.uint8)
+        """uint8 flags [V, T, H, W] with every flag outside the gate cleared."""
+        return (flags.astype(bool) & self.mask(setting)[None]).astype(np.uint8)
 
     def choose(self, flags: np.ndarray, truth: np.ndarray,
                names: Sequence[str]) -> tuple[GateSetting, dict[str, Any]]:
