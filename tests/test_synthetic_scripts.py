@@ -136,11 +136,12 @@ def test_driver_ceiling_oracle_and_supervised_run(tiny_root, tmp_path, capsys):
     assert driver_ceiling.main(["oracle", *base]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| every anomaly")]
-    assert len(rows) == 3
-    every, signed, followed = (float(r.split("|")[3]) for r in rows)  # precision: each rule only removes
-    assert signed >= every and followed >= every  # false positives of "every anomaly"
+    assert len(rows) == 4
+    every, signed, followed, around = (float(r.split("|")[3]) for r in rows)  # precision: each rule only
+    assert signed >= every and followed >= every and around >= every  # removes false positives of "every anomaly"
     assert "every anomaly (driver or random)" in out and "100.00 |" in rows[0]  # recall of "every anomaly" is 1
-    assert "a true extreme <= 7 weeks later" in rows[2]
+    assert "a true extreme <= 7 weeks later" in rows[2] and "a true extreme 4 weeks before to 9 after" in rows[3]
+    assert float(rows[3].split("|")[4]) >= float(rows[2].split("|")[4])  # the wider window keeps every driver it did
 
     assert driver_ceiling.main(["extremes", *base]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
