@@ -243,6 +243,25 @@ def test_reanalysis_family_refuses_the_gate():
         _check_gate(cfg, dataset_family("ERA5_Land"), method_spec("ide"))
 
 
+def test_data_without_true_drivers_name_what_the_gate_cannot_choose():
+    from models.methods import method_spec
+    from utils.run import _why_no_gate
+
+    family = SimpleNamespace(name="cube", driver_gate=True, threshold_rules=lambda cfg: ("normal_percentile",))
+    cfg = SimpleNamespace(method="ide", driver_gate_threshold=0.5, driver_gate_window="val")
+    assert _why_no_gate(cfg, family, method_spec("ide")) == \
+        "these data have no true drivers to choose the window on (use driver_gate_window fixed)"
+    cfg.driver_gate_threshold = None
+    assert _why_no_gate(cfg, family, method_spec("ide")) == ("these data have no true drivers to choose the threshold "
+                                                            "and window on (give driver_gate_threshold, use "
+                                                            "driver_gate_window fixed)")
+    cfg.driver_gate_window = "fixed"
+    assert _why_no_gate(cfg, family, method_spec("ide")) == \
+        "these data have no true drivers to choose the threshold on (give driver_gate_threshold)"
+    cfg.driver_gate_threshold = 0.5
+    assert _why_no_gate(cfg, family, method_spec("ide")) is None
+
+
 def test_auto_gates_ide_where_flags_are_reassembled_and_scored():
     import dataclasses
 

@@ -15,7 +15,7 @@ with ``--driver_gate_threshold``. Findings: docs/results/paper-size.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,15 @@ class GateSetting:
     before: int
     weeks: int
     threshold: float
+
+    def as_record(self) -> dict[str, Any]:
+        """The keys of ``drivers.gate`` in ``metrics_<split>.json``."""
+        return {"threshold": self.threshold, "weeks": self.weeks, "weeks_before": self.before}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> GateSetting:
+        """From ``drivers.gate``; files written before the window existed have no ``weeks_before`` (0)."""
+        return cls(int(record.get("weeks_before", 0)), int(record["weeks"]), float(record["threshold"]))
 
     def describe(self) -> str:
         span = f"within {self.weeks} weeks after" if self.before == 0 else \
@@ -98,7 +107,7 @@ def followed_within(extreme: np.ndarray, weeks: int, before: int = 0) -> np.ndar
     out = extreme.copy()
     for d in range(1, weeks + 1):
         out[:-d] |= extreme[d:]
-    for d in range(1, min(before, len(extreme) - 1) + 1):
+    for d in range(1, before + 1):
         out[d:] |= extreme[:-d]
     return out
 

@@ -323,8 +323,7 @@ class DriverCollector(Collector):
             else:
                 ungated = driver_scores(flags, self.truth, self.names)["pooled"]
                 self.gate_setting, self._result = self.gate.choose(flags, self.truth, self.names)
-                self._result["gate"] = {"threshold": self.gate_setting.threshold, "weeks": self.gate_setting.weeks,
-                                        "weeks_before": self.gate_setting.before, "ungated": ungated}
+                self._result["gate"] = {**self.gate_setting.as_record(), "ungated": ungated}
         return self._result
 
 

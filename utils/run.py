@@ -88,8 +88,7 @@ def resolve_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec, log: Callabl
     if why:
         log(f"driver_gate auto -> none: {why}")
         return dataclasses.replace(cfg, driver_gate="none")
-    chosen = [what for what, free in (("threshold", cfg.driver_gate_threshold is None),
-                                      ("window", getattr(cfg, "driver_gate_window", "fixed") == "val")) if free]
+    chosen = _chosen_on_val(cfg)
     log("driver_gate auto -> extreme: flags count where an extreme is predicted after them ("
         + (f"{' and '.join(chosen)} chosen on the validation split)" if chosen
            else f"threshold {cfg.driver_gate_threshold:g})"))
@@ -98,16 +97,27 @@ def resolve_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec, log: Callabl
     return cfg
 
 
+#: what the gate leaves to the validation split, and how to fix it instead
+_GATE_FIXES = {"threshold": "give driver_gate_threshold", "window": "use driver_gate_window fixed"}
+
+
+def _chosen_on_val(cfg: Any) -> list[str]:
+    """What of the extreme gate the validation split chooses: ``threshold`` and/or ``window``."""
+    free = {"threshold": cfg.driver_gate_threshold is None,
+            "window": getattr(cfg, "driver_gate_window", "fixed") == "val"}
+    return [what for what, is_free in free.items() if is_free]
+
+
 def _why_no_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> str | None:
     """Why the extreme gate cannot apply to this method and these data (None: it can)."""
     if spec.family != "IDE" or spec.scores:
         return f"method {cfg.method!r} predicts no extreme map to gate by"
     if not family.driver_gate:
         return f"the {family.name} family writes its flags per window, without re-assembly"
-    if cfg.driver_gate_threshold is None and "val_f1" not in family.threshold_rules(cfg):
-        return "these data have no true drivers to choose the threshold on (give driver_gate_threshold)"
-    if getattr(cfg, "driver_gate_window", "fixed") == "val" and "val_f1" not in family.threshold_rules(cfg):
-        return "these data have no true drivers to choose the window on (use driver_gate_window fixed)"
+    chosen = _chosen_on_val(cfg)
+    if chosen and "val_f1" not in family.threshold_rules(cfg):
+        return (f"these data have no true drivers to choose the {' and '.join(chosen)} on "
+                f"({', '.join(_GATE_FIXES[what] for what in chosen)})")
     return None
 
 
@@ -239,16 +249,15 @@ def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callab
 def calibrate_gate(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
     """``cfg`` with the extreme gate's threshold (and window, with ``driver_gate_window val``) chosen on the
     validation split (never the test split)."""
-    window = getattr(cfg, "driver_gate_window", "fixed")
-    if cfg.driver_gate == "none" or (cfg.driver_gate_threshold is not None and window == "fixed"):
+    chosen = _chosen_on_val(cfg)
+    if cfg.driver_gate == "none" or not chosen:
         return cfg
     val = family.load(cfg, "val")
     res = engine.evaluate(cfg, model, val, family.val_collectors(cfg, val, drivers=True), runtime=rt,
                           with_loss=False, desc="gate on val")
     gate = res["drivers"]["gate"]
-    setting = GateSetting(int(gate["weeks_before"]), int(gate["weeks"]), float(gate["threshold"]))
-    what = "threshold and window" if window == "val" else "threshold"
-    log(f"driver gate: {what} chosen on the validation split, {setting.describe()} (driver F1 "
+    setting = GateSetting.from_record(gate)
+    log(f"driver gate: {' and '.join(chosen)} chosen on the validation split, {setting.describe()} (driver F1 "
         f"{100 * res['drivers']['pooled']['f1']:.2f} %, ungated {100 * gate['ungated']['f1']:.2f} %)")
     return dataclasses.replace(cfg, driver_gate_threshold=setting.threshold, driver_gate_weeks=setting.weeks,
                                driver_gate_weeks_before=setting.before, driver_gate_window="fixed")

@@ -91,7 +91,7 @@ def gate_line(metrics: dict[str, Any]) -> str:
     gate = metrics.get("drivers", {}).get("gate")
     if not gate:
         return ""
-    setting = GateSetting(int(gate.get("weeks_before", 0)), int(gate["weeks"]), float(gate["threshold"]))
+    setting = GateSetting.from_record(gate)
     return f"\ndriver gate: flags kept where {setting.describe()}; ungated driver F1 {percent(gate['ungated']['f1'])} %"
 
 
