@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from utils.collectors import Collector
 
 __all__ = ["MAX_ROWS", "check_box", "window_features", "input_features", "features_for", "rows_model", "GateRows",
-           "GateTrees", "TreeGated"]
+           "GateTrees", "variable_lift", "TreeGated"]
 
 _EPS = 1e-6  # keeps a probability's logit finite
 
@@ -194,15 +194,52 @@ class GateTrees:
         return torch.logit(p.clamp(_EPS, 1 - _EPS)).reshape(n, 1, h, w).to(x.device)
 
 
-class TreeGated(nn.Module):
-    """A model whose extreme logits are the trees'; flags and the rest unchanged."""
+def variable_lift(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], n_vars: int,
+                  seed: int = 0, max_iter: int = 50) -> np.ndarray:
+    """float64 [V]: how well each variable alone tells the extremes, as a lift over chance.
 
-    def __init__(self, model: nn.Module, trees: GateTrees) -> None:
+    ``train`` and ``val`` are (input rows, extreme labels) of two splits (:func:`input_features`: each
+    variable's weeks side by side). Per variable, trees fit on the training rows of its weeks alone
+    score the validation rows; the lift is their average precision over the validation share of
+    extremes: about 1 for a variable that tells nothing of the extremes, far above for one that
+    drives them. One variable at a time, so a driver whose information the others repeat still
+    counts (shuffling it among all the variables costs the trees little: docs/results/paper-size.md).
+    """
+    from sklearn.metrics import average_precision_score
+
+    (xt, yt), (xv, yv) = train, val
+    yv = np.asarray(yv, dtype=bool)
+    if xt.shape[1] != xv.shape[1] or xt.shape[1] % n_vars:
+        raise ValueError(f"input columns {xt.shape[1]} / {xv.shape[1]} do not split into {n_vars} variables")
+    if yv.all() or not yv.any():
+        raise ValueError("the validation split has " + ("no extreme" if not yv.any() else "only extremes")
+                         + " to measure the variables on")
+    weeks = xt.shape[1] // n_vars
+    lift = np.empty(n_vars)
+    for v in range(n_vars):
+        cols = slice(v * weeks, (v + 1) * weeks)
+        trees = GateTrees(lambda x, out: x, max_iter=max_iter, seed=seed, balanced=True).fit(xt[:, cols], yt)
+        lift[v] = average_precision_score(yv, trees.model.predict_proba(xv[:, cols])[:, 1]) / yv.mean()
+    return lift
+
+
+class TreeGated(nn.Module):
+    """A model whose extreme logits are the trees'; where ``keep`` (bool [V]) is given, the flags of the
+    variables it leaves out are set to normal (``lift``: what chose them, by variable name); the rest
+    unchanged."""
+
+    def __init__(self, model: nn.Module, trees: GateTrees, keep: Any = None,
+                 lift: dict[str, float] | None = None) -> None:
         super().__init__()
         if not trees.fitted:
             raise ValueError("TreeGated needs fitted trees (GateTrees.fit)")
-        self.model, self.trees = model, trees
+        self.model, self.trees, self.lift = model, trees, lift
+        self.keep = None if keep is None else torch.as_tensor(keep, dtype=torch.bool)
 
     def forward(self, x: Tensor) -> Any:
         out = self.model(x)
-        return dataclasses.replace(out, logits=self.trees.logits(x, out))
+        out = dataclasses.replace(out, logits=self.trees.logits(x, out))
+        if self.keep is None:
+            return out
+        keep = self.keep.to(out.anomaly.device).reshape(1, -1, *([1] * (out.anomaly.dim() - 2)))
+        return dataclasses.replace(out, anomaly=out.anomaly * keep.to(out.anomaly.dtype))

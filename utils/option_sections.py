@@ -472,6 +472,15 @@ class MethodOptions:
         "help": "what predicts the extremes the gate looks for: classifier (the model's own head), "
                 "input_trees (gradient-boosted trees fit at test time on the inputs of the training split) "
                 "or flag_trees (the same on the checkpoint's flags); models/gate_trees.py"})
+    # the published generator's exp-1 drivers are four of six variables (docs/results/paper-size.md)
+    driver_gate_variables: str = field(default="all", metadata={
+        **_choices("all", "trees"),
+        "help": "all: every variable's flags can drive; trees (with driver_gate_model input_trees): a variable "
+                "whose inputs alone predict the validation extremes no better than driver_gate_variable_lift "
+                "times chance never drives (its flags set to normal)"})
+    driver_gate_variable_lift: float = field(default=4.0, metadata={
+        "help": "driver_gate_variables trees: the validation average precision over the share of extremes "
+                "that trees fit on one variable's inputs must reach for its flags to drive"})
     gate_trees_box: int = field(default=5, metadata={
         "help": "driver_gate_model flag_trees: width in pixels of the neighbourhood whose share of flags is a feature"})
 

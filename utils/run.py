@@ -22,10 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dataset.crops import check_train_crop
 from dataset.families import DatasetFamily, dataset_family
 from models.build import load_checkpoint
-from models.gate_trees import GateRows, GateTrees, TreeGated, check_box, features_for, rows_model
+from models.gate_trees import (
+    GateRows,
+    GateTrees,
+    TreeGated,
+    check_box,
+    features_for,
+        rows_model,
+    variable_lift,
+)
 from models.methods import MethodSpec, method_spec
 from utils import engine
 from utils.checkpoints import write_atomic
@@ -130,6 +140,7 @@ def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
         gate_spec(cfg)  # checks weeks and threshold
         if getattr(cfg, "driver_gate_model", "classifier") == "flag_trees":
             check_box(cfg.gate_trees_box)
+        _check_gate_variables(cfg)
     except ValueError as err:
         raise SetupError(str(err)) from None
 
@@ -225,6 +236,42 @@ def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) ->
     return res["threshold"]
 
 
+def _check_gate_variables(cfg: Any) -> None:
+    """``driver_gate_variables trees`` needs the input trees and a lift of 1 (chance) or more."""
+    if getattr(cfg, "driver_gate_variables", "all") == "all":
+        return
+    if getattr(cfg, "driver_gate_model", "classifier") != "input_trees":
+        raise ValueError(f"option 'driver_gate_variables' trees measures each variable with input trees, but "
+                         f"driver_gate_model is {cfg.driver_gate_model!r}; use --driver_gate_model input_trees "
+                         "or --driver_gate_variables all")
+    if not cfg.driver_gate_variable_lift >= 1.0:
+        raise ValueError(f"option 'driver_gate_variable_lift' is {cfg.driver_gate_variable_lift}; give 1 "
+                         "(chance) or more")
+
+
+def _driving_variables(cfg: Any, train: tuple[np.ndarray, np.ndarray], features: Any, family: DatasetFamily,
+                       rt: Any, log: Callable[[str], None]) -> tuple[np.ndarray, dict[str, float]]:
+    """bool [V]: the variables whose inputs alone predict the validation extremes at
+    ``driver_gate_variable_lift`` times chance or better (``driver_gate_variables trees``), and each
+    variable's lift. The extremes are labels; no true driver is read."""
+    val = family.load(cfg, "val")
+    rows = GateRows(features, n_samples=len(val), seed=cfg.seed)
+    engine.evaluate(cfg, rows_model("input_trees", None), val, [rows], runtime=rt, with_loss=False,
+                    desc="gate trees: variables on val")
+    names = [str(v) for v in val.variables]
+    try:
+        lift = variable_lift(train, rows.arrays(), len(names), seed=cfg.seed)
+    except ValueError as err:
+        raise SetupError(f"option 'driver_gate_variables' trees: {err}; use --driver_gate_variables all") from None
+    keep = lift >= cfg.driver_gate_variable_lift
+    dropped = [n for n, k in zip(names, keep) if not k]
+    log("driver gate: each variable alone predicts the validation extremes at "
+        + ", ".join(f"{n} {x:.2f}" for n, x in zip(names, lift)) + " times chance; "
+        + (f"{', '.join(dropped)} below {cfg.driver_gate_variable_lift:g} never drive" if dropped
+           else "every variable can drive"))
+    return keep, {n: float(x) for n, x in zip(names, lift)}
+
+
 def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
     """``model`` with its extreme logits from trees fit on the training split, when ``driver_gate_model``
     is ``flag_trees`` (the checkpoint's flags) or ``input_trees`` (the inputs; models/gate_trees.py);
@@ -243,7 +290,9 @@ def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callab
     sampled = "" if rows.share == 1.0 else f", a random {100 * rows.share:.1f} % of them"
     log(f"driver gate: extremes from gradient-boosted trees fit on {what} of the training split "
         f"({len(y):,} pixel windows{sampled}, {100 * y.mean():.2f} % extreme)")
-    return TreeGated(model, trees)
+    if getattr(cfg, "driver_gate_variables", "all") != "trees":
+        return TreeGated(model, trees)
+    return TreeGated(model, trees, *_driving_variables(cfg, (x, y), features, family, rt, log))
 
 
 def calibrate_gate(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
@@ -302,6 +351,9 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
                    **family.test_metrics(cfg, dataset, res)}
         if threshold is not None:
             metrics["driver_threshold"] = threshold
+        if getattr(model, "lift", None) is not None and "drivers" in metrics:
+            metrics["drivers"].setdefault("gate", {})["variables"] = {
+                "lift": model.lift, "kept": [n for n, k in zip(model.lift, model.keep.tolist()) if k]}
         if cfg.ensemble:
             metrics["ensemble"] = members
         if rt.is_main:
