@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_run_args
 
 from tests.test_engine import CubeDataset, Interrupted, TinyModel, synthetic_collectors, tiny_config
 from utils import engine, run_folder
@@ -133,3 +134,47 @@ def test_a_run_killed_while_continuing_kept_starts_resumes_to_the_same_result(tm
     for k, v in a["model_state_dict"].items():
         assert torch.equal(v, b["model_state_dict"][k]), k
     assert (tmp_path / "ref" / "starts.json").read_text() == (tmp_path / "killed" / "starts.json").read_text()
+
+
+def test_a_test_unites_the_kept_starts_with_ensemble_starts(tiny_root, tmp_path, capsys):
+    import test_synthetic
+    import train_synthetic
+
+    keep = ["--n_epochs", "2", "--restarts", "2", "--restart_epochs", "1", "--restart_keep", "2"]
+    assert train_synthetic.main(tiny_run_args(tiny_root, tmp_path, "k", *keep)) == 0
+    record = json.loads((tmp_path / "k" / "starts.json").read_text())
+    other = next(s for s in record["kept"] if s != record["chosen_seed"])
+    assert test_synthetic.main(tiny_run_args(tiny_root, tmp_path, "k", "--ensemble_starts", "true")) == 0
+    assert "ensemble of 2 runs: flags united" in capsys.readouterr().out
+    members = json.loads((tmp_path / "k" / "metrics_test.json").read_text())["ensemble"]
+    assert members == [str(tmp_path / "k" / "best_driver_F1_model.pth"),
+                       str(tmp_path / "k" / "starts" / f"seed_{other}" / "best_driver_F1_model.pth")]
+    # the same as naming the other start as an ensemble member
+    by_name = tiny_run_args(tiny_root, tmp_path, "k", "--ensemble", f"k/starts/seed_{other}", "--overwrite", "true")
+    united = json.loads((tmp_path / "k" / "metrics_test.json").read_text())
+    assert test_synthetic.main(by_name) == 0
+    assert json.loads((tmp_path / "k" / "metrics_test.json").read_text())["drivers"] == united["drivers"]
+
+
+def test_ensemble_starts_without_kept_starts_says_what_it_does(tiny_root, tmp_path, capsys):
+    import test_synthetic
+    import train_synthetic
+
+    assert train_synthetic.main(tiny_run_args(tiny_root, tmp_path, "one")) == 0  # restarts 1: no starts.json
+    with pytest.raises(SystemExit) as stop:
+        test_synthetic.main(tiny_run_args(tiny_root, tmp_path, "one", "--ensemble_starts", "true"))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "option 'ensemble_starts':" in err and "starts.json is missing or unreadable" in err
+    assert "use --ensemble_starts false" in err
+    single = ["--n_epochs", "2", "--restarts", "2", "--restart_epochs", "1", "--restart_keep", "1"]
+    assert train_synthetic.main(tiny_run_args(tiny_root, tmp_path, "single", *single)) == 0
+    assert test_synthetic.main(tiny_run_args(tiny_root, tmp_path, "single", "--ensemble_starts", "true")) == 0
+    out = capsys.readouterr().out
+    assert "ensemble_starts: the run continued one start to the end; it is tested alone" in out
+    assert "ensemble" not in json.loads((tmp_path / "single" / "metrics_test.json").read_text())
+    checkpoint = str(tmp_path / "single" / "best_driver_F1_model.pth")
+    argv = tiny_run_args(tiny_root, tmp_path, "single", "--ensemble_starts", "true", "--checkpoint", checkpoint)
+    with pytest.raises(SystemExit):
+        test_synthetic.main(argv)
+    assert "drop --checkpoint or use --ensemble_starts false" in capsys.readouterr().err

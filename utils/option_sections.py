@@ -67,6 +67,10 @@ class RunOptions:
         "help": "test scripts: names of more runs (folders under dir_log, trained with the same options and "
                 "other seeds) evaluated with this one as a seed ensemble: flags united, extreme "
                 "probabilities averaged (models/ensemble.py)"})
+    # each start continued to the end can lose a different driver variable (docs/results/paper-size.md)
+    ensemble_starts: bool = field(default=False, metadata={
+        "help": "test scripts: evaluate the run with the other starts that restart_keep continued to the end "
+                "(starts/seed_S) as a seed ensemble: flags united, extreme probabilities averaged"})
     save_predictions: bool = field(default=False, metadata={
         "help": "test scripts: also write drivers_<split>.nc (driver flags and extremes) into the run folder"})
     gpu_id: str = field(default="0", metadata={

@@ -197,25 +197,39 @@ def _build_for_training(spec: MethodSpec, cfg: Any) -> Any:
 def _ensemble(
     cfg: Any, spec: MethodSpec, model: Any, checkpoint: Path, log: Callable[[str], None]
 ) -> tuple[Any, list[str]]:
-    """This run's model and the best checkpoints of the ``ensemble`` runs as one :class:`FlagEnsemble`."""
+    """This run's model with the best checkpoints of the ``ensemble`` runs and, with ``ensemble_starts``,
+    of the run's other kept starts, as one :class:`FlagEnsemble` (the model alone when there are none)."""
     from models.ensemble import FlagEnsemble
+    from utils.restarts import other_kept_starts
     from utils.run_folder import best_checkpoint
 
     if spec.family != "IDE" or spec.scores:
-        raise ValueError(f"option 'ensemble': unites IDE runs' flags; method {cfg.method!r} is not one")
-    members, paths = [model], [str(checkpoint)]
+        what = "ensemble" if cfg.ensemble else "ensemble_starts"
+        raise ValueError(f"option '{what}': unites IDE runs' flags; method {cfg.method!r} is not one")
+    folders = []
     for name in cfg.ensemble:
         if name == cfg.name:
             raise ValueError(f"option 'ensemble': {name!r} is this run; name the other runs only")
-        found = best_checkpoint(Path(cfg.dir_log) / name)
+        folders.append((Path(cfg.dir_log) / name, "option 'ensemble'", "train that run first"))
+    if cfg.ensemble_starts:
+        if cfg.checkpoint:
+            raise ValueError("option 'ensemble_starts' unites the run folder's kept starts, but --checkpoint names "
+                             "another file: drop --checkpoint or use --ensemble_starts false")
+        starts = other_kept_starts(Path(cfg.run_dir))
+        folders += [(f, "option 'ensemble_starts'", "the run's training did not finish: resume it") for f in starts]
+        if not starts:
+            log("ensemble_starts: the run continued one start to the end; it is tested alone")
+    members, paths = [model], [str(checkpoint)]
+    for folder, option, fix in folders:
+        found = best_checkpoint(folder)
         if found is None:
-            raise FileNotFoundError(
-                f"option 'ensemble': no checkpoint in {Path(cfg.dir_log) / name}; train that run first"
-            )
+            raise FileNotFoundError(f"{option}: no checkpoint in {folder}; {fix}")
         member = spec.build(cfg)
         load_checkpoint(member, found)
         members.append(member)
         paths.append(str(found))
+    if len(members) == 1:
+        return model, paths
     log(f"ensemble of {len(members)} runs: flags united, extreme probabilities averaged ({', '.join(paths)})")
     return FlagEnsemble(members), paths
 
@@ -335,7 +349,7 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
             model = spec.build(cfg)
             load_checkpoint(model, checkpoint)
             members = [str(checkpoint)]
-            if cfg.ensemble:
+            if cfg.ensemble or cfg.ensemble_starts:
                 model, members = _ensemble(cfg, spec, model, checkpoint, log)
         run_dir = Path(cfg.run_dir)
         if rt.is_main:
@@ -354,7 +368,7 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
         if getattr(model, "lift", None) is not None and "drivers" in metrics:
             metrics["drivers"].setdefault("gate", {})["variables"] = {
                 "lift": model.lift, "kept": [n for n, k in zip(model.lift, model.keep.tolist()) if k]}
-        if cfg.ensemble:
+        if len(members) > 1:
             metrics["ensemble"] = members
         if rt.is_main:
             write_atomic(run_dir / f"metrics_{split}.json", json.dumps(metrics, indent=1).encode(), then=RERUN_TEST)
