@@ -160,19 +160,20 @@ def test_ensemble_starts_without_kept_starts_says_what_it_does(tiny_root, tmp_pa
     import test_synthetic
     import train_synthetic
 
-    assert train_synthetic.main(tiny_run_args(tiny_root, tmp_path, "one")) == 0  # restarts 1: no starts.json
+    alone = "ensemble_starts: the run continued one start to the end (or trained without restarts); it is tested alone"
+    single = ["--n_epochs", "2", "--restarts", "2", "--restart_epochs", "1", "--restart_keep", "1"]
+    for name, opts in (("one", []), ("single", single)):  # restarts 1: no starts.json; restart_keep 1
+        assert train_synthetic.main(tiny_run_args(tiny_root, tmp_path, name, *opts)) == 0
+        assert test_synthetic.main(tiny_run_args(tiny_root, tmp_path, name, "--ensemble_starts", "true")) == 0
+        assert alone in capsys.readouterr().out
+        assert "ensemble" not in json.loads((tmp_path / name / "metrics_test.json").read_text())
+    (tmp_path / "single" / "starts.json").write_text("{")
     with pytest.raises(SystemExit) as stop:
-        test_synthetic.main(tiny_run_args(tiny_root, tmp_path, "one", "--ensemble_starts", "true"))
+        test_synthetic.main(tiny_run_args(tiny_root, tmp_path, "single", "--ensemble_starts", "true"))
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert "option 'ensemble_starts':" in err and "starts.json is missing or unreadable" in err
+    assert "option 'ensemble_starts':" in err and "starts.json is unreadable" in err
     assert "use --ensemble_starts false" in err
-    single = ["--n_epochs", "2", "--restarts", "2", "--restart_epochs", "1", "--restart_keep", "1"]
-    assert train_synthetic.main(tiny_run_args(tiny_root, tmp_path, "single", *single)) == 0
-    assert test_synthetic.main(tiny_run_args(tiny_root, tmp_path, "single", "--ensemble_starts", "true")) == 0
-    out = capsys.readouterr().out
-    assert "ensemble_starts: the run continued one start to the end; it is tested alone" in out
-    assert "ensemble" not in json.loads((tmp_path / "single" / "metrics_test.json").read_text())
     checkpoint = str(tmp_path / "single" / "best_driver_F1_model.pth")
     argv = tiny_run_args(tiny_root, tmp_path, "single", "--ensemble_starts", "true", "--checkpoint", checkpoint)
     with pytest.raises(SystemExit):

@@ -116,16 +116,19 @@ def _read_record(run: Path, kept: bool = False) -> dict[str, Any]:
 
 def other_kept_starts(run: Path) -> list[Path]:
     """The folders of the starts that ``restart_keep`` continued to the end besides the chosen one
-    (``starts/seed_S``, in the order of ``starts.json``); none when the run continued one start."""
+    (``starts/seed_S``, in the order of ``starts.json``); none when the run continued one start or
+    was trained without restarts (no ``starts.json``)."""
     path = run / STARTS_FILE
+    if not path.exists():
+        return []
     try:
         record = json.loads(path.read_text())
         chosen = int(record["chosen_seed"])
         kept = [int(seed) for seed in record.get("kept", [])]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise RunFolderError(
-            f"option 'ensemble_starts': {path} is missing or unreadable ({err}); the run holds no record of "
-            "its starts (trained with restarts 1?): use --ensemble_starts false"
+            f"option 'ensemble_starts': {path} is unreadable ({err}); the run's record of its starts is "
+            "damaged: train it again with --overwrite true, or use --ensemble_starts false"
         ) from None
     return [run / STARTS_DIR / f"seed_{seed}" for seed in kept if seed != chosen]
 

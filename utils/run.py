@@ -218,7 +218,8 @@ def _ensemble(
         starts = other_kept_starts(Path(cfg.run_dir))
         folders += [(f, "option 'ensemble_starts'", "the run's training did not finish: resume it") for f in starts]
         if not starts:
-            log("ensemble_starts: the run continued one start to the end; it is tested alone")
+            log("ensemble_starts: the run continued one start to the end (or trained without restarts); "
+                "it is tested alone")
     members, paths = [model], [str(checkpoint)]
     for folder, option, fix in folders:
         found = best_checkpoint(folder)
