@@ -221,6 +221,11 @@ def test_a_test_run_leaves_out_the_variables_that_tell_nothing_of_the_extremes(t
     assert chosen["kept"] == [n for n, x in chosen["lift"].items() if x >= 1.5]
     for name in set(chosen["lift"]) - set(chosen["kept"]):
         assert drivers["per_variable"][name]["n_pred"] == 0
+    # no variable tells the extremes well enough: none is dropped rather than all
+    assert test_synthetic.main([*argv, "--driver_gate_variable_lift", "1e9", "--overwrite", "true"]) == 0
+    assert "none reaches 1e+09, so every variable can drive" in capsys.readouterr().out
+    drivers = json.loads((tmp_path / "v" / "metrics_test.json").read_text())["drivers"]
+    assert drivers["gate"]["variables"]["kept"] == list(drivers["per_variable"])
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -33,7 +33,7 @@ from models.gate_trees import (
     TreeGated,
     check_box,
     features_for,
-        rows_model,
+    rows_model,
     variable_lift,
 )
 from models.methods import MethodSpec, method_spec
@@ -280,10 +280,14 @@ def _driving_variables(cfg: Any, train: tuple[np.ndarray, np.ndarray], features:
         raise SetupError(f"option 'driver_gate_variables' trees: {err}; use --driver_gate_variables all") from None
     keep = lift >= cfg.driver_gate_variable_lift
     dropped = [n for n, k in zip(names, keep) if not k]
+    if not keep.any():  # the trees tell nothing of these extremes: no ground to drop any variable
+        keep[:], verdict = True, f"none reaches {cfg.driver_gate_variable_lift:g}, so every variable can drive"
+    elif dropped:
+        verdict = f"{', '.join(dropped)} below {cfg.driver_gate_variable_lift:g} never drive"
+    else:
+        verdict = "every variable can drive"
     log("driver gate: each variable alone predicts the validation extremes at "
-        + ", ".join(f"{n} {x:.2f}" for n, x in zip(names, lift)) + " times chance; "
-        + (f"{', '.join(dropped)} below {cfg.driver_gate_variable_lift:g} never drive" if dropped
-           else "every variable can drive"))
+        + ", ".join(f"{n} {x:.2f}" for n, x in zip(names, lift)) + f" times chance; {verdict}")
     return keep, {n: float(x) for n, x in zip(names, lift)}
 
 
