@@ -174,6 +174,10 @@ def test_ensemble_starts_without_kept_starts_says_what_it_does(tiny_root, tmp_pa
     err = capsys.readouterr().err
     assert "option 'ensemble_starts':" in err and "starts.json is unreadable" in err
     assert "use --ensemble_starts false" in err
+    (tmp_path / "single" / "starts.json").write_text('{"chosen_seed": null, "kept": [0, 1]}')  # killed mid-way
+    with pytest.raises(SystemExit):
+        test_synthetic.main(tiny_run_args(tiny_root, tmp_path, "single", "--ensemble_starts", "true"))
+    assert "has not chosen its start yet: finish it with --resume true" in capsys.readouterr().err
     checkpoint = str(tmp_path / "single" / "best_driver_F1_model.pth")
     argv = tiny_run_args(tiny_root, tmp_path, "single", "--ensemble_starts", "true", "--checkpoint", checkpoint)
     with pytest.raises(SystemExit):

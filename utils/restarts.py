@@ -123,6 +123,9 @@ def other_kept_starts(run: Path) -> list[Path]:
         return []
     try:
         record = json.loads(path.read_text())
+        if record.get("chosen_seed", 0) is None:  # written before the kept starts were continued
+            raise RunFolderError(f"option 'ensemble_starts': {path} says the run's training has not chosen its "
+                                 "start yet: finish it with --resume true, or use --ensemble_starts false")
         chosen = int(record["chosen_seed"])
         kept = [int(seed) for seed in record.get("kept", [])]
     except (OSError, ValueError, KeyError, TypeError) as err:
