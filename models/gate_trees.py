@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from utils.collectors import Collector
 
 __all__ = ["MAX_ROWS", "check_box", "window_features", "input_features", "features_for", "rows_model", "GateRows",
-           "GateTrees", "variable_lift", "TreeGated"]
+           "boosted_trees", "GateTrees", "variable_lift", "TreeGated"]
 
 _EPS = 1e-6  # keeps a probability's logit finite
 
@@ -159,6 +159,21 @@ class GateRows(Collector):
         return np.concatenate(self.x), np.concatenate(self.y)
 
 
+def boosted_trees(max_iter: int, seed: int, balanced: bool) -> Any:
+    """The classifier of the gate trees and of the variable lifts: scikit-learn's histogram gradient
+    boosting, a fixed number of rounds (no early stopping: no rows are held out), seeded.
+    ``balanced``: each class carries half the weight."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, early_stopping=False,
+                                          random_state=seed, class_weight="balanced" if balanced else None)
+
+
+def _one_class(y: np.ndarray) -> str | None:
+    """What is wrong with labels ``y`` for a classifier: 'no extreme', 'only extremes' or None."""
+    return "no extreme" if not y.any() else "only extremes" if y.all() else None
+
+
 class GateTrees:
     """Gradient-boosted trees (scikit-learn) from a window's rows to the probability of an extreme.
 
@@ -166,23 +181,15 @@ class GateTrees:
     """
 
     def __init__(self, features: Features, max_iter: int = 200, seed: int = 0, balanced: bool = False) -> None:
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
         self.features = features
-        self.model = HistGradientBoostingClassifier(
-            max_iter=max_iter, learning_rate=0.1, early_stopping=False, random_state=seed,
-            class_weight="balanced" if balanced else None,
-        )
+        self.model = boosted_trees(max_iter, seed, balanced)
         self.fitted = False
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> GateTrees:
         y = np.asarray(y, dtype=bool)
-        if y.all() or not y.any():
-            raise ValueError(
-                "driver_gate_model trees: the training split has "
-                + ("no extreme" if not y.any() else "only extremes")
-                + " at the model's pixels to learn from; use --driver_gate_model classifier"
-            )
+        if (wrong := _one_class(y)) is not None:
+            raise ValueError(f"driver_gate_model trees: the training split has {wrong} at the model's pixels "
+                             "to learn from; use --driver_gate_model classifier")
         self.model.fit(x, y)
         self.fitted = True
         return self
@@ -208,19 +215,18 @@ def variable_lift(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, n
     from sklearn.metrics import average_precision_score
 
     (xt, yt), (xv, yv) = train, val
-    yv = np.asarray(yv, dtype=bool)
+    yt, yv = np.asarray(yt, dtype=bool), np.asarray(yv, dtype=bool)
     if xt.shape[1] != xv.shape[1] or xt.shape[1] % n_vars:
         raise ValueError(f"input columns {xt.shape[1]} / {xv.shape[1]} do not split into {n_vars} variables")
-    if yv.all() or not yv.any():
-        raise ValueError("the validation split has " + ("no extreme" if not yv.any() else "only extremes")
-                         + " to measure the variables on")
+    for name, y in (("training", yt), ("validation", yv)):
+        if (wrong := _one_class(y)) is not None:
+            raise ValueError(f"the {name} split has {wrong} to measure the variables on")
     weeks = xt.shape[1] // n_vars
     lift = np.empty(n_vars)
     for v in range(n_vars):
         cols = slice(v * weeks, (v + 1) * weeks)
-        # the rows are given here, so the trees' feature function is never called
-        trees = GateTrees(lambda x, out: x, max_iter=max_iter, seed=seed, balanced=True).fit(xt[:, cols], yt)
-        lift[v] = average_precision_score(yv, trees.model.predict_proba(xv[:, cols])[:, 1]) / yv.mean()
+        trees = boosted_trees(max_iter, seed, balanced=True).fit(xt[:, cols], yt)
+        lift[v] = average_precision_score(yv, trees.predict_proba(xv[:, cols])[:, 1]) / yv.mean()
     return lift
 
 

@@ -42,7 +42,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mamba_impl", default="auto", choices=["auto", "torch", "kernel"])
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
     p.add_argument("--amp", default="none", choices=["none", "auto", "bf16", "fp16"],
-                   help="autocast dtype as --amp of training (CUDA only; CPU stays float32)")
+                   help="autocast dtype as --amp of training (auto: bf16 on CUDA, float32 on CPU; bf16 also on CPU)")
     p.add_argument("--fused_adam", action="store_true", help="Adam(fused=True) (CUDA)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (as --compile true)")
     p.add_argument("--channels_last", action="store_true", help="3-D conv weights NDHWC (as --channels_last true)")

@@ -91,7 +91,9 @@ def test_ide_parts_as_tensors_equal_the_float_parts():
 
 def test_amp_auto_is_bf16_on_cuda_and_float32_on_cpu(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
-    assert runtime.resolve_amp("auto", cpu) is None and runtime.resolve_amp("bf16", cpu) is None
+    assert runtime.resolve_amp("auto", cpu) is None and runtime.resolve_amp("fp16", cpu) is None
+    assert runtime.resolve_amp("bf16", cpu) is torch.bfloat16  # asked for by name: CPU autocast
+    assert runtime.resolve_amp("none", cpu) is None
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert runtime.resolve_amp("auto", cuda) is torch.bfloat16
     assert runtime.resolve_amp("fp16", cuda) is torch.float16 and runtime.resolve_amp("none", cuda) is None

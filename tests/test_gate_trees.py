@@ -139,6 +139,8 @@ def test_variable_lift_names_what_it_cannot_measure():
     train, (xv, yv) = _rows(200, 0), _rows(200, 1)
     with pytest.raises(ValueError, match="the validation split has no extreme to measure the variables on"):
         variable_lift(train, (xv, np.zeros_like(yv)), n_vars=2)
+    with pytest.raises(ValueError, match="the training split has only extremes to measure the variables on"):
+        variable_lift((train[0], np.ones_like(train[1])), (xv, yv), n_vars=2)
     with pytest.raises(ValueError, match="input columns 4 / 4 do not split into 3 variables"):
         variable_lift(train, (xv, yv), n_vars=3)
 
@@ -205,14 +207,21 @@ def test_bad_box_stops_before_training(tiny_root, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_a_test_run_leaves_out_the_variables_that_tell_nothing_of_the_extremes(tiny_root, tmp_path, capsys):
+def test_a_test_run_leaves_out_the_variables_that_tell_nothing_of_the_extremes(tiny_root, tmp_path, capsys,
+                                                                              monkeypatch):
     import test_synthetic
     import train_synthetic
+    from dataset.families.synthetic import SyntheticFamily
 
     assert train_synthetic.main(_args(tiny_root, tmp_path, "v")) == 0
     argv = _args(tiny_root, tmp_path, "v", "--driver_gate_model", "input_trees", "--driver_gate_variables", "trees",
-                 "--driver_gate_variable_lift", "1.5")
+                 "--driver_gate_variable_lift", "1.5", "--spatial_anomaly", "auto")
+    loads, real = [], SyntheticFamily.load
+    monkeypatch.setattr(SyntheticFamily, "load", lambda self, cfg, split, **kw: loads.append(split) or
+                        real(self, cfg, split, **kw))
     assert test_synthetic.main(argv) == 0
+    # the spatial-anomaly choice and the trees share the training split; lifts, gate and threshold the val split
+    assert sorted(loads) == ["test", "train", "val"]
     out = capsys.readouterr().out
     assert "driver gate: each variable alone predicts the validation extremes at" in out
     drivers = json.loads((tmp_path / "v" / "metrics_test.json").read_text())["drivers"]

@@ -76,8 +76,8 @@ def test_train_then_test_with_predictions(tiny_root, tmp_path, capsys):
 def test_mixed_precision_trains_checkpoints_and_resumes(tiny_root, tmp_path, monkeypatch, amp):
     """The engine's autocast + GradScaler path with the real model, on CPU autocast.
 
-    Users take this path on CUDA (the engine only sets an autocast dtype there); the code is
-    device-generic, so forcing the dtype on a CPU runtime runs the same lines without a GPU.
+    ``--amp bf16`` autocasts on CPU as asked; fp16 is set on CUDA only, so its dtype is forced on the
+    CPU runtime here to run the GradScaler lines without a GPU (the code is device-generic).
     """
     import math
 
@@ -88,12 +88,13 @@ def test_mixed_precision_trains_checkpoints_and_resumes(tiny_root, tmp_path, mon
 
     real = engine.setup_runtime
 
-    def cpu_amp(cfg):
+    def cpu_fp16(cfg):
         rt = real(cfg)
-        rt.amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+        rt.amp_dtype = torch.float16
         return rt
 
-    monkeypatch.setattr(engine, "setup_runtime", cpu_amp)
+    if amp == "fp16":
+        monkeypatch.setattr(engine, "setup_runtime", cpu_fp16)
     args = _args(tiny_root, tmp_path, amp, "--amp", amp, "--encoder", "Swin_3D")
     assert train_synthetic.main(args) == 0
     run = tmp_path / amp

@@ -584,7 +584,7 @@ def _fit(
     for message in [*cfg.split_overlaps(), *getattr(train_set, "warnings", []), *getattr(val_set, "warnings", [])]:
         log.warning(message)
     if cfg.amp not in ("none", "auto") and rt.amp_dtype is None:
-        log.warning(f"amp {cfg.amp} needs CUDA; running in float32 on {rt.device}")
+        log.warning(f"amp {cfg.amp} needs CUDA (bf16 also runs on CPU); running in float32 on {rt.device}")
 
     history: list[dict[str, Any]] = []
     val_metrics: dict[str, Any] = {}

@@ -53,7 +53,8 @@ class RunOptions:
         "help": "auto (CUDA when available, else CPU), cpu, cuda (under torchrun: the rank's local GPU) or cuda:N"})
     amp: str = field(default="auto", metadata={
         **_choices("auto", "none", "bf16", "fp16"),
-        "help": "autocast dtype on CUDA (auto: bf16 on CUDA, none on CPU; CPU always runs float32)"})
+        "help": "autocast dtype (auto: bf16 on CUDA, float32 on CPU; bf16 by name autocasts on CPU too; "
+                "fp16 is CUDA only)"})
     resume: bool = field(default=False, metadata={
         "help": "continue the run in <dir_log>/<name> from its last.pth (optimiser, schedule, RNG state)"})
     overwrite: bool = field(default=False, metadata={

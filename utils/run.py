@@ -145,14 +145,35 @@ def _check_gate(cfg: Any, family: DatasetFamily, spec: MethodSpec) -> None:
         raise SetupError(str(err)) from None
 
 
-def _spatial_anomaly(cfg: Any, family: DatasetFamily, train_set: Any | None, log: Callable[[str], None]) -> Any:
+#: a split's dataset by name ("train", "val", "test"), as the family loads it for the run's options
+Loader = Callable[[str], Any]
+
+
+class _Splits:
+    """The splits a test reads, each loaded once: the spatial-anomaly choice and the gate trees both read
+    the training split, and the variable lifts, the gate and a scoring method's threshold all read the
+    validation split. :meth:`drop` lets a split go once nothing reads it again (training splits are large)."""
+
+    def __init__(self, family: DatasetFamily, cfg: Any) -> None:
+        self.family, self.cfg, self.loaded = family, cfg, {}
+
+    def __call__(self, split: str) -> Any:
+        if split not in self.loaded:
+            self.loaded[split] = self.family.load(self.cfg, split)
+        return self.loaded[split]
+
+    def drop(self, split: str) -> None:
+        self.loaded.pop(split, None)
+
+
+def _spatial_anomaly(cfg: Any, train: Loader, log: Callable[[str], None]) -> Any:
+    """``cfg`` with ``spatial_anomaly`` auto resolved on the training split (a test run makes the choice
+    its training made); ``train`` gives that split, called only when the choice is to be made."""
     from dataset.grid_signal import resolve_spatial_anomaly
 
     if cfg.spatial_anomaly != "auto":
         return cfg
-    if train_set is None:  # a test run makes the choice training made: measured on the training split
-        train_set = family.load(cfg, "train")
-    return resolve_spatial_anomaly(cfg, train_set, log=log)
+    return resolve_spatial_anomaly(cfg, train("train"), log=log)
 
 
 def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
@@ -168,7 +189,7 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             train_set = family.load(cfg, "train", augment=True)
             val_set = family.load(cfg, "val")
             family.check(cfg, train_set, val_set)
-            cfg = resolve_gate(_spatial_anomaly(cfg, family, train_set, log), family, spec, log)
+            cfg = resolve_gate(_spatial_anomaly(cfg, lambda _: train_set, log), family, spec, log)
             model = _build_for_training(spec, cfg)
             check_refit(cfg, model)
             check_train_crop(cfg, train_set)
@@ -235,7 +256,7 @@ def _ensemble(
     return FlagEnsemble(members), paths
 
 
-def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) -> dict[str, Any]:
+def calibrate_threshold(cfg: Any, model: Any, load: Loader, rt: Any) -> dict[str, Any]:
     """A scoring method's driver threshold from the validation split (never the test split)."""
     from utils.metrics import ScoreThreshold
 
@@ -245,7 +266,7 @@ def calibrate_threshold(cfg: Any, model: Any, family: DatasetFamily, rt: Any) ->
         model.threshold = float(cfg.driver_threshold)
         return {"threshold": model.threshold, "rule": "fixed"}
     collector = ScoreThreshold(cfg.driver_threshold_rule, cfg.driver_threshold_percentile)
-    val = family.load(cfg, "val")
+    val = load("val")
     res = engine.evaluate(cfg, model, val, [collector], runtime=rt, with_loss=False, desc="threshold on val")
     model.threshold = res["threshold"]["threshold"]
     return res["threshold"]
@@ -264,12 +285,12 @@ def _check_gate_variables(cfg: Any) -> None:
                          "(chance) or more")
 
 
-def _driving_variables(cfg: Any, train: tuple[np.ndarray, np.ndarray], features: Any, family: DatasetFamily,
+def _driving_variables(cfg: Any, train: tuple[np.ndarray, np.ndarray], features: Any, load: Loader,
                        rt: Any, log: Callable[[str], None]) -> tuple[np.ndarray, dict[str, float]]:
     """bool [V]: the variables whose inputs alone predict the validation extremes at
     ``driver_gate_variable_lift`` times chance or better (``driver_gate_variables trees``), and each
     variable's lift. The extremes are labels; no true driver is read."""
-    val = family.load(cfg, "val")
+    val = load("val")
     rows = GateRows(features, n_samples=len(val), seed=cfg.seed)
     engine.evaluate(cfg, rows_model("input_trees", None), val, [rows], runtime=rt, with_loss=False,
                     desc="gate trees: variables on val")
@@ -291,7 +312,7 @@ def _driving_variables(cfg: Any, train: tuple[np.ndarray, np.ndarray], features:
     return keep, {n: float(x) for n, x in zip(names, lift)}
 
 
-def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
+def gate_trees(cfg: Any, model: Any, load: Loader, rt: Any, log: Callable[[str], None]) -> Any:
     """``model`` with its extreme logits from trees fit on the training split, when ``driver_gate_model``
     is ``flag_trees`` (the checkpoint's flags) or ``input_trees`` (the inputs; models/gate_trees.py);
     else ``model`` itself."""
@@ -299,7 +320,7 @@ def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callab
     if cfg.driver_gate == "none" or kind == "classifier":
         return model
     features = features_for(kind, cfg.gate_trees_box, getattr(cfg, "spatial_anomaly", "none") == "always")
-    train_set = family.load(cfg, "train")
+    train_set = load("train")
     rows = GateRows(features, n_samples=len(train_set), seed=cfg.seed)
     what = "the checkpoint's flags" if kind == "flag_trees" else "the inputs"
     engine.evaluate(cfg, rows_model(kind, model), train_set, [rows], runtime=rt, with_loss=False,
@@ -311,16 +332,17 @@ def gate_trees(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callab
         f"({len(y):,} pixel windows{sampled}, {100 * y.mean():.2f} % extreme)")
     if getattr(cfg, "driver_gate_variables", "all") != "trees":
         return TreeGated(model, trees)
-    return TreeGated(model, trees, *_driving_variables(cfg, (x, y), features, family, rt, log))
+    return TreeGated(model, trees, *_driving_variables(cfg, (x, y), features, load, rt, log))
 
 
-def calibrate_gate(cfg: Any, model: Any, family: DatasetFamily, rt: Any, log: Callable[[str], None]) -> Any:
+def calibrate_gate(cfg: Any, model: Any, family: DatasetFamily, load: Loader, rt: Any,
+                   log: Callable[[str], None]) -> Any:
     """``cfg`` with the extreme gate's threshold (and window, with ``driver_gate_window val``) chosen on the
     validation split (never the test split)."""
     chosen = _chosen_on_val(cfg)
     if cfg.driver_gate == "none" or not chosen:
         return cfg
-    val = family.load(cfg, "val")
+    val = load("val")
     res = engine.evaluate(cfg, model, val, family.val_collectors(cfg, val, drivers=True), runtime=rt,
                           with_loss=False, desc="gate on val")
     gate = res["drivers"]["gate"]
@@ -344,12 +366,13 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
             family, spec = resolve(cfg)
             rt = setup_runtime(cfg)
             checkpoint = find_eval_checkpoint(cfg)
-            dataset = family.load(cfg, split)
+            splits = _Splits(family, cfg)
+            dataset = splits(split)
             if len(dataset) < 1:
                 raise ValueError(f"the {split} split has no samples (check its period against delta_t = {cfg.delta_t})")
             for message in getattr(dataset, "warnings", []):
                 log(f"warning: {message}")
-            cfg = resolve_gate(_spatial_anomaly(cfg, family, None, log), family, spec, log)
+            cfg = resolve_gate(_spatial_anomaly(cfg, splits, log), family, spec, log)
             seed_everything(cfg.seed)
             model = spec.build(cfg)
             load_checkpoint(model, checkpoint)
@@ -359,9 +382,12 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
         run_dir = Path(cfg.run_dir)
         if rt.is_main:
             prepare_test_run(cfg, split)
-        threshold = calibrate_threshold(cfg, model, family, rt) if spec.scores else None
-        model = gate_trees(cfg, model, family, rt, log)
-        cfg = calibrate_gate(cfg, model, family, rt, log)
+        threshold = calibrate_threshold(cfg, model, splits, rt) if spec.scores else None
+        model = gate_trees(cfg, model, splits, rt, log)
+        splits.drop("train")  # read by nothing after the gate trees
+        cfg = calibrate_gate(cfg, model, family, splits, rt, log)
+        if split != "val":
+            splits.drop("val")
         attrs = {"method": cfg.method, "encoder": cfg.encoder, "codebook": cfg.codebook, "checkpoint": str(checkpoint)}
         collectors = family.test_collectors(cfg, dataset, run_dir=run_dir, split=split, attrs=attrs)
         res = engine.evaluate(cfg, model, dataset, collectors, runtime=rt, with_loss=False,

@@ -28,7 +28,7 @@ __all__ = [
 @dataclass
 class Runtime:
     dist: DistInfo
-    amp_dtype: torch.dtype | None  # autocast dtype (set on CUDA only, see setup_runtime); None = full precision
+    amp_dtype: torch.dtype | None  # autocast dtype (see resolve_amp); None = full precision
 
     @property
     def amp_name(self) -> str:
@@ -58,13 +58,19 @@ def setup_runtime(cfg: Any) -> Runtime:
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``--amp`` on ``device``: set on CUDA only, so a CPU run is float32 whatever
-    ``amp`` says; ``auto`` is bf16 on CUDA (fp32 master weights, no loss scaling) and none on CPU."""
-    if device.type != "cuda" or amp == "none":
+    """The autocast dtype of ``--amp`` on ``device``.
+
+    ``auto`` is bf16 on a CUDA GPU that supports it (fp32 master weights, no loss scaling) and float32
+    elsewhere. ``bf16`` asked for by name also autocasts on the CPU (oneDNN's bf16 kernels), so the bf16
+    numerics of a GPU run can be checked on a CPU; ``fp16`` is CUDA only (a CPU run stays float32).
+    """
+    if amp == "none":
         return None
-    if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if amp == "bf16" else torch.float16
+    if device.type == "cuda":
+        if amp == "auto":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.bfloat16 if amp == "bf16" and device.type == "cpu" else None
 
 
 def prepare_model(cfg: Any, model: nn.Module) -> list[str]:
