@@ -18,7 +18,11 @@ Sections, in this order (each is skipped with its reason when the time budget ``
 5. epoch: a generated 200 x 200 cube (the paper-exp1 preset, generated in the background while 1-4
    run) read, normalised, put on the device and trained for one epoch end to end, then validated;
    the old path's epoch from its first ``--old_epoch_steps`` steps.
-6. compile: the new path with ``--compile`` (compilation time and step time), last since it is slow
+6. batches: the new path's samples/s and peak memory at growing batches of training crops
+   (``--batch_crop`` pixels, ``--batches``), on a 64 x 64 cube of 600 weeks generated in the
+   background: which batch fills the GPU (the quality side of larger batches is measured on CPU,
+   docs/guides/gpu-training.md).
+7. compile: the new path with ``--compile`` (compilation time and step time), last since it is slow
    to start.
 """
 
@@ -382,6 +386,40 @@ def epoch_end_to_end(cfg: Any, old_steps: int, max_seconds: float | None = None,
 
 
 # --------------------------------------------------------------------------------------
+# 6. batches of crops
+# --------------------------------------------------------------------------------------
+
+#: the batch sweep's cube: 64 x 64 pixels, 600 weeks (553 training samples, enough for a batch of 512)
+SWEEP_SIZE, SWEEP_WEEKS, SWEEP_TRAIN, SWEEP_VAL = 64, 600, 560, 20
+
+
+def batch_sweep(base: Any, dataset: Any, batches: list[int], warmup: int, steps: int, rounds: int) -> dict:
+    """ms/step, samples/s and peak memory of the new path (``base``: its config, crops set) at each batch
+    of ``batches``; a batch larger than the split, or one that runs out of GPU memory, gets a reason
+    instead, and the larger ones are not tried."""
+    rows: dict[str, Any] = {}
+    for b in batches:
+        if b > len(dataset):
+            rows[str(b)] = {"skipped": f"the split has {len(dataset)} samples"}
+            break
+        try:
+            p = build_path(f"batch {b}", dataclasses.replace(base, batch_size=b), dataset)
+            time_paths([p], warmup, steps, rounds)
+            ms = 1e3 * statistics.median(p.times)
+            rows[str(b)] = {"ms_per_step": ms, "samples_per_s": 1e3 * b / ms,
+                            "pixels_per_s": 1e3 * b * base.train_crop ** 2 / ms, "peak_gb": p.peak_gb,
+                            "amp": p.rt.amp_name}
+        except torch.cuda.OutOfMemoryError:
+            rows[str(b)] = {"skipped": "out of GPU memory"}
+            break
+        finally:
+            p = None  # the model and optimiser of this batch freed before the next
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+    return rows
+
+
+# --------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------
 
@@ -405,13 +443,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--f1_seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--f1_extra", nargs=argparse.REMAINDER, default=[], help="options for the f1 runs (last)")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
-    ap.add_argument("--skip", nargs="*", default=[], help="sections to skip: steps roofline published f1 epoch compile")
+    ap.add_argument("--batches", type=int, nargs="+", default=[8, 32, 128, 512], help="batch sweep: batch sizes")
+    ap.add_argument("--batch_crop", type=int, default=16, help="batch sweep: training crop (the recipes' 16)")
+    ap.add_argument("--batches_reserve_s", type=float, default=45.0,
+                    help="seconds of the budget the epoch section leaves to the batch sweep")
+    ap.add_argument("--skip", nargs="*", default=[],
+                    help="sections to skip: steps roofline published f1 epoch batches compile")
     a = ap.parse_args(argv)
     if a.dry:
         a.device = a.device or "cpu"
         a.size, a.steps, a.rounds, a.warmup = min(a.size, 16), min(a.steps, 1), min(a.rounds, 2), 1
         a.epoch_weeks, a.old_epoch_steps = min(a.epoch_weeks, 60), min(a.old_epoch_steps, 2)
         a.f1_seeds = a.f1_seeds[:1]
+        a.batches, a.batch_crop = [2, 4], min(a.batch_crop, 8)
     a.device = a.device or "cuda"
     return a
 
@@ -445,6 +489,12 @@ def main(argv: list[str] | None = None) -> dict:
     if "epoch" not in a.skip:
         gen_epoch = subprocess.Popen(generate_cmd(epoch_root, a.size, a.epoch_weeks, ep_train, ep_val),
                                      cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sweep_dims = (16, 60, 40, 10) if a.dry else (SWEEP_SIZE, SWEEP_WEEKS, SWEEP_TRAIN, SWEEP_VAL)
+    sweep_root = work / "sweep"
+    gen_sweep = None
+    if "batches" not in a.skip:
+        gen_sweep = subprocess.Popen(generate_cmd(sweep_root, *sweep_dims), cwd=str(ROOT),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     small = work / ("tiny" if a.dry else "small")
     gen_small = None
     if "f1" not in a.skip:
@@ -541,11 +591,27 @@ def main(argv: list[str] | None = None) -> dict:
             cfg = cube_config(epoch_root, a.size, a.epoch_weeks, ep_train, ep_val, a.device,
                               encoder=a.epoch_encoder, device_data="auto", sync_every=50, amp="auto")
             known = report["steps"].get(a.epoch_encoder, {}).get("new", {}).get("ms_per_step")
-            limit = None if a.dry else budget.left() - 45  # reading, the device copy and val take the rest
+            reserve = 0.0 if gen_sweep is None else a.batches_reserve_s
+            limit = None if a.dry else budget.left() - 45 - reserve  # reading, device copy and val: 45 s
             report["epoch"] = epoch_end_to_end(cfg, a.old_epoch_steps, limit, known)
             _print_epoch(report)
 
-    # 6: compile ----------------------------------------------------------------------------
+    # 6: batches of crops -----------------------------------------------------------------
+    report["batches"] = {}
+    if gen_sweep is not None:
+        if gen_sweep.wait() != 0:
+            skip("batches", f"generating the sweep cube failed: {gen_sweep.stderr.read()[-300:]}")
+        else:
+            for enc in a.encoders:
+                if budget.left() < 20 and not a.dry:
+                    skip(f"batches {enc}", f"{budget.left():.0f} s of the budget left")
+                    continue
+                base = cube_config(sweep_root, *sweep_dims, a.device, encoder=enc, train_crop=a.batch_crop, **NEW)
+                ds = SyntheticDataset.from_config(base, "train")
+                report["batches"][enc] = batch_sweep(base, ds, a.batches, a.warmup, a.steps, max(1, a.rounds - 1))
+                _print_batches(report, enc, a.batch_crop)
+
+    # 7: compile ----------------------------------------------------------------------------
     report["compile"] = {}
     for enc in a.encoders:
         if "compile" in a.skip:
@@ -577,7 +643,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\ngpu_check done in {report['wall_s']:.0f} s", flush=True)
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], "gpu_check.json").write_text(json.dumps(report, indent=1, default=str))
-    for proc in (gen_epoch, gen_small):
+    for proc in (gen_epoch, gen_small, gen_sweep):
         if proc is not None and proc.poll() is None:
             proc.kill()
     if work_ctx is not None:
@@ -623,6 +689,19 @@ def _print_f1(report: dict) -> None:
             last, best = r["val_driver_f1_last"], r["val_driver_f1_best"]
             print(f"  {name}: {last if last is None else round(100 * last, 2)} / "
                   f"{best if best is None else round(100 * best, 2)} % after {r['epochs']} epochs, {r['wall_s']} s")
+    sys.stdout.flush()
+
+
+def _print_batches(report: dict, enc: str, crop: int) -> None:
+    w = [8, 10, 11, 14, 9]
+    print(f"\n[batches] {enc}, new path, training crops of {crop} x {crop} ({report['device']})")
+    print(_row(["batch", "ms/step", "samples/s", "Mpixels/s", "peak GB"], w))
+    for b, r in report["batches"][enc].items():
+        if "skipped" in r:
+            print(f"{b}: not run ({r['skipped']})")
+            continue
+        print(_row([b, f"{r['ms_per_step']:.2f}", f"{r['samples_per_s']:.1f}", f"{r['pixels_per_s'] / 1e6:.2f}",
+                    "-" if r["peak_gb"] != r["peak_gb"] else f"{r['peak_gb']:.2f}"], w))
     sys.stdout.flush()
 
 

@@ -45,6 +45,37 @@ def test_published_step_reads_the_harness_line(tmp_path):
         gpu_check.published_step(ref, harness, None, "CNN_3D", 16, 2, "cpu", 60)
 
 
+def test_batch_sweep_rows_and_where_it_stops(monkeypatch):
+    import dataclasses
+    import types
+
+    @dataclasses.dataclass
+    class Cfg:
+        train_crop: int = 16
+        batch_size: int = 1
+
+    built = []
+
+    def fake_path(name, cfg, ds):
+        built.append(cfg.batch_size)
+        return types.SimpleNamespace(times=[0.04, 0.01, 0.02], peak_gb=1.5, rt=types.SimpleNamespace(amp_name="bf16"))
+
+    def fake_time(paths, *args):
+        if paths[0] is not None and built[-1] == 32:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(gpu_check, "build_path", fake_path)
+    monkeypatch.setattr(gpu_check, "time_paths", fake_time)
+    rows = gpu_check.batch_sweep(Cfg(), range(100), [8, 32, 128], warmup=1, steps=1, rounds=3)
+    # the median of the rounds: 20 ms for 8 crops of 16 x 16
+    assert rows["8"] == {"ms_per_step": 20.0, "samples_per_s": 400.0, "pixels_per_s": 400.0 * 256, "peak_gb": 1.5,
+                         "amp": "bf16"}
+    assert rows["32"] == {"skipped": "out of GPU memory"} and "128" not in rows  # larger batches not tried
+    built.clear()
+    rows = gpu_check.batch_sweep(Cfg(), range(20), [8, 32, 128], warmup=1, steps=1, rounds=3)
+    assert rows["32"] == {"skipped": "the split has 20 samples"} and built == [8] and "128" not in rows
+
+
 def test_dry_run_reports_steps_roofline_and_an_epoch(tmp_path, monkeypatch):
     monkeypatch.setenv("OUT", str(tmp_path))
     monkeypatch.setattr(sys, "argv", ["gpu_check"])
@@ -64,5 +95,8 @@ def test_dry_run_reports_steps_roofline_and_an_epoch(tmp_path, monkeypatch):
     ep = saved["epoch"]
     assert ep["train_steps"] == ep["epoch_steps"] == ep["train_samples"] > 0 and ep["val_s"] > 0
     assert "device_data auto: DataLoader on cpu" in ep["data_path"] and ep["old_ms_per_step"] > 0
+    sweep = saved["batches"]["CNN_3D"]  # the dry run's batches of 8 x 8 crops
+    assert list(sweep) == ["2", "4"] and all(r["amp"] == "bf16" and r["ms_per_step"] > 0 for r in sweep.values())
+    assert sweep["4"]["pixels_per_s"] == pytest.approx(4 * 64 * 1e3 / sweep["4"]["ms_per_step"])
     assert report["skipped"] == {"published": "--skip", "f1": "--skip", "compile": "--skip"}
     assert "f1" not in saved and saved["compile"] == {} and saved["published"] == {}
