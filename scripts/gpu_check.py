@@ -160,6 +160,13 @@ def run_steps(p: Path_, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def timing_row(p: Path_) -> dict[str, Any]:
+    """The figures of a timed path: the median of its rounds, its samples/s at its batch, peak memory."""
+    ms = 1e3 * statistics.median(p.times)
+    return {"ms_per_step": ms, "samples_per_s": 1e3 * p.cfg.batch_size / ms, "peak_gb": p.peak_gb,
+            "rounds_ms": [round(1e3 * t, 2) for t in p.times], "amp": p.rt.amp_name}
+
+
 def time_paths(paths: list[Path_], warmup: int, steps: int, rounds: int) -> None:
     """Warm-up each path (its peak memory measured there), then ``rounds`` rounds over all paths in turn."""
     for p in paths:
@@ -405,10 +412,8 @@ def batch_sweep(base: Any, dataset: Any, batches: list[int], warmup: int, steps:
         try:
             p = build_path(f"batch {b}", dataclasses.replace(base, batch_size=b), dataset)
             time_paths([p], warmup, steps, rounds)
-            ms = 1e3 * statistics.median(p.times)
-            rows[str(b)] = {"ms_per_step": ms, "samples_per_s": 1e3 * b / ms,
-                            "pixels_per_s": 1e3 * b * base.train_crop ** 2 / ms, "peak_gb": p.peak_gb,
-                            "amp": p.rt.amp_name}
+            row = timing_row(p)
+            rows[str(b)] = {**row, "pixels_per_s": row["samples_per_s"] * base.train_crop ** 2}
         except torch.cuda.OutOfMemoryError:
             rows[str(b)] = {"skipped": "out of GPU memory"}
             break
@@ -523,11 +528,7 @@ def main(argv: list[str] | None = None) -> dict:
         ds = SyntheticDataset.from_config(base, "train")
         paths = [build_path(name, dataclasses.replace(base, **opts), ds) for name, opts in VARIANTS.items()]
         time_paths(paths, a.warmup, a.steps, a.rounds)
-        rows = {}
-        for p in paths:
-            ms = 1e3 * statistics.median(p.times)
-            rows[p.name] = {"ms_per_step": ms, "samples_per_s": 1e3 / ms, "peak_gb": p.peak_gb,
-                            "rounds_ms": [round(1e3 * t, 2) for t in p.times], "amp": p.rt.amp_name}
+        rows = {p.name: timing_row(p) for p in paths}
         old_ms = rows["old fp32"]["ms_per_step"]
         for r in rows.values():
             r["speedup_vs_old"] = old_ms / r["ms_per_step"]
@@ -661,7 +662,7 @@ def _print_steps(report: dict, enc: str) -> None:
     print(_row(["path", "ms/step", "samples/s", "x old", "peak GB"], w))
     for name, r in rows.items():
         print(_row([name, f"{r['ms_per_step']:.2f}", f"{r['samples_per_s']:.2f}", f"{r['speedup_vs_old']:.2f}",
-                    "-" if r["peak_gb"] != r["peak_gb"] else f"{r['peak_gb']:.2f}"], w))
+                    _gb(r["peak_gb"])], w))
     for key, r in report["roofline"].items():
         if key.startswith(enc + " "):
             line = (f"  {key}: {r['tflop_per_step']:.3f} TFLOP and {r['gb_per_step']:.2f} GB (op-level) per step, "
@@ -692,6 +693,11 @@ def _print_f1(report: dict) -> None:
     sys.stdout.flush()
 
 
+def _gb(x: float) -> str:
+    """Peak memory for the tables: '-' where none was measured (NaN off CUDA)."""
+    return "-" if x != x else f"{x:.2f}"
+
+
 def _print_batches(report: dict, enc: str, crop: int) -> None:
     w = [8, 10, 11, 14, 9]
     print(f"\n[batches] {enc}, new path, training crops of {crop} x {crop} ({report['device']})")
@@ -701,7 +707,7 @@ def _print_batches(report: dict, enc: str, crop: int) -> None:
             print(f"{b}: not run ({r['skipped']})")
             continue
         print(_row([b, f"{r['ms_per_step']:.2f}", f"{r['samples_per_s']:.1f}", f"{r['pixels_per_s'] / 1e6:.2f}",
-                    "-" if r["peak_gb"] != r["peak_gb"] else f"{r['peak_gb']:.2f}"], w))
+                    _gb(r["peak_gb"])], w))
     sys.stdout.flush()
 
 

@@ -58,7 +58,8 @@ def test_batch_sweep_rows_and_where_it_stops(monkeypatch):
 
     def fake_path(name, cfg, ds):
         built.append(cfg.batch_size)
-        return types.SimpleNamespace(times=[0.04, 0.01, 0.02], peak_gb=1.5, rt=types.SimpleNamespace(amp_name="bf16"))
+        return types.SimpleNamespace(cfg=cfg, times=[0.04, 0.01, 0.02], peak_gb=1.5,
+                                     rt=types.SimpleNamespace(amp_name="bf16"))
 
     def fake_time(paths, *args):
         if paths[0] is not None and built[-1] == 32:
@@ -69,7 +70,7 @@ def test_batch_sweep_rows_and_where_it_stops(monkeypatch):
     rows = gpu_check.batch_sweep(Cfg(), range(100), [8, 32, 128], warmup=1, steps=1, rounds=3)
     # the median of the rounds: 20 ms for 8 crops of 16 x 16
     assert rows["8"] == {"ms_per_step": 20.0, "samples_per_s": 400.0, "pixels_per_s": 400.0 * 256, "peak_gb": 1.5,
-                         "amp": "bf16"}
+                         "rounds_ms": [40.0, 10.0, 20.0], "amp": "bf16"}
     assert rows["32"] == {"skipped": "out of GPU memory"} and "128" not in rows  # larger batches not tried
     built.clear()
     rows = gpu_check.batch_sweep(Cfg(), range(20), [8, 32, 128], warmup=1, steps=1, rounds=3)
