@@ -34,7 +34,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 from torch.utils.data import Dataset
@@ -51,6 +51,7 @@ from utils.runtime import seed_everything
 __all__ = ["STARTS_FILE", "check_restarts", "selection", "fit_best_start"]
 
 STARTS_FILE = "starts.json"
+T = TypeVar("T")
 #: validation scores a start is chosen by, in the order the test picks its checkpoint (higher is better
 #: except for the loss)
 SCORE_ORDER = (("driver_F1", False), ("F1", False), ("loss", True))
@@ -95,23 +96,28 @@ def _start_cfg(cfg: Any, seed: int) -> Any:
                                resume=resume, overwrite=folder.exists() and not resume)
 
 
+def _parse_record(path: Path, read: Callable[[dict[str, Any]], T], option: str, fix: str) -> T:
+    """``read`` applied to ``starts.json``. A missing, non-JSON or incomplete file becomes one
+    ``RunFolderError`` that names ``option``, the file, the parser's complaint and ``fix``."""
+    try:
+        return read(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RunFolderError(f"{option}: {path} is missing or unreadable ({err}); {fix}") from None
+
+
 def _read_record(run: Path, kept: bool = False) -> dict[str, Any]:
     """``starts.json`` of an interrupted run whose chosen start (``kept``: whose kept starts) was being
     continued."""
-    path = run / STARTS_FILE
-    try:
-        record = json.loads(path.read_text())
+    def checked(record: dict[str, Any]) -> dict[str, Any]:
         if kept:
             [int(r["seed"]) for r in record["starts"]]
         else:
             int(record["chosen_seed"])
         return record
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        what = "which starts it kept" if kept else "which start it continued"
-        raise RunFolderError(
-            f"--resume true: {path} is missing or unreadable ({err}); the run cannot tell {what}: "
-            "train it again with --overwrite true"
-        ) from None
+
+    what = "which starts it kept" if kept else "which start it continued"
+    return _parse_record(run / STARTS_FILE, checked, "--resume true",
+                         f"the run cannot tell {what}: train it again with --overwrite true")
 
 
 def other_kept_starts(run: Path) -> list[Path]:
@@ -121,18 +127,16 @@ def other_kept_starts(run: Path) -> list[Path]:
     path = run / STARTS_FILE
     if not path.exists():
         return []
-    try:
-        record = json.loads(path.read_text())
-        if record.get("chosen_seed", 0) is None:  # written before the kept starts were continued
-            raise RunFolderError(f"option 'ensemble_starts': {path} says the run's training has not chosen its "
-                                 "start yet: finish it with --resume true, or use --ensemble_starts false")
-        chosen = int(record["chosen_seed"])
-        kept = [int(seed) for seed in record.get("kept", [])]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RunFolderError(
-            f"option 'ensemble_starts': {path} is unreadable ({err}); the run's record of its starts is "
-            "damaged: train it again with --overwrite true, or use --ensemble_starts false"
-        ) from None
+
+    def seeds(record: dict[str, Any]) -> tuple[int | None, list[int]]:
+        chosen = record["chosen_seed"]  # null: written before the kept starts were continued
+        return None if chosen is None else int(chosen), [int(seed) for seed in record.get("kept", [])]
+
+    chosen, kept = _parse_record(path, seeds, "option 'ensemble_starts'", "the run's record of its starts is "
+                                 "damaged: train it again with --overwrite true, or use --ensemble_starts false")
+    if chosen is None:
+        raise RunFolderError(f"option 'ensemble_starts': {path} says the run's training has not chosen its "
+                             "start yet: finish it with --resume true, or use --ensemble_starts false")
     return [run / STARTS_DIR / f"seed_{seed}" for seed in kept if seed != chosen]
 
 

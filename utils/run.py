@@ -152,10 +152,11 @@ Loader = Callable[[str], Any]
 class _Splits:
     """The splits a test reads, each loaded once: the spatial-anomaly choice and the gate trees both read
     the training split, and the variable lifts, the gate and a scoring method's threshold all read the
-    validation split. :meth:`drop` lets a split go once nothing reads it again (training splits are large)."""
+    validation split. :meth:`drop` lets a split go once nothing reads it again (training splits are large).
+    ``loaded`` hands over splits already in memory (training's augmented train split) by name."""
 
-    def __init__(self, family: DatasetFamily, cfg: Any) -> None:
-        self.family, self.cfg, self.loaded = family, cfg, {}
+    def __init__(self, family: DatasetFamily, cfg: Any, **loaded: Any) -> None:
+        self.family, self.cfg, self.loaded = family, cfg, dict(loaded)
 
     def __call__(self, split: str) -> Any:
         if split not in self.loaded:
@@ -189,7 +190,7 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             train_set = family.load(cfg, "train", augment=True)
             val_set = family.load(cfg, "val")
             family.check(cfg, train_set, val_set)
-            cfg = resolve_gate(_spatial_anomaly(cfg, lambda _: train_set, log), family, spec, log)
+            cfg = resolve_gate(_spatial_anomaly(cfg, _Splits(family, cfg, train=train_set), log), family, spec, log)
             model = _build_for_training(spec, cfg)
             check_refit(cfg, model)
             check_train_crop(cfg, train_set)
