@@ -318,6 +318,11 @@ class DatacubeDataset(Dataset):
             raise ValueError("option 'truth_drivers' is not set: the datacube has no driver truth")
         return self._truth
 
+    @property
+    def valid_pixels(self) -> np.ndarray | None:
+        """float32 [H, W], 1 = valid (``--mask``), or None: the pixels the driver scores count."""
+        return self._valid
+
     def extremes_truth(self) -> np.ndarray:
         """[T_split, H, W] uint8 target (chronological)."""
         return self._target

@@ -8,7 +8,8 @@
 Every (method, seed) run trains into ``<out>/runs/<method>_s<seed>/`` through the
 shared entry points (train_synthetic / test_synthetic with the method's model), then
 is tested on the val and test splits. A run whose ``metrics_val.json`` and
-``metrics_test.json`` exist is skipped, so an interrupted table resumes. The table
+``metrics_test.json`` exist is skipped, so an interrupted table resumes; each run's
+``train_seconds.json`` sums the wall time of its training calls for "train min". The table
 (driver F1 / IoU / OA in % on val and test, mean +- std over seeds, extreme F1 where a
 method predicts extremes, the Naive reference always) goes to ``<out>/table.md`` and
 ``<out>/table.csv``. Splits, crop and variables come from the datacube's attributes
@@ -49,6 +50,7 @@ IDE_BY_ENCODER = {"CNN_3D": "ide_cnn", "Swin_3D": "ide_swin", "Mamba": "ide_mamb
 # the paper's order of the method groups (models.methods.MethodSpec.family)
 GROUP_ORDER = ("attribution", "one-class", "reconstruction", "MIL", "IDE")
 SPLITS = ("val", "test")
+TRAIN_SECONDS = "train_seconds.json"  # in a run folder: the wall time of its training calls, summed
 COLUMNS = ("f1", "iou", "oa")
 
 
@@ -106,12 +108,17 @@ def run_one(name: str, seed: int, base: dict[str, Any], out: Path, epochs: int |
     options = {**row.defaults, **{k: v for k, v in base.items() if k != "config"}, **opts}
     if name == "simplenet":
         options["simplenet_backbone"] = _simplenet_backbone(load_config(preset, options).encoder, out, seed)
-    t0 = time.perf_counter()
     last = run / "last.pth"
     if not _finished(last, load_config(preset, options).n_epochs):
         log(f"[table] train {name} seed {seed}")
-        runs.train(load_config(preset, {**options, "resume": last.is_file(), "overwrite": not last.is_file()}))
-    t_train = time.perf_counter() - t0
+        if not last.is_file():  # a fresh start: an earlier call that saved no checkpoint left nothing
+            (run / TRAIN_SECONDS).unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        try:
+            runs.train(load_config(preset, {**options, "resume": last.is_file(), "overwrite": not last.is_file()}))
+        finally:  # an interrupted call's time counts too: its epochs are part of the run
+            _add_train_seconds(run, time.perf_counter() - t0)
+    t_train = _train_seconds(run)
     res: dict[str, Any] = {}
     for split in SPLITS:
         log(f"[table] test {name} seed {seed} on {split}")
@@ -120,9 +127,31 @@ def run_one(name: str, seed: int, base: dict[str, Any], out: Path, epochs: int |
         if chosen is not None and chosen.get("rule") != "fixed":
             fixed = {"driver_threshold_rule": "fixed", "driver_threshold": chosen["threshold"]}
         res[split] = runs.evaluate(load_config(preset, {**options, **fixed}), split)
+        if fixed:  # record how the threshold was chosen (on val), not the fixed value it was passed as
+            res[split]["driver_threshold"] = chosen
         res[split]["seconds_train"] = t_train
         metrics_files[split].write_text(json.dumps(res[split], indent=1))
     return res
+
+
+def _train_seconds(run: Path) -> float | None:
+    """Wall seconds of every training call on ``run`` (``TRAIN_SECONDS``); None when none was timed."""
+    path = run / TRAIN_SECONDS
+    if not path.is_file():
+        return None
+    try:
+        return float(json.loads(path.read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"benchmark_table: {path} is unreadable ({err}); delete it (the run's 'train min' "
+                         "is then left out of the table) and rerun") from None
+
+
+def _add_train_seconds(run: Path, seconds: float) -> None:
+    """Add one training call's wall time to ``run``'s record, so a resumed run reports its whole training."""
+    if not run.is_dir():  # the call failed before making the run folder
+        return
+    total = (_train_seconds(run) or 0.0) + seconds
+    (run / TRAIN_SECONDS).write_text(json.dumps({"seconds": total}))
 
 
 def _finished(last: Path, n_epochs: Any) -> bool:

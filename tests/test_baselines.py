@@ -183,6 +183,24 @@ def test_threshold_from_validation_f1():
     assert abs(p.result()["threshold"] - score.quantile(0.9).item()) < 0.05
 
 
+def test_threshold_without_anything_to_choose_on_is_an_error():
+    """No true driver (val_f1) or no normal pixel (normal_percentile) on val: a named error, not a
+    threshold that flags everything or a NaN that flags nothing."""
+    from models.methods import ScoreOutput
+    from utils.errors import ConfigError
+    from utils.metrics import ScoreThreshold
+
+    out = ScoreOutput.from_scores(torch.randn(2, 1, 2, 3, 3), math.inf)
+    c = ScoreThreshold("val_f1")
+    c.update({"mask_anomaly": torch.zeros(2, 1, 2, 3, 3)}, out)
+    with pytest.raises(ConfigError, match="val_f1 found no true driver on the validation split"):
+        c.result()
+    p = ScoreThreshold("normal_percentile", 99.0)
+    p.update({"mask_extreme_loss": torch.ones(2, 3, 3)}, out)
+    with pytest.raises(ConfigError, match="normal_percentile found no normal pixel"):
+        p.result()
+
+
 def test_uniad_neighbour_mask_built_once(tiny_batch):
     from Baselines_Reconstruction.models import neighbour_mask
 

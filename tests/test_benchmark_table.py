@@ -108,3 +108,49 @@ def test_ig_attributes_only_after_training(tiny_root, tmp_path, monkeypatch, res
     assert main(argv) == 0
     assert train_calls == {"n": 0}  # the epoch's validation pass ran without attributions
     assert calls["n"] >= 2  # val calibration / val / test passes did attribute
+
+
+def test_train_minutes_and_threshold_survive_interrupted_calls(tmp_path, monkeypatch):
+    """A run trained over two calls (the first interrupted) and tested over two (the first killed
+    mid-test) reports the sum of its training calls, and its test file says how the threshold was chosen."""
+    import types
+
+    from scripts import benchmark_table as bt
+    from utils import run as runs
+
+    clock = iter([0.0, 10.0, 100.0, 120.0])  # the interrupted training call: 10 s; the one that ends: 20 s
+    monkeypatch.setattr(bt, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    run = tmp_path / "runs" / "iforest_s0"
+    monkeypatch.setattr(bt, "_finished", lambda last, n_epochs: (run / "done").is_file())
+    chosen = {"threshold": 0.25, "rule": "val_f1", "f1_samples": 64}
+    calls = {"train": 0, "test": 0}
+
+    def train(cfg):
+        run.mkdir(parents=True, exist_ok=True)
+        calls["train"] += 1
+        if calls["train"] == 1:
+            (run / "last.pth").write_text("")
+            raise KeyboardInterrupt  # killed after its first checkpoint
+        (run / "done").write_text("")
+
+    def evaluate(cfg, split):
+        if split == "val":
+            return {"drivers": {"pooled": {"f1": 0.5, "iou": 0.3, "oa": 0.9}}, "driver_threshold": chosen}
+        calls["test"] += 1
+        if calls["test"] == 1:
+            raise KeyboardInterrupt  # killed during the test pass: metrics_val.json is written already
+        assert cfg.driver_threshold_rule == "fixed" and cfg.driver_threshold == 0.25
+        return {"drivers": {"pooled": {"f1": 0.4, "iou": 0.2, "oa": 0.9}},
+                "driver_threshold": {"threshold": 0.25, "rule": "fixed"}}
+
+    monkeypatch.setattr(runs, "train", train)
+    monkeypatch.setattr(runs, "evaluate", evaluate)
+    base = {"root_synthetic": str(tmp_path)}
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            bt.run_one("iforest", 0, base, tmp_path, 1, print)
+    res = bt.run_one("iforest", 0, base, tmp_path, 1, print)
+    assert calls["train"] == 2  # the third call found training finished
+    assert res["val"]["seconds_train"] == res["test"]["seconds_train"] == 30.0
+    assert res["test"]["driver_threshold"] == chosen
+    assert bt.summarise({"iforest": [res]})[0]["train_minutes"] == "0.5"

@@ -97,6 +97,15 @@ def test_driver_scores_pooled_and_variable_without_drivers():
     assert b["fpr"] == 0.5 and b["n_true"] == 0 and b["n_pred"] == 2
     # the pooled IoU equals F1 / (2 - F1) (the paper's table relation)
     assert pooled["iou"] == pytest.approx(pooled["f1"] / (2 - pooled["f1"]))
+    # a valid-pixel mask (a datacube's --mask) leaves pixel 1 out of every count
+    out = driver_scores(pred, truth, ["a", "b"], valid=np.array([[1.0, 0.0]]))
+    pooled, a, b = out["pooled"], out["per_variable"]["a"], out["per_variable"]["b"]
+    assert (pooled["tp"], pooled["fp"], pooled["fn"], pooled["tn"]) == (1, 2, 0, 1)
+    assert pooled["recall"] == 1.0 and pooled["oa"] == 0.5
+    assert (a["tp"], a["fp"], a["fn"], a["tn"], a["fpr"]) == (1, 1, 0, 0, 1.0)
+    assert b["n_pred"] == 1 and b["fpr"] == 0.5
+    with pytest.raises(ValueError, match=r"valid-pixel mask \(2,\) does not match"):
+        driver_scores(pred, truth, ["a", "b"], valid=np.ones(2))
 
 
 def test_naive_drivers_same_vote():

@@ -4,10 +4,12 @@ the same samples as the synthetic loader reads from the published layout."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
 
 START = pd.Timestamp("2000-01-03")
@@ -24,7 +26,8 @@ def tiny_root(tmp_path_factory):
 
 
 def _as_datacube(root, out, *, zarr: bool, ascending_lat: bool, start: pd.Timestamp = START):
-    """The ``tiny`` benchmark rewritten: other names, a date axis, latitude either way, zarr or netCDF."""
+    """The ``tiny`` benchmark rewritten: other names, a date axis, latitude either way, zarr or netCDF,
+    and a mask ``land`` whose east-most column is invalid."""
     with xr.open_dataset(root / f"datacube_{root.name}.nc", decode_times=False) as src:
         src = src.load()
     names = [str(v) for v in src["var"].values]
@@ -36,6 +39,9 @@ def _as_datacube(root, out, *, zarr: bool, ascending_lat: bool, start: pd.Timest
     data["heat"] = (("valid_time", "latitude", "longitude"), (src["extreme"].values == 1).astype(np.int8))
     dims4 = ("name", "valid_time", "latitude", "longitude")
     data["true_drivers"] = (dims4, src["anomaly_extreme"].values.astype(np.int8))
+    land = np.ones((h, w), dtype=np.int8)
+    land[:, -1] = 0
+    data["land"] = (("latitude", "longitude"), land)
     cube = xr.Dataset(data, coords={**coords, "name": [f"field_{v}" for v in names]})
     cube["latitude"].attrs = {"standard_name": "latitude", "units": "degrees_north"}
     cube["longitude"].attrs = {"standard_name": "longitude", "units": "degrees_east"}
@@ -83,6 +89,33 @@ def test_same_samples_as_the_synthetic_loader(tiny_root, tmp_path, zarr, ascendi
             window = ours.extremes_truth()[i : i + ours.delta_t].any(0)
             np.testing.assert_array_equal(a["mask_extreme_loss"].numpy(), window)
         np.testing.assert_array_equal(ours.drivers_truth(), ref.drivers_truth())
+
+
+def test_driver_scores_count_the_valid_pixels_only(tiny_root, tmp_path):
+    """With --mask, driver scores (the method's and Naive's) leave the invalid pixels out, as the
+    extreme scores do."""
+    from config import load_config, parse_overrides
+    from dataset.families import dataset_family
+    from dataset.families.synthetic import naive_reference
+    from utils.metrics import DriverCollector
+
+    path, names = _as_datacube(tiny_root, tmp_path / "cube.nc", zarr=False, ascending_lat=False)
+    cfg = load_config(overrides={**parse_overrides(_opts(path, names, "--mask", "land")), "dataset": "datacube"})
+    data = dataset_family("datacube").load(cfg, "test")
+    truth = data.drivers_truth()
+    valid = data.valid_pixels > 0.5
+    assert valid.shape == truth.shape[2:] and not valid[:, -1].any() and valid[:, :-1].all()
+    collector = DriverCollector(data, cfg.delta_t)
+    for i in range(len(data)):  # a model that flags everything: recall 1, every valid negative a false positive
+        sample = data[i]
+        flags = torch.ones(1, len(names), cfg.delta_t, *valid.shape)
+        collector.update({"timestep": torch.tensor([int(sample["timestep"])])}, SimpleNamespace(anomaly=flags))
+    pooled = collector.result()["pooled"]
+    n_valid = int(valid.sum()) * truth.shape[0] * truth.shape[1]
+    assert pooled["tp"] + pooled["fn"] == int(truth[..., valid].sum()) > 0
+    assert pooled["tp"] + pooled["fp"] + pooled["fn"] + pooled["tn"] == n_valid
+    naive = naive_reference(data, cfg.delta_t)["pooled"]
+    assert naive["tp"] + naive["fp"] + naive["fn"] + naive["tn"] == n_valid
 
 
 def test_ide_and_a_baseline_train_and_test_on_a_datacube(tiny_root, tmp_path, capsys):

@@ -145,7 +145,9 @@ def test_a_test_unites_the_kept_starts_with_ensemble_starts(tiny_root, tmp_path,
     record = json.loads((tmp_path / "k" / "starts.json").read_text())
     other = next(s for s in record["kept"] if s != record["chosen_seed"])
     assert test_synthetic.main(tiny_run_args(tiny_root, tmp_path, "k", "--ensemble_starts", "true")) == 0
-    assert "ensemble of 2 runs: flags united" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ensemble of 2 runs: flags united" in out
+    assert "| IDE (CNN_3D), ensemble of 2 |" in out  # the printed row names the ensemble it scored
     members = json.loads((tmp_path / "k" / "metrics_test.json").read_text())["ensemble"]
     assert members == [str(tmp_path / "k" / "best_driver_F1_model.pth"),
                        str(tmp_path / "k" / "starts" / f"seed_{other}" / "best_driver_F1_model.pth")]

@@ -57,7 +57,7 @@ def test_main(argv: list[str] | None, *, dataset: str, prog: str, doc: str,
     if int(os.environ.get("RANK", "0")) == 0:
         family = dataset_family(cfg.dataset)
         print(f"{metrics['split']} split, {metrics['n_samples']} samples, checkpoint {metrics['checkpoint']}")
-        print(family.report(method_label(cfg.to_dict()), metrics))
+        print(family.report(method_label(cfg.to_dict(), metrics), metrics))
         saved = f" and {cfg.run_dir / f'drivers_{cfg.split}.nc'}" if cfg.save_predictions else ""
         print(f"wrote {cfg.run_dir / f'metrics_{cfg.split}.json'}{saved}")
     return 0

@@ -158,15 +158,15 @@ class ExtremeGate:
         """uint8 flags [V, T, H, W] with every flag outside the gate cleared."""
         return (flags.astype(bool) & self.mask(setting)[None]).astype(np.uint8)
 
-    def choose(self, flags: np.ndarray, truth: np.ndarray,
-               names: Sequence[str]) -> tuple[GateSetting, dict[str, Any]]:
+    def choose(self, flags: np.ndarray, truth: np.ndarray, names: Sequence[str],
+               valid: np.ndarray | None = None) -> tuple[GateSetting, dict[str, Any]]:
         """The candidate setting with the best pooled driver F1 (ties: the narrower window, then the lower
-        threshold) and its scores."""
+        threshold) and its scores (on the ``valid`` pixels only, when given)."""
         from utils.metrics import driver_scores
 
         best: tuple[GateSetting, dict[str, Any]] | None = None
         for setting in self.spec.candidates():
-            scores = driver_scores(self.apply(flags, setting), truth, names)
+            scores = driver_scores(self.apply(flags, setting), truth, names, valid)
             if best is None or scores["pooled"]["f1"] > best[1]["pooled"]["f1"]:
                 best = (setting, scores)
         assert best is not None

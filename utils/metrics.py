@@ -28,6 +28,7 @@ import torch
 
 from utils.collectors import Collector
 from utils.driver_gate import ExtremeGate, GateSetting, GateSpec
+from utils.errors import ConfigError
 
 __all__ = [
     "ExtremeMetrics",
@@ -35,6 +36,7 @@ __all__ = [
     "scores_from_counts",
     "driver_scores",
     "naive_drivers",
+    "valid_pixels",
     "ExtremeCollector",
     "DriverCollector",
     "ScoreThreshold",
@@ -121,29 +123,40 @@ class ExtremeMetrics:
 # --------------------------------------------------------------------------------------
 
 
-def _counts(pred: np.ndarray, true: np.ndarray) -> tuple[int, int, int, int]:
+def _counts(pred: np.ndarray, true: np.ndarray, valid: np.ndarray | None = None) -> tuple[int, int, int, int]:
+    """TP, FP, FN, TN of two bool volumes [..., H, W]; with ``valid`` [H, W], its pixels only."""
+    size = pred.size
+    if valid is not None:
+        pred, true = pred & valid, true & valid
+        size = int(np.count_nonzero(valid)) * (pred.size // valid.size)
     tp = int(np.count_nonzero(pred & true))
     n_pred, n_true = int(np.count_nonzero(pred)), int(np.count_nonzero(true))
     fp, fn = n_pred - tp, n_true - tp
-    return tp, fp, fn, pred.size - tp - fp - fn
+    return tp, fp, fn, size - tp - fp - fn
 
 
-def driver_scores(pred: np.ndarray, truth: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+def driver_scores(pred: np.ndarray, truth: np.ndarray, names: Sequence[str],
+                  valid: np.ndarray | None = None) -> dict[str, Any]:
     """Pooled and per-variable scores of two binary [V, T, H, W] volumes (chronological).
 
     Per variable: precision, recall, F1, IoU, OA, FPR and counts; for a variable
     without any true driver, precision/recall/F1/IoU are ``None`` (undefined) and
-    its false-positive rate shows how much it was wrongly flagged.
+    its false-positive rate shows how much it was wrongly flagged. ``valid`` [H, W]
+    (a datacube's ``--mask``) limits every count to its pixels, as for the extremes.
     """
     pred, truth = np.asarray(pred), np.asarray(truth)
     if pred.shape != truth.shape:
         raise ValueError(f"driver volume {pred.shape} does not match the ground truth {truth.shape}")
     if len(names) != pred.shape[0]:
         raise ValueError(f"{len(names)} variable names for {pred.shape[0]} variables")
+    if valid is not None:
+        valid = np.asarray(valid) > 0.5
+        if valid.shape != pred.shape[2:]:
+            raise ValueError(f"valid-pixel mask {valid.shape} does not match the driver volume {pred.shape}")
     total = np.zeros(4, dtype=np.int64)
     per_var: dict[str, dict[str, Any]] = {}
     for v, name in enumerate(names):  # one variable at a time keeps temporaries small
-        c = _counts(pred[v] > 0, truth[v] > 0)
+        c = _counts(pred[v] > 0, truth[v] > 0, valid)
         total += c
         s = scores_from_counts(*c)
         s["fpr"] = _ratio(c[1], c[1] + c[3])
@@ -156,6 +169,12 @@ def driver_scores(pred: np.ndarray, truth: np.ndarray, names: Sequence[str]) -> 
     pooled = scores_from_counts(*total.tolist())
     pooled["fpr"] = _ratio(total[1], total[1] + total[3])
     return {"pooled": pooled, "per_variable": per_var}
+
+
+def valid_pixels(dataset: Any) -> np.ndarray | None:
+    """bool [H, W]: the pixels a split's driver scores count (a datacube's ``--mask``); None: every pixel."""
+    valid = getattr(dataset, "valid_pixels", None)
+    return None if valid is None else np.asarray(valid) > 0.5
 
 
 class DriverVotes:
@@ -280,6 +299,7 @@ class DriverCollector(Collector):
     def __init__(self, dataset: Any, delta_t: int, gate: GateSpec | None = None) -> None:
         labels = [int(t) for t in np.asarray(dataset.time_labels).reshape(-1)]
         self.truth = np.asarray(dataset.drivers_truth())
+        self.valid = valid_pixels(dataset)
         self.names = [str(v) for v in dataset.variables]
         if self.truth.ndim != 4 or self.truth.shape[:2] != (len(self.names), len(labels)):
             raise ValueError(
@@ -319,10 +339,10 @@ class DriverCollector(Collector):
         if self._result is None:
             flags = self.votes.assembled()
             if self.gate is None:
-                self._result = driver_scores(flags, self.truth, self.names)
+                self._result = driver_scores(flags, self.truth, self.names, self.valid)
             else:
-                ungated = driver_scores(flags, self.truth, self.names)["pooled"]
-                self.gate_setting, self._result = self.gate.choose(flags, self.truth, self.names)
+                ungated = driver_scores(flags, self.truth, self.names, self.valid)["pooled"]
+                self.gate_setting, self._result = self.gate.choose(flags, self.truth, self.names, self.valid)
                 self._result["gate"] = {**self.gate_setting.as_record(), "ungated": ungated}
         return self._result
 
@@ -385,6 +405,14 @@ class ScoreThreshold(Collector):
     def result(self) -> dict[str, Any]:
         """``threshold`` (flag = score > threshold) and, for val_f1, the per-sample F1 it reaches."""
         neg, pos = self.hist[0], self.hist[1]
+        if self.rule == "val_f1" and int(pos.sum()) == 0:  # every threshold scores F1 0: none is better
+            raise ConfigError("option 'driver_threshold_rule': val_f1 found no true driver on the validation "
+                              "split to choose the threshold on; use normal_percentile, or fixed with "
+                              "--driver_threshold")
+        if self.rule == "normal_percentile" and int(neg.sum()) == 0:
+            raise ConfigError("option 'driver_threshold_rule': normal_percentile found no normal pixel (valid, "
+                              "with no extreme in its window) on the validation split to take the percentile "
+                              "of; use val_f1, or fixed with --driver_threshold")
         finite = torch.isfinite(_key_values(torch.arange(_N_KEYS)))  # NaN / inf bit patterns are no threshold
         finite[-1] = False
         # flags above bin k: tp(k) = positives in bins > k

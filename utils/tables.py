@@ -14,16 +14,23 @@ from typing import Any
 PAPER_COLUMNS = ("driver F1", "driver IoU", "driver OA", "extreme F1")
 
 
-def method_label(config: Mapping[str, Any]) -> str:
-    """The registered method's label, with the encoder for IDE ('IDE (Swin_3D)'); the name if unknown."""
+def method_label(config: Mapping[str, Any], metrics: Mapping[str, Any] | None = None) -> str:
+    """The registered method's label, with the encoder for IDE ('IDE (Swin_3D)'); the name if unknown.
+
+    An ensemble's size is counted from the members the test used (``metrics["ensemble"]``), so an
+    ensemble of ``--ensemble_starts`` is named too; without metrics, from ``--ensemble``."""
     from models.methods import METHODS
 
     method = str(config.get("method") or "ide")
     label = METHODS.get(method).label if method in METHODS else method
     if method == "ide" and config.get("encoder"):
         label = f"{label} ({config['encoder']})"
-    if config.get("ensemble"):
-        label += f", ensemble of {len(config['ensemble']) + 1}"
+    if metrics is not None:
+        members = len(metrics.get("ensemble") or [])  # recorded by a test of more than one member
+    else:
+        members = len(config.get("ensemble") or []) + 1
+    if members > 1:
+        label += f", ensemble of {members}"
     return label
 
 

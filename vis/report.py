@@ -72,13 +72,13 @@ def paper_table(run: RunData) -> str:
             ext["oa"] = m["oa"]
         what = "drought" if run.kind == "real" else "extreme"
         keys = ["f1", "iou", "precision", "recall", "oa"]
-        method = html.escape(method_label(run.config) if run.config else run.run_dir.name)
+        method = html.escape(method_label(run.config, m) if run.config else run.run_dir.name)
         return _table(
             ["method"] + [f"{what} {k} {s}" for k in keys], [[method] + [_pct(ext.get(k)) for k in keys]]
         )
     rows = [
         [html.escape(label)] + [_pct(v) for v in values]
-        for label, values in paper_rows(m, method_label(run.config))
+        for label, values in paper_rows(m, method_label(run.config, m))
     ]
     return _table(["method"] + [f"{c} {s}" for c in PAPER_COLUMNS], rows)
 

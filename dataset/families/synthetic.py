@@ -14,7 +14,7 @@ import numpy as np
 
 from dataset.families import DatasetFamily, register_family
 from utils.driver_gate import GateSetting, gate_spec
-from utils.metrics import DriverCollector, ExtremeCollector, driver_scores, naive_drivers
+from utils.metrics import DriverCollector, ExtremeCollector, driver_scores, naive_drivers, valid_pixels
 from utils.tables import paper_markdown, percent
 
 
@@ -22,7 +22,8 @@ def naive_reference(dataset: Any, delta_t: int) -> dict[str, Any]:
     """Driver scores of the Naive reference (every variable, every week of a window with an extreme)."""
     truth = np.asarray(dataset.drivers_truth())
     flags = naive_drivers(dataset.extremes_truth(), delta_t)
-    return driver_scores(np.broadcast_to(flags[None], truth.shape), truth, list(dataset.variables))
+    return driver_scores(np.broadcast_to(flags[None], truth.shape), truth, list(dataset.variables),
+                         valid_pixels(dataset))
 
 
 class SyntheticFamily(DatasetFamily):
