@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import sys
 import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, NamedTuple, TypeVar, Union
 
 import yaml
 
 from dataset.variables import CERRA_VARIABLES, ERA5_LAND_VARIABLES, REGIONS, SYNTHETIC_VARIABLES
-from utils.errors import ConfigError
+from utils.errors import ConfigError, StorageError
 from utils.option_sections import (
     SECTIONS,
     AttributionOptions,
@@ -178,6 +179,12 @@ class Config(  # bases in reverse: a dataclass takes the fields of its last base
             raise ValueError("options 'batch_size' and 'n_epochs' must be >= 1")
         if self.window_size < 1:
             raise ValueError(f"option 'window_size' is {self.window_size}; must be >= 1")
+        problem = _name_problem(self.name)
+        if problem:
+            raise ValueError(
+                f"option 'name' = {self.name!r} {problem}; the run folder is <dir_log>/<name>, so give one folder "
+                "name (e.g. run1) and put any parent folder in --dir_log"
+            )
         return self
 
     def split_overlaps(self) -> list[str]:
@@ -225,6 +232,22 @@ class Config(  # bases in reverse: a dataclass takes the fields of its last base
         if self.extreme_threshold is not None:
             return self.extreme_threshold
         return 0.5 if self.dataset == "synthetic" else 0.35
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` is not one path component (None: it is): another value would put the run folder
+    outside ``dir_log`` or make it ``dir_log`` itself, where ``--overwrite`` would delete other files."""
+    if not name.strip():
+        return "is empty"
+    if "/" in name or "\\" in name:
+        return "holds a path separator"
+    if name in (".", ".."):
+        return "names a parent or the same folder"
+    if PureWindowsPath(name).anchor or Path(name).is_absolute():
+        return "starts with a drive or root (an absolute path)"
+    if "\0" in name:
+        return "holds a NUL character"
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -283,6 +306,8 @@ def _scalar(name: str, tp: Any, value: Any) -> Any:
     if tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
+        if isinstance(value, datetime.date):  # YAML reads an unquoted 2015-01-01 as a date
+            return value.isoformat()
         raise ConfigError(f"option '{name}': expected a string, got {value!r}")
     raise ConfigError(f"option '{name}': unsupported type {tp}")
 
@@ -343,26 +368,69 @@ def _suggest(name: str) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _read_file(path: str | Path) -> dict[str, Any]:
+def _read_file(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The options of a YAML preset (with its ``base:`` files) or a published ``config.pkl``.
+
+    ``chain`` holds the files whose ``base:`` led here, so a file that names itself again fails in
+    one line instead of recursing until Python gives up.
+    """
     path = Path(path)
+    named_by = f" (named by base: in {chain[-1]})" if chain else ""
+    if path.is_dir():
+        raise ConfigError(
+            f"config file {path}{named_by} is a folder, not a file; pass a YAML preset (e.g. configs/quickstart.yaml) "
+            "or a run's config.yaml"
+        )
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"config file {path}{named_by} does not exist")
+    here = path.resolve()
+    if here in chain:
+        loop = " -> ".join(str(p) for p in (*chain[chain.index(here):], here))
+        raise ConfigError(
+            f"config file {path}: base chain loops back to {path} ({loop}); remove one of those base: entries")
     if path.suffix == ".pkl":  # a published argparse.Namespace pickle, read without running code
         return read_published_config(path, known=FIELDS)
-    with open(path) as fh:
-        try:
-            data = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of option: value")
+    data = _yaml_mapping(path, _read_text(path))
     if "base" in data:  # a preset may build on other files (a name or a list, relative to itself)
         names = data.pop("base")
         merged: dict[str, Any] = {}
         for name in [names] if isinstance(names, str) else list(names or []):
-            merged.update(_read_file(path.parent / str(name)))
+            merged.update(_read_file(path.parent / str(name), (*chain, here)))
         merged.update(data)
         data = merged
+    return data
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; a binary file (a checkpoint, a pickle) is named as such."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        if raw.startswith((b"PK\x03\x04", b"\x80")):  # the two formats torch.save and pickle write
+            raise ConfigError(
+                f"config file {path} is a binary file (a PyTorch checkpoint or a pickle), not YAML; pass a checkpoint "
+                "with --checkpoint, and a published config only under its .pkl name"
+            ) from None
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte 0x{raw[err.start]:02x} at position {err.start}); "
+            "pass a YAML preset saved as UTF-8"
+        ) from None
+
+
+def _yaml_mapping(path: Path, text: str) -> dict[str, Any]:
+    """``text`` parsed as a YAML mapping; a syntax error is one line with the file, line and problem."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = err.problem or err.context or type(err).__name__
+        raise ConfigError(f"config file {path}: YAML syntax error at{where}: {what}; fix that line") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of option: value")
     return data
 
 
@@ -390,10 +458,17 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 
 def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write ``cfg`` as YAML; a folder that cannot be made or written is a one-line :class:`StorageError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False, default_flow_style=None)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as fh:
+            yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False, default_flow_style=None)
+    except OSError as err:
+        from utils.checkpoints import write_error_message  # (imports torch, which reading a config does not need)
+
+        raise StorageError(write_error_message(
+            err.filename or path, err, then="pass a --dir_log that is a folder you can write to")) from None
     return path
 
 

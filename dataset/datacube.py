@@ -1,6 +1,7 @@
 """Your own datacube: any xarray-openable source of gridded fields and an extreme mask or index.
 
-The source is one netCDF file, a glob of files, or a zarr store (``--data``). Dimensions are
+The source is one netCDF file, a glob of files (each read into memory, then combined by their
+coordinates: no dask needed), or a zarr store (``--data``). Dimensions are
 found from CF attributes or the usual names (time / valid_time, lat / latitude / rlat / y,
 lon / longitude / rlon / x, via cf-xarray); latitude may run either way and the samples are
 north-up (row 0 = the northernmost row). Fields are aggregated to ``--step`` with xarray's
@@ -18,7 +19,9 @@ and ``timestep`` (1-based index of the newest step on the cube's aggregated time
 
 from __future__ import annotations
 
+import contextlib
 import glob
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +31,90 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
-__all__ = ["DatacubeDataset", "open_source", "find_dims"]
+from utils.errors import ConfigError
+
+__all__ = ["DatacubeDataset", "open_source", "find_dims", "parse_step", "read_errors", "cause_of"]
 
 _TIME = ("time", "valid_time", "date", "t")
 _LAT = ("lat", "latitude", "rlat", "y", "nav_lat")
 _LON = ("lon", "longitude", "rlon", "x", "nav_lon")
 
 
-def open_source(data: str) -> xr.Dataset:
-    """``data``: a netCDF file, a glob of files (combined by coordinates) or a zarr store."""
-    path = Path(data)
-    if path.is_dir() and (path.suffix == ".zarr" or (path / "zarr.json").is_file() or (path / ".zmetadata").is_file()):
-        return xr.open_zarr(path, decode_timedelta=False)
-    if any(ch in data for ch in "*?["):
-        files = sorted(glob.glob(data))
-        if not files:
-            raise FileNotFoundError(f"option 'data': no file matches {data}")
-        return xr.open_mfdataset(files, combine="by_coords", decode_timedelta=False)
+def cause_of(err: BaseException) -> str:
+    """The cause of ``err`` in a few words: its first line, cut at the end of its first sentence
+    (xarray's "no backend" message goes on with advice about engines that does not apply here)."""
+    lines = str(err).strip().splitlines()
+    first = lines[0].split(". ")[0].rstrip(".: ") if lines else ""
+    return first or type(err).__name__
+
+
+@contextlib.contextmanager
+def read_errors(option: str, path: str | Path) -> Iterator[None]:
+    """Turn what a backend raises for a damaged or foreign file (a truncated netCDF, a text file, an
+    empty zarr folder) into one line naming the option and the file, instead of a traceback."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(
+            f"option '{option}': cannot read {path} as netCDF or zarr ({cause_of(err)}); "
+            "check the file is complete and is netCDF or zarr"
+        ) from None
+
+
+def _open_one(path: Path, data: str) -> xr.Dataset:
+    """One netCDF file or zarr store, opened lazily."""
     if not path.exists():
-        raise FileNotFoundError(f"option 'data': {data} does not exist")
-    if path.is_dir():
-        raise ValueError(f"option 'data': {data} is a folder but not a zarr store; pass a file, a glob or a store")
-    return xr.open_dataset(path, decode_timedelta=False)
+        raise ConfigError(f"option 'data': {data} does not exist")
+    is_zarr = path.is_dir() and (path.suffix == ".zarr" or (path / "zarr.json").is_file()
+                                 or (path / ".zmetadata").is_file() or (path / ".zgroup").is_file())
+    if path.is_dir() and not is_zarr:
+        raise ConfigError(f"option 'data': {path} is a folder but not a zarr store; pass a file, a glob or a store")
+    with read_errors("data", path):
+        if is_zarr:
+            return xr.open_zarr(path, decode_timedelta=False)
+        return xr.open_dataset(path, decode_timedelta=False)
+
+
+def _check_variables(ds: xr.Dataset, variables: Sequence[str], path: str | Path) -> None:
+    missing = [v for v in variables if v not in ds.data_vars]
+    if missing:
+        raise ConfigError(f"option 'data': {path} has no variable {', '.join(missing)}; "
+                          f"it has {', '.join(map(str, ds.data_vars))}")
+
+
+def open_source(data: str, variables: Sequence[str] | None = None) -> xr.Dataset:
+    """``data``: a netCDF file, a glob of files (combined by coordinates) or a zarr store.
+
+    ``variables`` (None: all) are the data variables needed; each must be there. A glob's files
+    are read into memory with only these (xarray combines files lazily only with dask, which
+    this project does not need), so ``variables=()`` reads just the coordinates.
+    """
+    if not any(ch in data for ch in "*?["):
+        ds = _open_one(Path(data), data)
+        if variables is not None:
+            _check_variables(ds, variables, data)
+        return ds
+    files = sorted(glob.glob(data))
+    if not files:
+        raise ConfigError(f"option 'data': no file matches {data}; check the folder and the pattern")
+    parts = []
+    for f in files:
+        with _open_one(Path(f), data) as part:
+            if variables is not None:
+                _check_variables(part, variables, f)
+                part = part.drop_vars([v for v in part.data_vars if v not in variables])
+            with read_errors("data", f):
+                parts.append(part.load())
+    try:
+        return xr.combine_by_coords(parts, data_vars="minimal", coords="minimal", compat="equals",
+                                    join="exact", combine_attrs="drop_conflicts")
+    except ValueError as err:
+        raise ConfigError(
+            f"option 'data': the {len(files)} files matching {data} do not combine by their coordinates "
+            f"({cause_of(err)}); they must share one grid and the same fixed fields and not overlap in time"
+        ) from None
 
 
 def find_dims(ds: xr.Dataset, data: str) -> tuple[str, str, str]:
@@ -75,6 +140,34 @@ def find_dims(ds: xr.Dataset, data: str) -> tuple[str, str, str]:
     return found["time"], found["lat"], found["lon"]
 
 
+def _say(step: pd.Timedelta) -> str:
+    """A step in words ("7 days", "6:00:00")."""
+    if step % pd.Timedelta(days=1) == pd.Timedelta(0):
+        days = step // pd.Timedelta(days=1)
+        return f"{days} day{'s' if days != 1 else ''}"
+    return str(step)
+
+
+def parse_step(step: str | None, source_step: pd.Timedelta) -> pd.Timedelta:
+    """``--step`` as a length of time (default: the data's own step). Resampling to a finer step
+    would invent empty steps, so that is an error rather than a grid of NaN."""
+    if not step:
+        return source_step
+    try:
+        out = pd.Timedelta(step)
+    except ValueError:
+        out = pd.NaT
+    if pd.isna(out) or out <= pd.Timedelta(0):
+        raise ConfigError(f"option 'step': {step!r} is not a time step; use a pandas offset such as 7D "
+                          "(a fixed length: D, h or W)")
+    if out < source_step:
+        days = source_step / pd.Timedelta(days=1)
+        own = f"{int(days)}D" if days == int(days) else pd.tseries.frequencies.to_offset(source_step).freqstr
+        raise ConfigError(f"option 'step': {step} is finer than the data's step ({_say(source_step)}); "
+                          f"use --step {own} or coarser, or leave --step out")
+    return out
+
+
 def _periods_per_year(step: pd.Timedelta) -> int:
     return max(1, int(round(pd.Timedelta(days=365.25) / step)))
 
@@ -95,19 +188,25 @@ class DatacubeDataset(Dataset):
             raise ValueError("option 'data' is not set: pass --data PATH (a netCDF file, a glob or a zarr store)")
         if not cfg.target:
             raise ValueError("option 'target' is not set: pass --target NAME (a 0/1 extreme variable or an index)")
+        if cfg.target in cfg.variables:
+            raise ConfigError(
+                f"options 'target' and 'variables': the target {cfg.target} is also an input variable, so the "
+                "model would see its labels; drop it from --variables"
+            )
         self.split, self.delta_t, self.augment = split, int(cfg.delta_t), bool(augment)
         self.variables = list(cfg.variables)
-        ds = open_source(cfg.data)
-        tdim, ydim, xdim = find_dims(ds, cfg.data)
-        wanted = [*self.variables, cfg.target, *([cfg.mask] if cfg.mask else []),
-                  *([cfg.truth_drivers] if cfg.truth_drivers else [])]
-        missing = [v for v in wanted if v not in ds.data_vars]
-        if missing:
-            raise ValueError(f"option 'data': {cfg.data} has no variable {', '.join(missing)}; "
-                             f"it has {', '.join(map(str, ds.data_vars))}")
-        ds = self._box(ds, cfg, ydim, xdim)
-        self.source_step = self._source_step(ds, tdim, cfg.data)
-        step = pd.Timedelta(cfg.step) if cfg.step else self.source_step
+        wanted = list(dict.fromkeys([*self.variables, cfg.target, *([cfg.mask] if cfg.mask else []),
+                                     *([cfg.truth_drivers] if cfg.truth_drivers else [])]))
+        src = open_source(cfg.data, wanted)
+        try:  # closed once read: an open handle would pin the file (and its rewrite) until exit
+            tdim, ydim, xdim = find_dims(src, cfg.data)
+            ds = self._box(src, cfg, ydim, xdim)
+            self.source_step = self._source_step(ds, tdim, cfg.data)
+            step = parse_step(cfg.step, self.source_step)
+            with read_errors("data", cfg.data):  # only what this run needs, inside the box
+                ds = ds[wanted].load()
+        finally:
+            src.close()
         fields, target, truth = self._aggregate(ds, cfg, tdim, step)
         times = pd.DatetimeIndex(fields[tdim].values)
         self.step = step
@@ -149,11 +248,11 @@ class DatacubeDataset(Dataset):
     @staticmethod
     def check_period(cfg: Any, split: str) -> None:
         """Raise the loader's error for ``period_<split>`` without reading any field (only the time axis)."""
-        ds = open_source(cfg.data)
-        tdim, _, _ = find_dims(ds, cfg.data)
-        times = ds[tdim]
-        source_step = DatacubeDataset._source_step(ds, tdim, cfg.data)
-        step = pd.Timedelta(cfg.step) if cfg.step else source_step
+        with open_source(cfg.data, ()) as ds:
+            tdim, _, _ = find_dims(ds, cfg.data)
+            times = ds[tdim].load()
+            source_step = DatacubeDataset._source_step(ds, tdim, cfg.data)
+        step = parse_step(cfg.step, source_step)
         if step != source_step:
             times = xr.ones_like(times, dtype=np.int8).resample({tdim: step}).max()[tdim]
         times = pd.DatetimeIndex(times.values)
@@ -169,21 +268,21 @@ class DatacubeDataset(Dataset):
     @staticmethod
     def _box(ds: xr.Dataset, cfg: Any, ydim: str, xdim: str) -> xr.Dataset:
         """Select ``lat_min..lat_max`` / ``lon_min..lon_max`` and order the rows north to south."""
-        lat = ds[ydim]
-        if cfg.lat_min is not None or cfg.lat_max is not None:
-            lo = -np.inf if cfg.lat_min is None else cfg.lat_min
-            hi = np.inf if cfg.lat_max is None else cfg.lat_max
-            ds = ds.isel({ydim: np.nonzero((lat.values >= lo) & (lat.values <= hi))[0]})
-        lon = ds[xdim]
-        if cfg.lon_min is not None or cfg.lon_max is not None:
-            lo = -np.inf if cfg.lon_min is None else cfg.lon_min
-            hi = np.inf if cfg.lon_max is None else cfg.lon_max
-            ds = ds.isel({xdim: np.nonzero((lon.values >= lo) & (lon.values <= hi))[0]})
-        if ds.sizes[ydim] == 0 or ds.sizes[xdim] == 0:
-            raise ValueError(
-                f"options 'lat_min'..'lon_max': the box holds no pixel of {cfg.data} (its latitude runs "
-                f"{float(lat.min())} .. {float(lat.max())}); widen the box"
-            )
+        for dim, name, what in ((ydim, "lat", "latitude"), (xdim, "lon", "longitude")):
+            lo, hi = getattr(cfg, f"{name}_min"), getattr(cfg, f"{name}_max")
+            if lo is None and hi is None:
+                continue
+            if lo is not None and hi is not None and lo > hi:
+                raise ConfigError(f"options '{name}_min'/'{name}_max' = {lo}/{hi}: {name}_min is above {name}_max; "
+                                  "swap them")
+            axis = ds[dim].values
+            keep = np.nonzero((axis >= (-np.inf if lo is None else lo)) & (axis <= (np.inf if hi is None else hi)))[0]
+            if keep.size == 0:
+                raise ConfigError(
+                    f"options '{name}_min'/'{name}_max' = {lo}/{hi}: the box holds no pixel of {cfg.data} (its "
+                    f"{what} runs {float(np.nanmin(axis))} .. {float(np.nanmax(axis))}); widen the box"
+                )
+            ds = ds.isel({dim: keep})
         if ds.sizes[ydim] > 1 and float(ds[ydim][0]) < float(ds[ydim][-1]):
             ds = ds.isel({ydim: slice(None, None, -1)})  # north-up
         return ds
@@ -191,8 +290,17 @@ class DatacubeDataset(Dataset):
     @staticmethod
     def _source_step(ds: xr.Dataset, tdim: str, data: str) -> pd.Timedelta:
         t = ds[tdim].values
+        calendar = getattr(t[0], "calendar", None) if len(t) else None
+        if calendar in ("standard", "gregorian", "proleptic_gregorian"):  # cftime only for out-of-range dates
+            raise ConfigError(f"option 'data': {data}: '{tdim}' holds dates ({t[0]} .. {t[-1]}) that xarray reads "
+                              "only as cftime dates (e.g. before the Gregorian reform of 1582-10-15); use later dates")
+        if calendar:  # decoded to cftime dates: a model calendar without the real year's days
+            raise ConfigError(
+                f"option 'data': {data}: '{tdim}' uses calendar {calendar}, which is not supported: convert it with "
+                "ds.convert_calendar('standard', align_on='date') and save the data again"
+            )
         if not np.issubdtype(np.asarray(t).dtype, np.datetime64):
-            raise ValueError(f"option 'data': {data}: '{tdim}' is not a date axis (CF units 'days since ...')")
+            raise ConfigError(f"option 'data': {data}: '{tdim}' is not a date axis (CF units 'days since ...')")
         if len(t) < 2:
             raise ValueError(f"option 'data': {data} has a single time step")
         return pd.Timedelta(np.median(np.diff(t)))

@@ -4,7 +4,9 @@
 
 writes ``datacube_<exp>.nc``, ``climatology_<exp>.nc``, ``statistic_<exp>.json`` and
 ``coupling_matrix_<exp>.npy`` into ``--out`` (``<exp>`` = the folder's name), in the
-published format. From Python: ``generate("tiny", out_dir, seed=0)``.
+published format. From Python: ``generate("tiny", out_dir, seed=0)``. A folder that already holds
+a benchmark is refused unless ``--overwrite`` (``overwrite=True``): runs trained on it would
+otherwise read other data without notice.
 
 Order of generation (one seeded ``numpy.random.Generator`` for everything, so one
 seed gives identical array bytes): extremes (shape union, then temporal halo classes
@@ -47,7 +49,7 @@ import numpy as np
 import xarray as xr
 
 from dataset.generator_bases import load_climatology_bases, make_bases
-from dataset.generator_files import write
+from dataset.generator_files import BenchmarkExists, check_out_dir, write
 from dataset.generator_params import (
     DEPENDENT_NOISE,
     EXTREME_COLUMN,
@@ -73,7 +75,10 @@ from dataset.synthetic_events import (
     paint_set,
 )
 
-__all__ = ["GeneratorParams", "PRESETS", "Cube", "build", "write", "generate", "mismatch", "var_name", "main"]
+__all__ = [
+    "GeneratorParams", "PRESETS", "Cube", "BenchmarkExists", "build", "write", "generate", "mismatch", "var_name",
+    "main",
+]
 
 
 # ----------------------------------------------------------------------------------
@@ -393,10 +398,20 @@ def resolve(
 
 
 def generate(
-    preset_or_params: str | GeneratorParams, out_dir: str | Path, seed: int | None = None, **overrides
+    preset_or_params: str | GeneratorParams,
+    out_dir: str | Path,
+    seed: int | None = None,
+    *,
+    overwrite: bool = False,
+    **overrides,
 ) -> Path:
-    """Generate and write a benchmark; returns ``out_dir`` (``tiny`` takes about a second)."""
-    return write(build(resolve(preset_or_params, seed, **overrides)), out_dir)
+    """Generate and write a benchmark; returns ``out_dir`` (``tiny`` takes about a second).
+
+    A folder holding a benchmark raises :class:`BenchmarkExists` before anything is generated,
+    unless ``overwrite``."""
+    params = resolve(preset_or_params, seed, **overrides)
+    check_out_dir(out_dir, overwrite)
+    return write(build(params), out_dir, overwrite)
 
 
 # ----------------------------------------------------------------------------------
@@ -434,6 +449,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--preset", default="small", choices=list(PRESETS), help="starting point (default: small)")
     ap.add_argument("--out", required=True, help="output folder, e.g. data/synthetic/small")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
+    ap.add_argument(
+        "--overwrite", action="store_true", help="replace the benchmark in an --out that already holds one"
+    )
     ap.add_argument("--n_vars", type=int)
     ap.add_argument("--n_independent", type=int)
     ap.add_argument(
@@ -475,7 +493,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
-    preset, out, seed = args.pop("preset"), args.pop("out"), args.pop("seed")
+    preset, out, seed, overwrite = args.pop("preset"), args.pop("out"), args.pop("seed"), args.pop("overwrite")
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items() if v is not None}
     if overrides.get("event_scale") == _SHRINK:
         overrides["event_scale"] = None
@@ -485,9 +503,10 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     try:
         params = resolve(preset, seed, notes, **overrides)
+        check_out_dir(out, overwrite)  # before the (for large presets, minutes of) generation
         for note in notes:
             print(f"[generate_synthetic] {note}")
-        path = write(build(params), out)
+        path = write(build(params), out, overwrite)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

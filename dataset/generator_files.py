@@ -1,4 +1,9 @@
-"""Writing a generated cube in the published benchmark format: the datacube, its climatology and statistics."""
+"""Writing a generated cube in the published benchmark format: the datacube, its climatology and statistics.
+
+A folder that already holds a benchmark (its ``datacube_<exp>.nc``) is refused unless ``overwrite``:
+runs trained on it would otherwise read other data without notice. Files of an interrupted write
+(no datacube, which is written last) are replaced, with a note.
+"""
 
 from __future__ import annotations
 
@@ -42,13 +47,43 @@ def _replace(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
-def write(cube: Cube, out_dir: str | Path) -> Path:
-    """Write the four files into ``out_dir`` (datacube last, so its presence means a complete set)."""
+class BenchmarkExists(ValueError):
+    """The output folder holds a benchmark and ``overwrite`` (``--overwrite``) was not given."""
+
+
+def output_files(out_dir: str | Path) -> list[Path]:
+    """The four files :func:`write` puts into ``out_dir``, the datacube last."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    exp, p, names = out.name, cube.params, cube.params.names
+    exp = out.name
     if not exp:
         raise ValueError(f"--out {out_dir}: need a folder name (it names the experiment)")
+    names = (f"coupling_matrix_{exp}.npy", f"statistic_{exp}.json", f"climatology_{exp}.nc", f"datacube_{exp}.nc")
+    return [out / n for n in names]
+
+
+def check_out_dir(out_dir: str | Path, overwrite: bool = False) -> None:
+    """Refuse a folder that holds a benchmark unless ``overwrite``; called before generating, so a
+    refused run costs nothing. An incomplete set (no datacube) is an interrupted write: replaced."""
+    *parts, cube = output_files(out_dir)
+    if cube.exists() and not overwrite:
+        raise BenchmarkExists(f"option 'out': {Path(out_dir)} holds a benchmark ({cube.name}); "
+                              "pass --overwrite to replace it")
+    for path in (*parts, cube):
+        if path.is_dir():
+            raise BenchmarkExists(f"option 'out': {path} is a folder; remove it or choose another --out")
+
+
+def write(cube: Cube, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write the four files into ``out_dir`` (datacube last, so its presence means a complete set);
+    an existing benchmark there raises :class:`BenchmarkExists` unless ``overwrite``."""
+    check_out_dir(out_dir, overwrite)
+    out = Path(out_dir)
+    exp, p, names = out.name, cube.params, cube.params.names
+    leftovers = [f.name for f in output_files(out)[:-1] if f.exists()]
+    if leftovers and not (out / f"datacube_{exp}.nc").exists():
+        print(f"[generate_synthetic] replacing {', '.join(leftovers)} in {out}: an interrupted write left them "
+              "without a datacube")
+    out.mkdir(parents=True, exist_ok=True)
 
     np.save(out / f"coupling_matrix_{exp}.npy", cube.coupling)
     stats = {s: {} for s in CLIMATOLOGY_STATS}

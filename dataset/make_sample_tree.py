@@ -6,6 +6,8 @@
     python -m dataset.make_sample_tree --dataset datacube --years 2015 2016 2017 2018 --out data/sample/cube.zarr
 
 Prints the options that point the loaders at the tree (``--root_ERA5_Land .. --x_max ..``).
+An existing tree (the dataset's folders under ``--out``) or datacube is refused unless
+``--overwrite``: a rerun with another seed must not silently replace the data earlier runs used.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import time
 from pathlib import Path
 
 from dataset.sample_tree import ERA5_LAND_GRIDS, STATISTICS, make_tree
+
+
+def _error(err: Exception) -> int:
+    """One line on stderr and exit code 2, as the other data scripts do."""
+    print(f"python -m dataset.make_sample_tree: error: {err}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         "--size", nargs=2, type=int, metavar=("H", "W"), help="grid size (rows, cols); overrides --full_grid"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing tree's files or datacube (a datacube folder only if it is a zarr store)",
+    )
     p.add_argument("--variables", nargs="+", help="subset of the dataset's variables (default: all)")
     p.add_argument(
         "--statistics",
@@ -47,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         from dataset.sample_datacube import make_datacube
 
         fmt = "netcdf" if a.out.suffix == ".nc" else "zarr"
-        opts = make_datacube(a.out, a.years, tuple(a.size) if a.size else (24, 24), a.seed, fmt)
+        try:
+            opts = make_datacube(a.out, a.years, tuple(a.size) if a.size else (24, 24), a.seed, fmt, a.overwrite)
+        except ValueError as err:
+            return _error(err)
         print(f"[sample datacube] written to {a.out} in {time.time() - start:.1f} s; train_datacube.py options:")
         print("  " + " ".join(f"--{k} {v}" for k, v in opts.items()))
         return 0
@@ -62,10 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             seed=a.seed,
             variables=a.variables,
             statistics=tuple(a.statistics),
+            overwrite=a.overwrite,
             verbose=True,
         )
     except ValueError as err:
-        p.error(str(err))
+        return _error(err)
     print(f"[sample tree] written to {a.out} in {time.time() - start:.1f} s; loader options:")
     print("  " + " ".join(f"--{k} {v}" for k, v in opts.items()))
     return 0

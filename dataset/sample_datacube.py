@@ -6,7 +6,8 @@ target is a continuous vegetation index ``veg_index`` (0-100) that falls when th
 the previous four weeks was low and the temperature high, so the drivers are known by
 construction (a threshold rule such as ``--target_below 30`` turns it into extremes). Latitude
 runs north to south, time is a date axis named ``time``, and a land mask ``land`` marks valid
-pixels. Written as a zarr store or a netCDF file.
+pixels. Written as a zarr store or a netCDF file; an existing one is refused unless ``overwrite``
+(and then only a zarr store or a file is replaced, never an ordinary folder).
 """
 
 from __future__ import annotations
@@ -35,8 +36,16 @@ def _field(rng: np.random.Generator, n_days: int, shape: tuple[int, int], sigma:
 
 
 def make_datacube(out: str | Path, years: list[int], shape: tuple[int, int] = (24, 24), seed: int = 0,
-                  fmt: str = "zarr") -> dict[str, str]:
-    """Write the cube to ``out`` (a ``.zarr`` store or a ``.nc`` file); returns the train/test options."""
+                  fmt: str = "zarr", overwrite: bool = False) -> dict[str, str]:
+    """Write the cube to ``out`` (a ``.zarr`` store or a ``.nc`` file); returns the train/test options.
+
+    An existing ``out`` raises :class:`dataset.to_zarr.StoreExists` (checked first, so nothing is
+    generated in vain) unless ``overwrite``: a cube regenerated with another seed must not silently
+    replace the one earlier runs were trained on."""
+    from dataset.to_zarr import check_out, remove_out
+
+    out = Path(out)
+    check_out(out, overwrite, store=fmt == "zarr")
     rng = np.random.default_rng(seed)
     days = pd.date_range(f"{min(years)}-01-01", f"{max(years)}-12-31", freq="D")
     n = len(days)
@@ -62,12 +71,11 @@ def make_datacube(out: str | Path, years: list[int], shape: tuple[int, int] = (2
                 "lon": ("lon", lon, {"standard_name": "longitude", "units": "degrees_east"})},
         attrs={"title": "IDEE sample datacube (daily, synthetic)", "Conventions": "CF-1.8"},
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_out(out, overwrite, store=fmt == "zarr")
     if fmt == "zarr":
         with warnings.catch_warnings():  # zarr 3 notes that consolidated metadata is outside its spec
             warnings.filterwarnings("ignore", message="Consolidated metadata")
-            ds.to_zarr(out, mode="w", consolidated=True)  # one read of the metadata when opened
+            ds.to_zarr(out, mode="w-", consolidated=True)  # one read of the metadata when opened
     else:
         ds.to_netcdf(out)
     ys = sorted(years)

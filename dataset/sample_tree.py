@@ -321,6 +321,39 @@ class _World:
         return spec.mean + spec.amp * _season(week) + spec.grad * (self.lat_frac - 0.5)
 
 
+class TreeExists(ValueError):
+    """``make_tree`` would replace files of an existing tree (the message names it and the way out)."""
+
+
+def _year_folders(folder: Path) -> set[int]:
+    return {int(d.name) for d in folder.iterdir() if d.is_dir() and d.name.isdigit() and len(d.name) == 4}
+
+
+def _prepare_tree(root: Path, root_noaa: Path, years: list[int], overwrite: bool) -> None:
+    """Refuse to write into an existing tree unless ``overwrite``; then only the requested years are
+    rewritten, so a tree with other years is refused too (they would mix with the new data).
+
+    A rerun with another seed must not silently replace the files earlier runs were trained on, and
+    ``overwrite`` deletes no file of another year. Before the requested NOAA weeks are rewritten,
+    their old files are removed: the old tree may have a second satellite where the new one has none."""
+    existing = [f for f in (root, root_noaa) if f.is_dir() and any(f.iterdir())]
+    if not existing:
+        return
+    if not overwrite:
+        raise TreeExists(f"option 'out': {existing[0]} exists; pass --overwrite to replace it")
+    others = sorted(set().union(*(_year_folders(f) for f in existing)) - set(years))
+    if others:
+        raise TreeExists(
+            f"option 'out': {existing[0]} also holds years {' '.join(map(str, others))}, which --overwrite "
+            "would keep beside the new data; remove them or add them to --years"
+        )
+    for y in years:
+        folder = root_noaa / f"{y:04d}"
+        if folder.is_dir():
+            for f in folder.glob(f"VHP.*.P{y:04d}[0-9][0-9][0-9].VH.nc"):
+                f.unlink()
+
+
 def make_tree(
     dataset: str,
     out: Path,
@@ -332,8 +365,12 @@ def make_tree(
     variables: list[str] | None = None,
     statistics: tuple[str, ...] = STATISTICS,
     verbose: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, str]:
-    """Write a plausible tree under ``out``; returns the config options that point the loader at it."""
+    """Write a plausible tree under ``out``; returns the config options that point the loader at it.
+
+    An existing tree of the dataset (and region) under ``out`` raises :class:`TreeExists` unless
+    ``overwrite`` (see ``_prepare_tree``)."""
     if dataset not in ("era5_land", "cerra"):
         raise ValueError(f"dataset must be era5_land or cerra, got {dataset!r}")
     cerra = dataset == "cerra"
@@ -349,7 +386,7 @@ def make_tree(
             raise ValueError(f"statistics {statistics} must include 'mean' and 'std'")
     if shape is None:
         shape = (CERRA_GRID if cerra else ERA5_LAND_GRIDS[region]) if full_grid else (32, 32)
-    years = sorted(years)
+    years, out = sorted(years), Path(out)
     rng = np.random.default_rng(seed)
     world = _World(shape, len(years), rng, cerra)
     if cerra:
@@ -366,6 +403,7 @@ def make_tree(
             "root_NOAA": str(out / "NOAA_CORDEX"),
         }
     opts.update({"x_max": str(shape[1]), "y_max": str(shape[0])})
+    _prepare_tree(root, root_noaa, years, overwrite)
     land, no_veg = world.land, world.no_veg
     stat_pos = {s: i for i, s in enumerate(statistics)}
     weather = _AR1(rng, shape)

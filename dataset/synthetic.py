@@ -46,6 +46,14 @@ def _check_dims(da: xr.DataArray, want: tuple[str, ...], path: Path) -> xr.DataA
     return da.transpose(*want)
 
 
+def _missing_root(root: Path, what: str) -> str:
+    """One line for a benchmark folder that is not there: what is wrong and how to make one."""
+    if root.exists():
+        return f"{what} {root} is a file, not a benchmark folder; pass the folder that holds datacube_<name>.nc"
+    return (f"{what} {root} does not exist; generate a benchmark with `python -m dataset.generate_synthetic "
+            f"--preset tiny --out {root}` (or --preset small), or pass the folder of the published one")
+
+
 class SyntheticDataset(Dataset):
     """Samples of a synthetic benchmark experiment, newest week first.
 
@@ -88,7 +96,7 @@ class SyntheticDataset(Dataset):
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"synthetic benchmark folder {self.root} does not exist")
+            raise FileNotFoundError(_missing_root(self.root, "synthetic benchmark folder"))
         # abspath (not resolve): a symlinked folder keeps the name it is used under
         self.exp = Path(os.path.abspath(self.root)).name
         self.files = {
@@ -124,6 +132,8 @@ class SyntheticDataset(Dataset):
         """Dataset of one split: times from ``cfg.times_<split>``; augmentation only for train."""
         if split not in ("train", "val", "test"):
             raise ValueError(f"split {split!r} is not one of train, val, test")
+        if not Path(cfg.root_synthetic).is_dir():  # named by the option the user set
+            raise FileNotFoundError(_missing_root(Path(cfg.root_synthetic), "option 'root_synthetic':"))
         return cls(
             root=cfg.root_synthetic,
             times=tuple(getattr(cfg, f"times_{split}")),

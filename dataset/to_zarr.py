@@ -72,12 +72,68 @@ def compressors(codec: str, level: int) -> Any:
     return [BloscCodec(cname=codec, clevel=level, shuffle="shuffle")]
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists():
-        if not overwrite:
-            raise StoreExists(f"option 'out': {out} exists; pass --overwrite to replace it")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    out.parent.mkdir(parents=True, exist_ok=True)
+#: a folder holding one of these files is a zarr store (format 3, consolidated 2, or plain 2)
+ZARR_MARKERS = ("zarr.json", ".zmetadata", ".zgroup")
+
+
+def is_zarr_store(path: Path) -> bool:
+    """Whether ``path`` is a folder that zarr wrote: the only kind of folder ``--overwrite`` may delete."""
+    return path.is_dir() and any((path / m).is_file() for m in ZARR_MARKERS)
+
+
+def check_out(path: Path, overwrite: bool, *, store: bool, option: str = "out") -> None:
+    """Refuse, before anything is written, an output that exists (without ``overwrite``) or that
+    ``overwrite`` may not replace: a store replaces only a zarr store (or an empty folder), a file
+    only a file, so a mistyped path never deletes an ordinary folder."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if not overwrite:
+        raise StoreExists(f"option '{option}': {path} exists; pass --overwrite to replace it")
+    if store and path.is_dir() and not is_zarr_store(path) and any(path.iterdir()):
+        raise StoreExists(
+            f"option '{option}': {path} is a folder but not a zarr store (no {', '.join(ZARR_MARKERS)}); "
+            "--overwrite replaces only a store: remove it yourself or choose another path"
+        )
+    if store and not path.is_dir():
+        raise StoreExists(
+            f"option '{option}': {path} is a file, not a zarr store; --overwrite replaces only a store: "
+            "remove it yourself or choose another path"
+        )
+    if not store and path.is_dir():
+        raise StoreExists(
+            f"option '{option}': {path} is a folder, not a file; --overwrite replaces only a file: "
+            "remove it yourself or choose another path"
+        )
+
+
+def remove_out(path: Path, overwrite: bool, *, store: bool, option: str = "out") -> None:
+    """:func:`check_out`, then delete the old output (a store or a file) and create the parent folder."""
+    check_out(path, overwrite, store=store, option=option)
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _climatology_path(out: Path) -> Path:
+    return Path(f"{out}.climatology.nc")
+
+
+def _check_outs(out: Path, overwrite: bool, climatology: bool) -> None:
+    """The store and, where one is written, its ``<out>.climatology.nc``: both refused alike."""
+    check_out(out, overwrite, store=True)
+    if climatology:
+        check_out(_climatology_path(out), overwrite, store=False)
+
+
+def _prepare_out(out: Path, overwrite: bool, climatology: bool = False) -> None:
+    """Remove the old store (and with ``--overwrite`` its old climatology, which belongs to it)."""
+    _check_outs(out, overwrite, climatology)
+    remove_out(out, overwrite, store=True)
+    clim = _climatology_path(out)
+    if overwrite and clim.is_file():
+        clim.unlink()
 
 
 def _jsonable(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +186,7 @@ def convert_reanalysis(
     from dataset.cerra import cerra_layout
     from dataset.era5_land import era5_land_layout
 
+    check_out(out, overwrite, store=True)  # before the tree is read
     lay = era5_land_layout(cfg) if dataset == "era5_land" else cerra_layout(cfg)
     for path, opt in ((lay.root, lay.root_option), (lay.root_noaa, lay.noaa_option)):
         if not path.is_dir():
@@ -340,6 +397,7 @@ def convert_synthetic(
     import pandas as pd
     import xarray as xr
 
+    _check_outs(out, overwrite, climatology=True)  # before the benchmark is read
     cube_path, clim_path = root / f"datacube_{root.name}.nc", root / f"climatology_{root.name}.nc"
     for p in (cube_path, clim_path):
         if not p.is_file():
@@ -365,8 +423,8 @@ def convert_synthetic(
     with xr.open_dataset(clim_path) as c:
         stats = [str(s) for s in c["climatology"].values]
         pick = {s: np.stack([c[v].values[stats.index(s)] for v in names])[:, None] for s in ("median", "std")}
-    _prepare_out(out, overwrite)
-    clim_out = Path(f"{out}.climatology.nc")
+    _prepare_out(out, overwrite, climatology=True)
+    clim_out = _climatology_path(out)
     _write_cube(cube, out, "time", time_chunk, codec, level)
     cdims = ("variable", "statistic", "step_of_year", "y", "x")
     xr.Dataset({s: (cdims, a.astype(np.float32)) for s, a in pick.items()}).to_netcdf(clim_out)
@@ -379,40 +437,51 @@ def convert_synthetic(
     }
 
 
+def default_variables(ds: Any, time_dim: str, exclude: list[str]) -> list[str]:
+    """``--variables`` not given: every data variable along time except the target, mask and truth
+    (what ``--help`` promises as "all"; static fields such as a land mask are not inputs)."""
+    return [str(n) for n, v in ds.data_vars.items() if time_dim in v.dims and n not in exclude]
+
+
 def convert_datacube(
     args: Any, out: Path, *, time_chunk: int, codec: str, level: int, overwrite: bool = False
 ) -> dict[str, str]:
     """Any xarray-openable source rewritten chunked and compressed; with ``--period_train`` also the
-    training climatology of the datacube loader (``<out>.climatology.nc``)."""
+    training climatology of the datacube loader (``<out>.climatology.nc``). Every option is checked
+    before anything is written, so a bad option leaves no half output behind."""
     import xarray as xr
 
     from dataset.datacube import find_dims, open_source
 
+    _check_outs(out, overwrite, climatology=bool(args.period_train))
     ds = open_source(args.data)
     tdim, _, _ = find_dims(ds, args.data)
-    wanted = list(args.variables or []) + [n for n in (args.target, args.mask, args.truth_drivers) if n]
+    extra = [n for n in (args.target, args.mask, args.truth_drivers) if n]
+    variables = list(args.variables) if args.variables else default_variables(ds, tdim, extra)
+    wanted = variables + [n for n in extra if n not in variables]
     missing = [v for v in wanted if v not in ds.data_vars]
     if missing:
         raise DataLayoutError(
             f"option 'data': {args.data} has no variable {', '.join(missing)}; "
             f"it has {', '.join(map(str, ds.data_vars))}"
         )
-    if wanted:
-        ds = ds[wanted]
-    _prepare_out(out, overwrite)
-    for v in ds.variables.values():  # the source's chunking would override ours
-        v.encoding.pop("chunks", None)
-        v.encoding.pop("preferred_chunks", None)
-    _write_cube(ds.load(), out, tdim, time_chunk, codec, level)
-    opts = {"data": str(out)}
+    if not variables:
+        raise DataLayoutError(
+            f"option 'variables': {args.data} has no data variable along '{tdim}' besides "
+            f"{', '.join(extra) or 'none'}; pass --variables NAME ..."
+        )
+    clim: tuple[np.ndarray, np.ndarray] | None = None
+    over: dict[str, Any] = {}
     if args.period_train:
         from config import load_config
         from dataset.datacube import DatacubeDataset
 
+        if not args.target:
+            raise DataLayoutError("option 'target' is not set: --period_train needs the target variable")
         over = {
             "dataset": "datacube",
-            "data": str(out),
-            "variables": list(args.variables),
+            "data": str(args.data),  # the source: the climatology is computed before any output exists
+            "variables": variables,
             "target": args.target,
             "period_train": list(args.period_train),
             "statistics": list(args.statistics),
@@ -421,9 +490,20 @@ def convert_datacube(
             "target_below": args.target_below,
             "target_above": args.target_above,
         }
+        # a bad target, period or step fails here and leaves nothing behind
         cfg = load_config(overrides={k: v for k, v in over.items() if v is not None})
-        med, std = DatacubeDataset(cfg, "train").climatology
-        clim_out = Path(f"{out}.climatology.nc")
+        clim = DatacubeDataset(cfg, "train").climatology
+    ds = ds[wanted]
+    _prepare_out(out, overwrite, climatology=clim is not None)
+    for v in ds.variables.values():  # the source's chunking would override ours
+        v.encoding.pop("chunks", None)
+        v.encoding.pop("preferred_chunks", None)
+    _write_cube(ds.load(), out, tdim, time_chunk, codec, level)
+    opts = {"data": str(out), "variables": " ".join(variables)}
+    if clim is not None:
+        med, std = clim
+        over["data"] = str(out)
+        clim_out = _climatology_path(out)
         cdims = ("variable", "statistic", "step_of_year", "y", "x")
         xr.Dataset(
             {"median": (cdims, med), "std": (cdims, std)}, attrs={"options": json.dumps(over, default=str)}
@@ -438,14 +518,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--dataset", required=True, help=f"one of {', '.join(DATASETS)}")
     p.add_argument("--out", required=True, type=Path, help="the zarr store to write (a folder, e.g. data/x.zarr)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out (only a zarr store is deleted, never an ordinary folder) and its "
+        "<out>.climatology.nc",
+    )
     from config import FIELDS
 
     for name in ("region", "root_ERA5_Land", "root_NOAA", "root_CERRA", "root_NOAA_CERRA"):  # the loader's options
         p.add_argument(f"--{name}", default=FIELDS[name].default, help=FIELDS[name].metadata["help"])
     p.add_argument("--root_synthetic", type=Path, help="a synthetic benchmark folder (holds datacube_<name>.nc)")
     p.add_argument("--years", nargs="+", type=int, help="reanalysis years to convert (default: every year folder)")
-    p.add_argument("--variables", nargs="+", help="variables to convert (default: all)")
+    p.add_argument(
+        "--variables",
+        nargs="+",
+        help="variables to convert (default: all; datacube: every variable along time but --target, --mask "
+        "and --truth_drivers)",
+    )
     p.add_argument(
         "--chunk",
         nargs=2,

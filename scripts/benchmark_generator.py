@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parent = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="idee_genbench_"))
     parent.mkdir(parents=True, exist_ok=True)
+    taken = [str(parent / p) for p in args.presets if (parent / p).exists()]
+    if taken:
+        print(f"error: option 'out': {', '.join(taken)} exists; give another --out (nothing is overwritten)",
+              file=sys.stderr)
+        return 2
     failed = False
     print(f"{'preset':<12} {'wall s':>8} {'peak RSS GiB':>13} {'files GiB':>10}  target")
     for preset in args.presets:

@@ -102,7 +102,7 @@ def _ensure_tree(tree: Path, seed: int, size: tuple[int, int] | None = None) -> 
     t = time.perf_counter()
     print(f"[benchmark] writing a full-size EUR-11 tree ({h} x {w}, years {YEARS}) to {tree} ...", flush=True)
     make_tree("era5_land", tree, YEARS, region="EUR-11", shape=(h, w), seed=seed, statistics=("mean", "std"),
-              verbose=True)
+              verbose=True, overwrite=True)  # its own scratch tree, incomplete when a write was cut short
     print(f"[benchmark] tree written in {time.perf_counter() - t:.0f} s", flush=True)
 
 
@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=a.seed,
             statistics=("mean", "std"),
             verbose=True,
+            overwrite=True,  # its own scratch tree, incomplete when a write was cut short
         )
         print(f"[benchmark] tree written in {time.perf_counter() - t:.0f} s", flush=True)
     ch, cw = a.crop or (h, w)

@@ -102,7 +102,7 @@ def generate_cmd(out: Path, size: int, weeks: int, train: int, val: int, preset:
     return [sys.executable, "-m", "dataset.generate_synthetic", "--preset", preset, "--out", str(out),
             "--height", str(size), "--width", str(size), "--n_weeks", str(weeks),
             "--times_train", "1", str(train), "--times_val", str(train + 1), str(train + val),
-            "--times_test", str(train + val + 1), str(weeks)]
+            "--times_test", str(train + val + 1), str(weeks), "--overwrite"]  # its own scratch (a reused --work)
 
 
 def cube_config(root: Path, size: int, weeks: int, train: int, val: int, device: str, **kw: Any) -> Any:
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> dict:
     gen_small = None
     if "f1" not in a.skip:
         gen_small = subprocess.Popen([sys.executable, "-m", "dataset.generate_synthetic", "--preset",
-                                      "tiny" if a.dry else "small", "--out", str(small)], cwd=str(ROOT),
+                                      "tiny" if a.dry else "small", "--out", str(small), "--overwrite"], cwd=str(ROOT),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def skip(section: str, why: str) -> None:

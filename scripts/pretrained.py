@@ -426,6 +426,20 @@ def _describe_config(path: Path) -> None:
             + (f"; published options unknown here (ignored): {', '.join(dropped)}" if dropped else ""))
 
 
+def dir_problem(root: Path) -> str | None:
+    """Why ``--dir`` cannot hold the downloads (None: it can): checked before anything is fetched."""
+    if root.exists() and not root.is_dir():
+        return f"option --dir: {root} is a file, not a folder; pass a folder (or a path that does not exist yet)"
+    parent = root
+    while not parent.exists() and parent != parent.parent:  # the first part of the path that exists
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"option --dir: {parent} is a file, not a folder, so {root} cannot be made; pass another --dir"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"option --dir: cannot write in {parent} (permission denied); pass a --dir you can write to"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.pretrained", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -459,12 +473,22 @@ def main(argv: list[str] | None = None) -> int:
         for m in chosen:
             print(evaluate_command(m, args.dir))
         return 0
+    problem = dir_problem(Path(args.dir))
+    if problem:
+        parser.error(problem)
     failed = []
     for m in chosen:
         try:
             download(m, Path(args.dir), args.mirror, args.retries, args.timeout, args.quiet)
         except DownloadError as err:
             _report(f"error: {m.name}: {err}")
+            failed.append(m.name)
+            continue
+        except OSError as err:  # a folder or file that cannot be written (a full disk, no permission)
+            blocked = isinstance(err, (FileExistsError, NotADirectoryError))  # a file where a folder must go
+            todo = "move that file" if blocked else "free space or fix the permissions"
+            _report(f"error: {m.name}: cannot write {err.filename or args.dir}: {err.strerror or err}; "
+                    f"{todo}, or pass another --dir")
             failed.append(m.name)
             continue
         _describe_config(Path(args.dir) / m.name / "config.pkl")

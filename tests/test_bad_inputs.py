@@ -93,6 +93,25 @@ def test_truncated_checkpoint_says_truncated(tmp_path):
         read_checkpoint(tmp_path / "cut.pth")
 
 
+@pytest.mark.parametrize("cut", [4, 30, 120, 300, -40], ids=["header", "struct", "index", "pickle", "storage"])
+def test_damaged_legacy_format_checkpoint_is_one_line(tmp_path, cut):
+    """torch's legacy (non-zip) reader fails on garbage with struct.error, IndexError, AssertionError...;
+    every one is the same CheckpointError, and nothing in the file is run."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"epoch": 1, "model_state_dict": {"w": torch.ones(3, 4)}}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    path = tmp_path / "legacy.pth"
+    path.write_bytes(data[:cut])
+    with pytest.raises(CheckpointError, match=f"checkpoint {path} .*damaged") as err:
+        read_checkpoint(path)
+    assert "\n" not in str(err.value)
+    path.write_bytes(b"\x80\x02J\x94")  # the audit's four bytes: a pickled int cut short
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint, or a damaged one"):
+        read_checkpoint(path)
+
+
 def test_checkpoint_of_another_encoder_is_one_line(trained, tiny_root, tmp_path, capsys):
     import test_synthetic
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -148,3 +150,68 @@ def test_help_lists_options_by_section(capsys):
         parse_config(["--help"])
     out = capsys.readouterr().out
     assert out.index("EncoderOptions:") < out.index("--en_depths") < out.index("QuantizerOptions:")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x80\x02J\x94 a checkpoint", r"is a binary file \(a PyTorch checkpoint or a pickle\), not YAML"),
+        (b"PK\x03\x04\xff\xfe", "is a binary file"),
+        (b"lr: 1\n\xff\xfe name: x\n", r"is not UTF-8 text \(byte 0xff at position 6\)"),
+        (b"lr: [1, 2\nname: x\n", r"YAML syntax error at line 2, column 5: expected ',' or ']', but got ':'; fix"),
+    ],
+    ids=["pth", "zip", "latin", "syntax"],
+)
+def test_unreadable_config_file_is_one_line_naming_it(tmp_path, content, message):
+    path = tmp_path / "preset.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"config file {path}") and "\n" not in str(err.value)
+
+
+def test_config_folder_is_named_as_a_folder(tmp_path):
+    with pytest.raises(ConfigError, match=f"config file {tmp_path} is a folder, not a file"):
+        load_config(tmp_path)
+
+
+def test_base_chain_that_loops_is_an_error(tmp_path):
+    (tmp_path / "self.yaml").write_text("base: self.yaml\nlr: 0.1\n")
+    with pytest.raises(ConfigError, match="base chain loops back to"):
+        load_config(tmp_path / "self.yaml")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: [a.yaml]\n")
+    with pytest.raises(ConfigError, match=r"a.yaml -> .*b.yaml -> .*a.yaml"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: gone.yaml\n")
+    with pytest.raises(ConfigError, match=r"gone.yaml \(named by base: in .*c.yaml\) does not exist"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_base_shared_twice_is_not_a_loop(tmp_path):
+    (tmp_path / "common.yaml").write_text("lr: 0.5\n")
+    (tmp_path / "mid.yaml").write_text("base: common.yaml\nbatch_size: 3\n")
+    (tmp_path / "top.yaml").write_text("base: [common.yaml, mid.yaml]\n")
+    cfg = load_config(tmp_path / "top.yaml")
+    assert (cfg.lr, cfg.batch_size) == (0.5, 3)
+
+
+def test_unquoted_yaml_dates_are_iso_strings(tmp_path):
+    path = tmp_path / "cube.yaml"
+    path.write_text("period_train: [2015-01-01, 2015-12-31]\nperiod_val: [2016-01-01 00:00:00, 2016-06-30]\n")
+    cfg = load_config(path)
+    assert list(cfg.period_train) == ["2015-01-01", "2015-12-31"]
+    assert cfg.period_val[1] == "2016-06-30"
+    save_config(cfg, tmp_path / "out.yaml")
+    assert load_config(tmp_path / "out.yaml").period_train == cfg.period_train
+
+
+@pytest.mark.parametrize("name", ["", "  ", ".", "..", "../etc", "a/b", "/tmp/x", "a\\b", "C:run"])
+def test_name_is_one_folder_name(name):
+    with pytest.raises(ConfigError, match=f"option 'name' = {re.escape(repr(name))}"):
+        load_config(overrides={"name": name})
+
+
+def test_ordinary_names_still_work():
+    for name in ("run1", "ide_s0", "my run", "2024-01-01", "a.b"):
+        assert load_config(overrides={"name": name}).name == name

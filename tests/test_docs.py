@@ -131,7 +131,7 @@ def test_every_documented_command_parses(page, command, family, args, monkeypatc
         pytest.fail(f"{page}: `{command}` does not parse: {capsys.readouterr().err.strip()}")
 
 
-NARRATIVE = re.compile(r"\b(sessions?|today|earlier)\b", re.IGNORECASE)
+NARRATIVE = re.compile(r"\b(sessions?|today|earlier|now|are new|this branch|as before)\b", re.IGNORECASE)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])

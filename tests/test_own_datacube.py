@@ -197,6 +197,16 @@ def test_the_test_run_caches_the_training_climatology(tiny_root, tmp_path):
     np.testing.assert_array_equal(first[3]["x"].numpy(), again[3]["x"].numpy())
     other = load_config(overrides={**over, "period_train": [str(START.date()), "2001-06-30"]})
     assert family.load(other, "test")[3]["x"].numpy().tolist() != again[3]["x"].numpy().tolist()
+    # the data rewritten at the same path (the training weeks scaled): the cache is not reused
+    with xr.open_dataset(path) as ds:
+        ds = ds.load()
+    for name in names:
+        ds[name][:52] = ds[name][:52] * 3
+    ds.to_netcdf(path)
+    rewritten = family.load(cfg, "test")[3]["x"].numpy()
+    uncached = family.load(load_config(overrides={**over, "name": "elsewhere"}), "test")[3]["x"].numpy()
+    np.testing.assert_array_equal(rewritten, uncached)
+    assert rewritten.tolist() != again[3]["x"].numpy().tolist()
 
 
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])

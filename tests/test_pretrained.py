@@ -234,3 +234,24 @@ def test_file_checks(tmp_path, ckpt_bytes, reference_dir):
     assert pt.check_torch_file(reference_dir / "authors_format_checkpoint_CNN_3D.pth") == "torch zip"
     assert pt.check_pickle_file(reference_dir / "published_config_example.pkl") == "pickle"
     assert pt.looks_like_html(b"\n  <HTML><head>") and not pt.looks_like_html(b"PK\x03\x04")
+
+
+def test_download_dir_that_is_a_file(http, tmp_path, capsys):
+    """A --dir that cannot hold the files is one line (exit 2) before anything is fetched."""
+    blocker = tmp_path / "models.txt"
+    blocker.write_text("x")
+    for where in (blocker, blocker / "sub"):
+        with pytest.raises(SystemExit) as err:
+            pt.main(["download", "ide_EUR", "--dir", str(where), "--mirror", http, "--quiet"])
+        assert err.value.code == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"option --dir: {blocker} is a file, not a folder" in line
+    assert _Handler.log == [] and blocker.read_text() == "x"
+
+
+def test_model_folder_blocked_by_a_file(http, tmp_path, capsys):
+    (tmp_path / "ide_EUR").write_text("x")
+    assert pt.main(["download", "ide_EUR", "--dir", str(tmp_path), "--mirror", http, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: ide_EUR: cannot write {tmp_path / 'ide_EUR'}" in err and "move that file" in err
+    assert "Traceback" not in err

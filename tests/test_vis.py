@@ -660,3 +660,35 @@ def test_paper_table_is_the_same_in_the_report_and_the_test_script(synthetic_run
         assert md[0] == td[0] == label
         for e, a, b in zip(expected, md[1:], td[1:]):
             assert (a == b == e) if e is not None else (a in "-–" and b in "-–")
+
+
+def test_report_is_not_replaced_without_overwrite(synthetic_run, tmp_path, capsys):
+    """A second ``vis.report`` into the same file stops with one line (exit 2) and keeps the old report;
+    ``--overwrite`` replaces it."""
+    out = tmp_path / "r.html"
+    args = ["--run", str(synthetic_run), "--n", "0", "--out", str(out)]
+    report.main(args)
+    out.write_text("an earlier report")
+    with pytest.raises(SystemExit) as ended:
+        from vis.common import run_main
+
+        run_main(lambda: report.main(args))
+    assert ended.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: option 'out': {out} exists; pass --overwrite to replace it"
+    assert out.read_text() == "an earlier report"
+    assert "<!DOCTYPE html>" in report.main([*args, "--overwrite"]).read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary left
+
+
+def test_figures_are_redrawn_in_place_and_say_so(tmp_path, capsys):
+    """Figures are regenerated in their folder (rerun a plot with other options), never silently."""
+    import matplotlib.pyplot as plt
+
+    from vis.common import save
+
+    path = tmp_path / "f.png"
+    save(plt.figure(), path)
+    assert "replacing" not in capsys.readouterr().err
+    save(plt.figure(), path)
+    assert capsys.readouterr().err.strip() == f"replacing {path}"

@@ -14,6 +14,7 @@ import errno
 import io
 import os
 import pickle
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,14 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint") -> Any:
                 "so it is refused: use a checkpoint saved by IDEE or the published code"
             ) from None
         raise CheckpointError(_damaged(path, what, size, head, err)) from None
-    except (EOFError, KeyError, RuntimeError, ValueError, UnicodeDecodeError) as err:
+    except _DAMAGED as err:
         raise CheckpointError(_damaged(path, what, size, head, err)) from None
+
+
+#: what torch.load raises on a truncated or garbled file: its legacy (non-zip) reader unpacks raw
+#: bytes and indexes what the restricted unpickler returned, so garbage fails in many ways
+_DAMAGED = (EOFError, KeyError, RuntimeError, ValueError, UnicodeDecodeError, struct.error, IndexError,
+            TypeError, AttributeError, OverflowError, AssertionError)
 
 
 def _unsupported_global(message: str) -> str:

@@ -475,11 +475,15 @@ def fit(
         raise RunFolderError(problem)
     state = load_checkpoint_dict(run / "last.pth", "--resume true:") if cfg.resume else None
     if rt.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        if cfg.overwrite:
-            clear_run_dir(run)
+        try:  # checked writable above; a disk or permission that fails now is still one line
+            run.mkdir(parents=True, exist_ok=True)
+            if cfg.overwrite:
+                clear_run_dir(run)
+        except OSError as err:
+            raise StorageError(write_error_message(
+                err.filename or run, err, then="pass a --dir_log that is a folder you can write to")) from None
         if state is None:
-            save_config(cfg, run / "config.yaml")
+            save_config(cfg, run / "config.yaml")  # raises StorageError itself
     start_epoch = 0 if state is None else int(state["epoch"]) + 1
     log = RunLogger(run, enabled=rt.is_main, purge_step=start_epoch + 1 if state is not None else None)
     try:

@@ -60,8 +60,8 @@ class RunOptions:
     overwrite: bool = field(default=False, metadata={
         "help": "train into a run folder that already holds a run, replacing it (refused otherwise)"})
     checkpoint: str | None = field(default=None, metadata={
-        "help": "test scripts: checkpoint to evaluate; none = the run folder's best_driver_F1, best_F1, "
-                "best_loss, then last"})
+        "help": "test scripts: checkpoint to evaluate; none = the run folder's refit_model.pth (while it "
+                "is the refit of its source checkpoint), best_driver_F1, best_F1, best_loss, then last"})
     split: str = field(default="test", metadata={
         **_choices("train", "val", "test"), "help": "test scripts: the split to evaluate"})
     ensemble: list[str] = field(default_factory=list, metadata={

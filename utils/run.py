@@ -185,6 +185,8 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             if spec.check_training is not None:
                 spec.check_training(cfg)
             check_restarts(cfg)
+            # before any data: loading a datacube writes its climatology cache into the run folder
+            check_run_dir(cfg)
             setup_runtime(cfg)
             seed_everything(cfg.seed)
             train_set = family.load(cfg, "train", augment=True)
@@ -194,7 +196,6 @@ def train(cfg: Any, *, log: Callable[[str], None] = print) -> RunResult:
             model = _build_for_training(spec, cfg)
             check_refit(cfg, model)
             check_train_crop(cfg, train_set)
-            check_run_dir(cfg)
 
         def collectors(ds: Any) -> Any:
             return family.val_collectors(cfg, ds, drivers=not spec.scores)

@@ -7,6 +7,7 @@ needs ``last.pth`` and options that build the same model. Test runs never touch
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 from pathlib import Path
@@ -24,6 +25,8 @@ __all__ = [
     "load_checkpoint_dict",
     "versions",
     "run_dir_problem",
+    "folder_problem",
+    "check_output_folder",
     "check_run_dir",
     "clear_run_dir",
     "prepare_test_run",
@@ -60,23 +63,63 @@ def versions() -> dict[str, str]:
     }
 
 
+def folder_problem(run: Path) -> str | None:
+    """Why the run folder ``run`` (``<dir_log>/<name>``) cannot be made or written (None: it can).
+
+    Checked before any data are loaded, so a ``--dir_log`` that names a file or a folder without
+    write permission fails in one line instead of a traceback after minutes of loading.
+    """
+    if run.is_dir():
+        return None if os.access(run, os.W_OK | os.X_OK) else (
+            f"cannot write in run folder {run} (permission denied); pick another --dir_log or --name")
+    if run.exists():
+        return f"run folder {run} is a file, not a folder; pick another --name or move that file"
+    parent = run.parent
+    while not parent.exists() and parent != parent.parent:  # the first part of dir_log that exists
+        parent = parent.parent
+    if not parent.is_dir():
+        return (f"option 'dir_log': {parent} is a file, not a folder, so the run folder {run} cannot be made; "
+                "pass a folder (or a path that does not exist yet) as --dir_log")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return (f"option 'dir_log': cannot create the run folder {run} in {parent} (permission denied); "
+                "pass a --dir_log you can write to")
+    return None
+
+
+def check_output_folder(cfg: Any) -> None:
+    """Raise :class:`RunFolderError` if a test could not write its outputs into ``cfg.run_dir``."""
+    problem = folder_problem(Path(cfg.run_dir))
+    if problem:
+        raise RunFolderError(problem)
+
+
 def run_dir_problem(cfg: Any) -> str | None:
+    """Why training into ``cfg.run_dir`` must not start (None: it may), with what to pass instead."""
     run = Path(cfg.run_dir)
+    problem = folder_problem(run)
+    if problem:
+        return problem
     if cfg.resume and cfg.overwrite:
         return "options 'resume' and 'overwrite' are both true; choose one"
     starts = run / STARTS_DIR
-    if cfg.resume:
-        if (run / "last.pth").is_file() or (getattr(cfg, "restarts", 1) > 1 and starts.is_dir()):
-            return None
-        return f"--resume true but {run / 'last.pth'} does not exist (nothing to continue)"
+    resumable = (run / "last.pth").is_file() or (getattr(cfg, "restarts", 1) > 1 and starts.is_dir())
     existing = [f for f in RUN_FILES if (run / f).exists()] + (["starts/"] if starts.is_dir() else [])
     existing += sorted(p.name for p in run.glob("events.out.tfevents.*"))
+    if cfg.resume:
+        if resumable:
+            return None
+        if existing:  # a run that stopped before its first checkpoint
+            return (f"--resume true but {run / 'last.pth'} does not exist: the run in {run} stopped before its "
+                    "first checkpoint, so nothing was saved yet: use --overwrite true or another --name")
+        return (f"--resume true but {run / 'last.pth'} does not exist (nothing was saved yet): train without "
+                "--resume, or check --dir_log and --name")
     if existing and not cfg.overwrite:
-        return (
-            f"run folder {run} already holds a run ({', '.join(existing[:4])}"
-            f"{', ...' if len(existing) > 4 else ''}); pass --resume true to continue it, "
-            "--overwrite true to replace it, or pick another --name"
-        )
+        held = f"{', '.join(existing[:4])}{', ...' if len(existing) > 4 else ''}"
+        if (run / "last.pth").is_file() or starts.is_dir():  # (starts: resumed with the run's --restarts)
+            return (f"run folder {run} already holds a run ({held}); pass --resume true to continue it, "
+                    "--overwrite true to replace it, or pick another --name")
+        return (f"run folder {run} already holds a run that saved no checkpoint ({held}); pass --overwrite true "
+                "to replace it or pick another --name")
     return None
 
 
@@ -104,12 +147,17 @@ def prepare_test_run(cfg: Any, split: str | None = None) -> Path:
 
     split = split or cfg.split
     run = Path(cfg.run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    return save_config(cfg, run / f"config_test_{split}.yaml")
+    check_output_folder(cfg)
+    return save_config(cfg, run / f"config_test_{split}.yaml")  # makes the folder; an OSError is a StorageError
 
 
 def find_eval_checkpoint(cfg: Any) -> Path:
-    """``cfg.checkpoint`` or, in the run folder, the first of :data:`EVAL_ORDER` it holds."""
+    """``cfg.checkpoint`` or, in the run folder, the first of :data:`EVAL_ORDER` it holds.
+
+    A test writes its outputs into the run folder, so that it can is checked here, before the
+    caller loads any data.
+    """
+    check_output_folder(cfg)
     if cfg.checkpoint:
         return check_checkpoint_path(cfg.checkpoint, "option 'checkpoint':")
     found = best_checkpoint(cfg.run_dir)

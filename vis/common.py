@@ -10,6 +10,7 @@ latitude and longitude, where known, are a labelled graticule on top.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -127,8 +128,13 @@ def grid_figure(
 
 
 def save(fig: plt.Figure, path: str | Path, dpi: int = 100) -> Path:
-    """Write a PNG, create the folder, and free the figure (long loops leak otherwise)."""
+    """Write a PNG, create the folder, and free the figure (long loops leak otherwise).
+
+    Figures are meant to be redrawn in place (rerun a plot with other options into the same
+    folder), so an existing PNG is replaced, but never silently: the replacement is named on stderr."""
     path = Path(path)
+    if path.exists():
+        print(f"replacing {path}", file=sys.stderr)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
@@ -308,8 +314,6 @@ def parse_period(start: str, end: str) -> tuple[int, int]:
 
 def run_main(main) -> None:
     """Command-line wrapper: file and format errors end with their message, not a traceback."""
-    import sys
-
     try:
         main()
     except (FileNotFoundError, ValueError, OSError) as err:

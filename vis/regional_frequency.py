@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -323,6 +324,9 @@ def write_outputs(freq: Frequency, run: RunData, out: Path, tag: str = "") -> di
         f"{run.run_dir.name} [{run.split}] {freq.region.name}: {len(freq.weeks)} target week(s), "
         f"{int(freq.region.mask.sum())} px"
     )
+    for table in (out / f"{stem}.csv", out / f"{stem}_weeks.txt"):
+        if table.exists():  # redrawn in place like the figures, never silently
+            print(f"replacing {table}", file=sys.stderr)
     files = {"csv": write_csv(freq, out / f"{stem}.csv")}
     (out / f"{stem}_weeks.txt").write_text(
         "".join(f"{w}\t{freq.shares[w]:.4f}\n" for w in freq.weeks) or "# no week reached the share\n"

@@ -7,6 +7,9 @@ extreme count per target week, driver maps of the top target weeks and the regio
 driver frequency (whole grid unless a region is given).
 
     python -m vis.report --run log/exp1 --split test --out log/exp1/report_test.html
+
+An existing report is refused unless ``--overwrite``: a report kept for an earlier state of the
+run is not replaced without notice.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import os
 import tempfile
 from pathlib import Path
 
@@ -236,10 +240,16 @@ def build_report(
     n: int = 3,
     region_args: argparse.Namespace | None = None,
     n_lags: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write the HTML report and return its path."""
-    run = load_run(run_dir, split, n_lags=n_lags)
+    """Write the HTML report and return its path; an existing ``out`` raises FileExistsError unless
+    ``overwrite`` (checked first, so a refused report costs nothing)."""
     out = Path(out) if out else Path(run_dir) / f"report_{split}.html"
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"option 'out': {out} exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise FileExistsError(f"option 'out': {out} is a folder; give the HTML file to write")
+    run = load_run(run_dir, split, n_lags=n_lags)
     parts = [
         f"<h1>IDEE run report: {html.escape(run.run_dir.name)} [{html.escape(split)}]</h1>",
         f'<p class="note">{html.escape(str(run.run_dir.resolve()))} · {run.kind} · '
@@ -270,13 +280,15 @@ def build_report(
         parts.append("<h2>Regional driver frequency</h2>")
         parts.append(regional_section(run, region_args, tmp))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
+    tmp_out = out.with_name(f".{out.name}.tmp")  # a failed write keeps the old report (--overwrite)
+    tmp_out.write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>IDEE report "
         f"{html.escape(run.run_dir.name)}</title><style>{CSS}</style></head><body>"
         + "\n".join(parts)
         + "</body></html>",
         encoding="utf-8",
     )
+    os.replace(tmp_out, out)
     return out
 
 
@@ -326,11 +338,12 @@ def main(argv: list[str] | None = None) -> Path:
     )
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", help="HTML file (default: <run>/report_<split>.html)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--n", type=int, default=3, help="driver-map figures (top target weeks, default 3)")
     p.add_argument("--lags", type=int, help="synthetic: weeks before the target (default: config delta_t)")
     add_region_args(p)
     a = p.parse_args(argv)
-    path = build_report(a.run, a.split, a.out, a.n, a, a.lags)
+    path = build_report(a.run, a.split, a.out, a.n, a, a.lags, overwrite=a.overwrite)
     print(path)
     return path
 

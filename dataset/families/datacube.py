@@ -8,6 +8,7 @@ reference) when ``--truth_drivers`` names the true drivers, and otherwise only w
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import xarray as xr
 
 from dataset.families import DatasetFamily, register_family
 from dataset.families.synthetic import gate_line, naive_reference
+from utils.checkpoints import write_atomic
+from utils.distributed import is_main
 from utils.driver_gate import gate_spec
 from utils.metrics import DriverCollector, ExtremeCollector
 from utils.tables import paper_markdown, percent
@@ -28,6 +31,24 @@ class _Votes(DriverCollector):
     checkpoint_keys = {}
 
 
+def source_stamp(data: Any) -> list[list[Any]]:
+    """[path, size, modification time] of each file behind ``--data`` (a zarr store: of its metadata
+    file), so a cached climatology of data rewritten at the same path is not reused."""
+    import glob
+
+    if not data:
+        return []
+    paths = sorted(glob.glob(str(data))) if any(ch in str(data) for ch in "*?[") else [str(data)]
+    stamp: list[list[Any]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            p = next((p / m for m in ("zarr.json", ".zmetadata", ".zgroup") if (p / m).is_file()), p)
+        if p.exists():
+            st = p.stat()
+            stamp.append([str(p), st.st_size, st.st_mtime_ns])
+    return stamp
+
+
 class DatacubeFamily(DatasetFamily):
     """A user's own datacube (any xarray source): extremes always, drivers when truth is given."""
 
@@ -35,7 +56,8 @@ class DatacubeFamily(DatasetFamily):
     driver_gate = True
     driver_truth = True  # when --truth_drivers is given; threshold_rules says what holds
 
-    #: the options a cached climatology was computed from; another value of any of them recomputes it
+    #: the options a cached climatology was computed from; another value of any of them, or data
+    #: rewritten at the same path (:func:`source_stamp`), recomputes it
     CLIMATOLOGY_KEYS = ("data", "variables", "statistics", "step", "period_train", "target",
                         "lat_min", "lat_max", "lon_min", "lon_max")
 
@@ -44,19 +66,21 @@ class DatacubeFamily(DatasetFamily):
         from dataset.datacube import DatacubeDataset
 
         cache = Path(cfg.run_dir) / "datacube_climatology.nc"
-        key = json.dumps({k: getattr(cfg, k) for k in self.CLIMATOLOGY_KEYS}, sort_keys=True, default=str)
+        key = json.dumps({**{k: getattr(cfg, k) for k in self.CLIMATOLOGY_KEYS}, "source": source_stamp(cfg.data)},
+                         sort_keys=True, default=str)
         clim = None
         if cfg.is_norm and cfg.climatology:
             clim = read_climatology(cfg.climatology, len(cfg.variables), len(cfg.statistics))
         elif cfg.is_norm and cache.is_file():
-            with xr.open_dataset(cache) as c:
-                if c.attrs.get("options") == key:
-                    clim = (c["median"].values, c["std"].values)
+            clim = _cached_climatology(cache, key)
         dataset = DatacubeDataset(cfg, split, augment=augment and cfg.is_aug, climatology=clim)
-        if cfg.is_norm and clim is None and cache.parent.is_dir():  # (a given --climatology is not copied)
+        # (a given --climatology is not copied); under torchrun every rank computes it, rank 0 writes it
+        if cfg.is_norm and clim is None and cache.parent.is_dir() and is_main():
             med, std = dataset.climatology
             dims = ("variable", "statistic", "step_of_year", "y", "x")
-            xr.Dataset({"median": (dims, med), "std": (dims, std)}, attrs={"options": key}).to_netcdf(cache)
+            nc = xr.Dataset({"median": (dims, med), "std": (dims, std)}, attrs={"options": key}).to_netcdf()
+            # a temporary file renamed over the cache: a crash mid-write never leaves a half file behind
+            write_atomic(cache, nc, then="free space (or fix the folder's permissions), then run again")
         return dataset
 
     def check(self, cfg: Any, train_set: Any, val_set: Any) -> None:
@@ -115,15 +139,36 @@ class DatacubeFamily(DatasetFamily):
                 f"recall {percent(ext.get('recall'))} % (no driver truth: drivers are written, not scored)")
 
 
+def _cached_climatology(cache: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The run folder's climatology if it was computed for these options (``key``), else None. A damaged
+    cache (a crash of an older version mid-write, a full disk) is only a cache: warn and recompute it."""
+    try:
+        with xr.open_dataset(cache) as c:
+            if c.attrs.get("options") != key:
+                return None
+            return c["median"].values, c["std"].values
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        from dataset.datacube import cause_of
+
+        print(f"warning: cannot read the cached climatology {cache} ({cause_of(err)}); recomputing it",
+              file=sys.stderr, flush=True)
+        return None
+
+
 def read_climatology(path: str, n_vars: int, n_stats: int) -> tuple[np.ndarray, np.ndarray]:
     """``--climatology``: median and std, dims (variable, statistic, step_of_year, y, x)."""
+    from dataset.datacube import read_errors
+
     if not Path(path).is_file():
         raise FileNotFoundError(f"option 'climatology': {path} does not exist")
-    with xr.open_dataset(path) as c:
+    with read_errors("climatology", path):  # a damaged or foreign file: one line naming the option
+        c = xr.open_dataset(path)
+    with c:
         missing = [v for v in ("median", "std") if v not in c.data_vars]
         if missing:
             raise ValueError(f"option 'climatology': {path} has no variable {', '.join(missing)}")
-        med, std = c["median"].values.astype(np.float32), c["std"].values.astype(np.float32)
+        with read_errors("climatology", path):
+            med, std = c["median"].values.astype(np.float32), c["std"].values.astype(np.float32)
     if med.ndim != 5 or med.shape[:2] != (n_vars, n_stats) or std.shape != med.shape:
         raise ValueError(
             f"option 'climatology': {path} holds median {med.shape}; expected (variables {n_vars}, statistics "
