@@ -428,16 +428,17 @@ def _describe_config(path: Path) -> None:
 
 def dir_problem(root: Path) -> str | None:
     """Why ``--dir`` cannot hold the downloads (None: it can): checked before anything is fetched."""
-    if root.exists() and not root.is_dir():
+    from utils.folders import unwritable
+
+    blocked = unwritable(root)
+    if blocked is None:
+        return None
+    where, why = blocked
+    if why == "permission denied":
+        return f"option --dir: cannot write in {where} (permission denied); pass a --dir you can write to"
+    if where == root:
         return f"option --dir: {root} is a file, not a folder; pass a folder (or a path that does not exist yet)"
-    parent = root
-    while not parent.exists() and parent != parent.parent:  # the first part of the path that exists
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"option --dir: {parent} is a file, not a folder, so {root} cannot be made; pass another --dir"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"option --dir: cannot write in {parent} (permission denied); pass a --dir you can write to"
-    return None
+    return f"option --dir: {where} is a file, not a folder, so {root} cannot be made; pass another --dir"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,7 +45,7 @@ from utils.errors import UserError
 from utils.logging import RERUN_TEST
 from utils.refit import check_refit, refit_classifier
 from utils.restarts import check_restarts, fit_best_start
-from utils.run_folder import check_run_dir, find_eval_checkpoint, prepare_test_run
+from utils.run_folder import check_output_folder, check_run_dir, find_eval_checkpoint, prepare_test_run
 from utils.runtime import seed_everything, setup_runtime
 
 __all__ = ["RunResult", "SetupError", "train", "evaluate", "resolve"]
@@ -367,6 +367,7 @@ def evaluate(cfg: Any, split: str | None = None, *, log: Callable[[str], None] =
         with _setup_errors():
             family, spec = resolve(cfg)
             rt = setup_runtime(cfg)
+            check_output_folder(cfg)  # a test writes into the run folder: checked before any data load
             checkpoint = find_eval_checkpoint(cfg)
             splits = _Splits(family, cfg)
             dataset = splits(split)

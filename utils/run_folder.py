@@ -7,7 +7,6 @@ needs ``last.pth`` and options that build the same model. Test runs never touch
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 from pathlib import Path
@@ -19,6 +18,7 @@ from torch import nn
 
 from utils.checkpoints import check_checkpoint_path, describe_mismatch, read_checkpoint
 from utils.errors import CheckpointError
+from utils.folders import unwritable
 from utils.logging import RUN_FILES, RunFolderError, RunLogger
 
 __all__ = [
@@ -69,21 +69,19 @@ def folder_problem(run: Path) -> str | None:
     Checked before any data are loaded, so a ``--dir_log`` that names a file or a folder without
     write permission fails in one line instead of a traceback after minutes of loading.
     """
-    if run.is_dir():
-        return None if os.access(run, os.W_OK | os.X_OK) else (
-            f"cannot write in run folder {run} (permission denied); pick another --dir_log or --name")
-    if run.exists():
+    blocked = unwritable(run)
+    if blocked is None:
+        return None
+    where, why = blocked
+    if where == run:
+        if why == "permission denied":
+            return f"cannot write in run folder {run} (permission denied); pick another --dir_log or --name"
         return f"run folder {run} is a file, not a folder; pick another --name or move that file"
-    parent = run.parent
-    while not parent.exists() and parent != parent.parent:  # the first part of dir_log that exists
-        parent = parent.parent
-    if not parent.is_dir():
-        return (f"option 'dir_log': {parent} is a file, not a folder, so the run folder {run} cannot be made; "
-                "pass a folder (or a path that does not exist yet) as --dir_log")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return (f"option 'dir_log': cannot create the run folder {run} in {parent} (permission denied); "
+    if why == "permission denied":
+        return (f"option 'dir_log': cannot create the run folder {run} in {where} (permission denied); "
                 "pass a --dir_log you can write to")
-    return None
+    return (f"option 'dir_log': {where} is a file, not a folder, so the run folder {run} cannot be made; "
+            "pass a folder (or a path that does not exist yet) as --dir_log")
 
 
 def check_output_folder(cfg: Any) -> None:
@@ -152,12 +150,7 @@ def prepare_test_run(cfg: Any, split: str | None = None) -> Path:
 
 
 def find_eval_checkpoint(cfg: Any) -> Path:
-    """``cfg.checkpoint`` or, in the run folder, the first of :data:`EVAL_ORDER` it holds.
-
-    A test writes its outputs into the run folder, so that it can is checked here, before the
-    caller loads any data.
-    """
-    check_output_folder(cfg)
+    """``cfg.checkpoint`` or, in the run folder, the first of :data:`EVAL_ORDER` it holds."""
     if cfg.checkpoint:
         return check_checkpoint_path(cfg.checkpoint, "option 'checkpoint':")
     found = best_checkpoint(cfg.run_dir)
