@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,15 @@ def tiny_root(tmp_path_factory) -> Path:
     from dataset.generate_synthetic import generate
 
     return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
+
+
+def one_line_error(capsys: Any) -> str:
+    """The error line an entry script printed (an option error keeps argparse's usage line above it)."""
+    err = capsys.readouterr().err.strip()
+    if err.startswith("usage:"):
+        err = err.split("\n", 1)[1]
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
 
 
 def tiny_run_args(root: Path, log: Path, name: str, *extra: str) -> list[str]:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import one_line_error
 from tests.test_synthetic_scripts import _args  # the tiny run's options
 from utils.checkpoints import read_checkpoint
 from utils.errors import CheckpointError
@@ -44,15 +45,6 @@ class _RunsCode:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
-
-
-def _one_line_error(capsys) -> str:
-    """The error line (an option error keeps argparse's usage line above it)."""
-    err = capsys.readouterr().err.strip()
-    if err.startswith("usage:"):
-        err = err.split("\n", 1)[1]
-    assert "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 # ---------------------------------------------------------------------------- checkpoint files
@@ -119,7 +111,7 @@ def test_checkpoint_of_another_encoder_is_one_line(trained, tiny_root, tmp_path,
         test_synthetic.main(_args(tiny_root, tmp_path, "t", "--encoder", "Swin_3D",
                                   "--checkpoint", str(trained / "last.pth")))
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "does not fit the model built from these options" in line and "missing" in line
     assert len(line) < 700
 
@@ -137,7 +129,7 @@ def test_bad_checkpoint_option_exits_2(tiny_root, tmp_path, capsys, kind):
         path.mkdir()
     with pytest.raises(SystemExit) as err:
         test_synthetic.main(_args(tiny_root, tmp_path, "t", "--checkpoint", str(path)))
-    assert err.value.code == 2 and str(path) in _one_line_error(capsys)
+    assert err.value.code == 2 and str(path) in one_line_error(capsys)
     assert not (tmp_path / "ran").exists()
 
 
@@ -153,7 +145,7 @@ def test_resume_with_truncated_last_checkpoint(trained, tiny_root, tmp_path, cap
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(_args(tiny_root, tmp_path, "ok", "--n_epochs", "2", "--resume", "true"))
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert line.startswith(f"train_synthetic.py: error: --resume true: {last}") and "truncated" in line
 
 
@@ -165,7 +157,7 @@ def test_resume_with_options_of_another_model(trained, tiny_root, tmp_path, caps
         train_synthetic.main(_args(tiny_root, tmp_path, "ok", "--n_epochs", "2", "--resume", "true",
                                    "--encoder", "Swin_3D"))
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "does not fit the model these options build" in line
     assert "encoder ('CNN_3D' -> 'Swin_3D')" in line
     assert "does not fit" in (tmp_path / "ok" / "train.log").read_text()
@@ -189,7 +181,7 @@ def test_full_disk_keeps_the_last_checkpoint_and_resume_continues(tiny_root, tmp
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(args)
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "no space left on device" in line and "--resume true" in line and "disk" in line
     run = tmp_path / "disk"
     assert "no space left on device" in (run / "train.log").read_text()
@@ -213,7 +205,7 @@ def test_full_disk_while_writing_test_outputs(trained, tiny_root, tmp_path, monk
     with pytest.raises(SystemExit) as err:
         test_synthetic.main(_args(tiny_root, tmp_path, "ok"))
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert f"cannot write {tmp_path / 'ok' / 'metrics_test.json'}: no space left on device" in line
 
 
@@ -230,7 +222,7 @@ def test_full_disk_while_writing_predictions(trained, tiny_root, tmp_path, monke
     with pytest.raises(SystemExit) as err:
         test_synthetic.main(_args(tiny_root, tmp_path, "ok", "--save_predictions", "true"))
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "drivers_test.nc" in line and "no space left on device" in line
 
 
@@ -254,7 +246,7 @@ def test_bad_train_crop(tiny_root, tmp_path, capsys, crop, message):
 
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(_args(tiny_root, tmp_path, "crop", "--train_crop", crop))
-    assert err.value.code == 2 and "option 'train_crop'" in (line := _one_line_error(capsys)) and message in line
+    assert err.value.code == 2 and "option 'train_crop'" in (line := one_line_error(capsys)) and message in line
     assert not (tmp_path / "crop").exists()  # nothing written before the error
 
 
@@ -295,7 +287,7 @@ def test_variable_that_is_all_nan_is_an_error(tiny_root, tmp_path, capsys):
     root = _edited_copy(tiny_root, tmp_path, all_nan)
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(_args(root, tmp_path, "nan"))
-    assert err.value.code == 2 and "variable 'var_02' is NaN everywhere" in _one_line_error(capsys)
+    assert err.value.code == 2 and "variable 'var_02' is NaN everywhere" in one_line_error(capsys)
 
 
 def test_time_labels_from_zero_are_refused(tiny_root, tmp_path, capsys):
@@ -305,7 +297,7 @@ def test_time_labels_from_zero_are_refused(tiny_root, tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(_args(root, tmp_path, "t0"))
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "'time' labels start at 0" in line and "renumber 'time' from 1" in line
 
 
@@ -319,7 +311,7 @@ def test_time_stamps_are_refused(tiny_root, tmp_path, capsys):
     root = _edited_copy(tiny_root, tmp_path, stamps)
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(_args(root, tmp_path, "ts"))
-    assert err.value.code == 2 and "is a time stamp" in _one_line_error(capsys)
+    assert err.value.code == 2 and "is a time stamp" in one_line_error(capsys)
 
 
 def test_published_config_does_not_bring_the_authors_worker_count(tmp_path, capsys):

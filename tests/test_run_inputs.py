@@ -6,16 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import tiny_run_args
-
-
-def _one_line_error(capsys) -> str:
-    """The error line (an option error keeps argparse's usage line above it)."""
-    err = capsys.readouterr().err.strip()
-    if err.startswith("usage:"):
-        err = err.split("\n", 1)[1]
-    assert "\n" not in err and "Traceback" not in err, err
-    return err
+from tests.conftest import one_line_error, tiny_run_args
 
 
 def _families():
@@ -45,7 +36,7 @@ def test_dir_log_that_is_a_file(tiny_root, tmp_path, capsys, no_data, script):
     with pytest.raises(SystemExit) as err:
         main(tiny_run_args(tiny_root, blocker / "deeper", "run"))
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "option 'dir_log'" in line and f"{blocker} is a file, not a folder" in line
     assert blocker.read_text() == "not a folder"
 
@@ -56,7 +47,7 @@ def test_run_folder_that_is_a_file(tiny_root, tmp_path, capsys, no_data):
     (tmp_path / "run").write_text("x")
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(tiny_run_args(tiny_root, tmp_path, "run"))
-    assert err.value.code == 2 and "is a file, not a folder; pick another --name" in _one_line_error(capsys)
+    assert err.value.code == 2 and "is a file, not a folder; pick another --name" in one_line_error(capsys)
 
 
 def test_dir_log_without_write_permission(tmp_path, monkeypatch):
@@ -88,7 +79,7 @@ def test_name_must_be_one_folder_name(tiny_root, tmp_path, capsys, name):
     log = tmp_path / "log"
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(tiny_run_args(tiny_root, log, name))
-    assert err.value.code == 2 and "option 'name'" in _one_line_error(capsys)
+    assert err.value.code == 2 and "option 'name'" in one_line_error(capsys)
     assert not tmp_path.joinpath("escape").exists() and not log.exists()
 
 
@@ -103,11 +94,11 @@ def test_run_that_stopped_before_its_first_checkpoint(tiny_root, tmp_path, capsy
     args = tiny_run_args(tiny_root, tmp_path, "crashed")
     with pytest.raises(SystemExit):
         train_synthetic.main(args)
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "saved no checkpoint" in line and "--overwrite true" in line and "--resume" not in line
     with pytest.raises(SystemExit):
         train_synthetic.main([*args, "--resume", "true"])
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert "nothing was saved yet: use --overwrite true or another --name" in line
     assert train_synthetic.main([*args, "--overwrite", "true"]) == 0
     assert (run / "last.pth").is_file()
@@ -122,7 +113,7 @@ def test_refused_run_loads_no_data(tiny_root, tmp_path, capsys, monkeypatch):
     _forbid_loading(monkeypatch)
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(args)
-    assert err.value.code == 2 and "pass --resume true to continue it" in _one_line_error(capsys)
+    assert err.value.code == 2 and "pass --resume true to continue it" in one_line_error(capsys)
 
 
 def test_refused_datacube_run_keeps_the_runs_climatology_cache(tmp_path, capsys):
@@ -144,7 +135,7 @@ def test_refused_datacube_run_keeps_the_runs_climatology_cache(tmp_path, capsys)
     capsys.readouterr()
     with pytest.raises(SystemExit) as err:  # another training period: another climatology
         train_datacube.main([*base, "--period_train", "2015-01-01", "2015-09-30"])
-    assert err.value.code == 2 and "already holds a run" in _one_line_error(capsys)
+    assert err.value.code == 2 and "already holds a run" in one_line_error(capsys)
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # no climatology cache written either
 
 
@@ -158,7 +149,7 @@ def test_missing_synthetic_benchmark_names_the_option_and_the_fix(tmp_path, caps
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(tiny_run_args(root, tmp_path / "log", "run"))
     assert err.value.code == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert line.split("error: ", 1)[1].startswith(f"option 'root_synthetic': {root}")
     fix = f"python -m dataset.generate_synthetic --preset tiny --out {root}" if make == "missing" else "datacube_"
     assert fix in line
