@@ -24,6 +24,7 @@ REGIMES = ("scaled", "published")
 BASE_KINDS = ("sine", "cosine", "constant")
 BASE_AMPLITUDE = 3.0
 CLIMATOLOGY_STATS = ("min", "max", "mean", "median", "std")
+MIN_SPLIT_WEEKS = 2  # the smallest delta_t a model takes: a shorter split has no sample
 _CHUNK = 64  # weeks per chunk of the float64 reductions (bounds their temporaries)
 
 
@@ -70,27 +71,59 @@ class GeneratorParams:
         for opt in ("n_weeks", "height", "width", "n_vars"):
             if getattr(self, opt) < 1:
                 raise ValueError(f"option --{opt} is {getattr(self, opt)}; must be >= 1")
+        if self.seed < 0:
+            raise ValueError(f"option --seed is {self.seed}; must be >= 0")
         if not 1 <= self.n_independent <= self.n_vars:
             raise ValueError(f"option --n_independent is {self.n_independent}; need 1 <= it <= --n_vars {self.n_vars}")
         bad = [v for v in self.var_drop if not 1 <= v <= self.n_vars]
         if bad:
             raise ValueError(f"option --var_drop has {bad}; variables are 1-based, 1..{self.n_vars}")
-        for opt in ("times_train", "times_val", "times_test"):
-            a, b = getattr(self, opt)
-            if not 1 <= a <= b <= self.n_weeks:
-                raise ValueError(f"option --{opt} = {a} {b}; need 1 <= start <= end <= --n_weeks {self.n_weeks}")
-        if self.extreme_density <= 0:
-            raise ValueError(f"option --extreme_density is {self.extreme_density}; must be > 0")
-        if self.event_scale is not None and self.event_scale <= 0:
-            raise ValueError(f"option --event_scale is {self.event_scale}; must be > 0 (or unset)")
+        self._validate_splits()
+        self._validate_numbers()
         if self.regime not in REGIMES:
             raise ValueError(f"option --regime is {self.regime!r}; must be one of {', '.join(REGIMES)}")
-        if self.base_oscillations is not None and self.base_oscillations <= 0:
-            raise ValueError(f"option --base_oscillations is {self.base_oscillations}; must be > 0 (or 'annual')")
-        for opt in ("kb", "kn", "ks", "signs"):
-            if not getattr(self, opt):
-                raise ValueError(f"option {opt} is empty")
         return self
+
+    def _validate_splits(self) -> None:
+        """Splits inside the cube, long enough for a window, and disjoint: the statistics and the
+        climatology come from ``times_train`` only, so a shared week leaks into validation and test."""
+        splits = ("times_train", "times_val", "times_test")
+        for opt in splits:
+            a, b = getattr(self, opt)
+            if not 1 <= a <= b <= self.n_weeks:
+                raise ValueError(
+                    f"option --{opt} = {a} {b} does not fit --n_weeks {self.n_weeks}: need 1 <= first <= last "
+                    f"<= {self.n_weeks} (with another --n_weeks, give all of --times_train, --times_val, --times_test)"
+                )
+            if b - a + 1 < MIN_SPLIT_WEEKS:
+                raise ValueError(
+                    f"option --{opt} = {a} {b} holds {b - a + 1} week; a sample needs at least "
+                    f"delta_t = {MIN_SPLIT_WEEKS} weeks"
+                )
+        for i, first in enumerate(splits):
+            for second in splits[i + 1 :]:
+                (a0, b0), (a1, b1) = getattr(self, first), getattr(self, second)
+                if max(a0, a1) <= min(b0, b1):
+                    raise ValueError(
+                        f"options --{first} = {a0} {b0} and --{second} = {a1} {b1} share weeks "
+                        f"{max(a0, a1)}-{min(b0, b1)}; give disjoint splits (the statistics come from the "
+                        "training weeks only)"
+                    )
+
+    def _validate_numbers(self) -> None:
+        """Finite positive scales: a NaN or infinite one would write a cube of NaN or fail mid-generation."""
+        if not (math.isfinite(self.extreme_density) and self.extreme_density > 0):
+            raise ValueError(f"option --extreme_density is {self.extreme_density}; must be a finite number > 0")
+        for opt, unset in (("event_scale", "grid"), ("base_oscillations", "annual")):
+            val = getattr(self, opt)
+            if val is not None and not (math.isfinite(val) and val > 0):
+                raise ValueError(f"option --{opt} is {val}; must be a finite number > 0 (or '{unset}')")
+        for opt in ("kb", "kn", "ks", "signs"):
+            vals = getattr(self, opt)
+            if not vals:
+                raise ValueError(f"option {opt} is empty")
+            if not all(math.isfinite(v) for v in vals):
+                raise ValueError(f"option {opt} is {vals}; every value must be finite")
 
     @property
     def shape(self) -> tuple[int, int, int]:

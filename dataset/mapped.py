@@ -106,12 +106,50 @@ def _layouts(path: str, stamp: tuple[int, int], names: tuple[str, ...]) -> dict[
     if todo:
         try:
             with h5py.File(path, "r") as f:
-                for n in todo:
-                    obj = f.get(n)
-                    layouts[n] = _layout(obj, n) if isinstance(obj, h5py.Dataset) else None
+                _record(f, layouts, todo)
         except (OSError, ValueError):  # not HDF5 (netCDF-3) or unreadable: netCDF4 will say why
             layouts.update({n: None for n in todo})
     return layouts
+
+
+def _record(f: h5py.File, layouts: dict[str, _Layout | None], names: list[str] | tuple[str, ...],
+            shapes: dict[str, tuple[int, ...]] | None = None) -> None:
+    """Layouts of ``names`` of an open file (and their shapes into ``shapes``; absent names are left out)."""
+    for n in names:
+        obj = f.get(n)
+        if not isinstance(obj, h5py.Dataset):
+            layouts[n] = None
+            continue
+        if n not in layouts:
+            layouts[n] = _layout(obj, n)
+        if shapes is not None:
+            shapes[n] = tuple(obj.shape)
+
+
+def scan(path: Path | str, names: tuple[str, ...] | list[str]) -> dict[str, tuple[int, ...]] | None:
+    """Shapes of the variables ``names`` of a netCDF-4 (HDF5) file that has them, from one h5py open.
+
+    Lets a loader check every file of a split before training: HDF5 compares the file's
+    size with the size its superblock records, so a truncated file fails here, not hours
+    into a run. The layouts of ``names`` are remembered for ``mapped_vars`` (DataLoader
+    workers forked later inherit them and open nothing). None without h5py or for a file
+    that is not HDF5 (netCDF-3, or no netCDF at all: netCDF4 then reads or rejects it);
+    OSError for an HDF5 file that cannot be opened (truncated, damaged)."""
+    if h5py is None:
+        return None
+    path = str(path)
+    st = os.stat(path)
+    if st.st_size == 0 or not h5py.is_hdf5(path):
+        return None
+    stamp = (st.st_mtime_ns, st.st_size)
+    known = _LAYOUTS.get(path)
+    if known is None or known[0] != stamp:
+        known = (stamp, {})
+        _LAYOUTS[path] = known
+    shapes: dict[str, tuple[int, ...]] = {}
+    with h5py.File(path, "r") as f:
+        _record(f, known[1], names, shapes)
+    return shapes
 
 
 def _map(path: str, stamp: tuple[int, int], populate: bool) -> mmap.mmap:

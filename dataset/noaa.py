@@ -39,6 +39,7 @@ from dataset.real_samples import Crop
 
 VH_FILE = re.compile(r"(\d{3})\.VH\.nc$")
 SPLITS = ("train", "val", "test")
+NOAA_VARIABLES = ("VCI", "TCI", "mask_cold_surface")  # what the labels read of each weekly file
 
 
 def index_noaa_year(year_dir: Path) -> dict[int, list[Path]]:
@@ -93,7 +94,7 @@ def week_vhi(vhis: list[np.ndarray], colds: list[np.ndarray]) -> tuple[np.ndarra
 def read_noaa_week(files: list[Path], crop: Crop, alpha: float) -> NOAAWeek:
     """Read VCI, TCI and the cold mask of each file once; VHI and cold by ``week_vhi``."""
     planes = [
-        read_fields(path, "NOAA weekly file", ["VCI", "TCI", "mask_cold_surface"], crop.grid, crop.rows, crop.cols)
+        read_fields(path, "NOAA weekly file", list(NOAA_VARIABLES), crop.grid, crop.rows, crop.cols)
         for path in files
     ]
     return noaa_week(planes, crop, alpha)

@@ -34,14 +34,18 @@ from typing import Any
 import netCDF4
 import numpy as np
 
-from dataset.mapped import mapped_vars
+from dataset.mapped import mapped_vars, scan
+from utils.errors import UserError
 
 N_WEEKS = 52
 WEEKLY_FILE = re.compile(r"^(\d{4})(\d{3})\.nc$")
 
 
-class DataLayoutError(ValueError):
-    """A file, variable or grid of a real-data tree is missing or wrong; the message names it."""
+class DataLayoutError(UserError, ValueError):
+    """A file, variable or grid of a real-data tree is missing or wrong; the message names it.
+
+    A :class:`UserError`: raised while samples are read (a damaged file met in an epoch), it
+    still ends the entry scripts with one line, not a traceback."""
 
 
 # --------------------------------------------------------------------------------------
@@ -87,9 +91,41 @@ def open_nc(path: Path, what: str) -> netCDF4.Dataset:
     try:
         ds = netCDF4.Dataset(str(path), "r")
     except OSError as err:
-        raise DataLayoutError(f"{what}: cannot read {path} ({err})") from err
+        raise DataLayoutError(f"{what}: cannot read {path} ({err}); {DAMAGED}") from err
     ds.set_auto_maskandscale(False)  # ~2x faster reads; ``_decode`` applies fill/scale itself
     return ds
+
+
+DAMAGED = "the file is truncated or damaged: download or extract it again"
+
+
+def check_file(path: Path, names: list[str], grid: tuple[int, int] | None, what: str) -> tuple[int, int]:
+    """Check before training that ``path`` opens, holds ``names`` and has the grid ``grid`` (the
+    last two dimensions; None: take the first variable's); returns the grid.
+
+    One h5py open per file (``dataset.mapped.scan``), netCDF4 for files that are not HDF5."""
+    if not Path(path).is_file():
+        raise DataLayoutError(f"{what}: file {path} does not exist")
+    try:
+        shapes = scan(path, names)
+    except OSError as err:
+        raise DataLayoutError(f"{what}: cannot read {path} ({err}); {DAMAGED}") from err
+    if shapes is None or len(shapes) < len(names):  # netCDF-3, or a variable missing: netCDF4 names them
+        ds = open_nc(path, what)
+        try:
+            shapes = {n: tuple(get_var(ds, n, path).shape) for n in names}
+        finally:
+            ds.close()
+    for n in names:
+        got = tuple(shapes[n][-2:])
+        if grid is None:
+            grid = got  # type: ignore[assignment]
+        if len(shapes[n]) < 2 or got != tuple(grid):
+            raise DataLayoutError(
+                f"{path}: variable '{n}' has grid {got} but the dataset grid is {tuple(grid)} ({what}); "
+                "the file belongs to another grid or region: replace it with the tree's own"
+            )
+    return grid  # type: ignore[return-value]
 
 
 _SHARED: dict[tuple[str, int, int], tuple[int, netCDF4.Dataset]] = {}

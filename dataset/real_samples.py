@@ -97,29 +97,58 @@ def read_statistics(path: Path, variables: list[str]) -> dict[str, tuple[np.ndar
     """var -> (offset[2], scale[2]) for the (mean, std) channels from the statistics JSON."""
     if not path.is_file():
         raise DataLayoutError(f"statistics file {path} does not exist (needed when 'is_clima_scale' is false)")
-    return parse_statistics(json.loads(path.read_text()), variables, str(path))
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataLayoutError(
+            f"statistics file {path} is not valid JSON ({err}); restore it from the data archive"
+        ) from None
+    return parse_statistics(data, variables, str(path))
 
 
 def parse_statistics(
-    data: dict[str, Any], variables: list[str], where: str
+    data: Any, variables: list[str], where: str
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``read_statistics`` of already parsed JSON (a tree's file or a zarr store's attribute)."""
+    """``read_statistics`` of already parsed JSON (a tree's file or a zarr store's attribute).
+
+    Every value must be a finite number (numeric strings allowed) and every std positive: a
+    zero std would turn the variable into +-clip_value everywhere without a word."""
+    if not isinstance(data, dict):
+        raise DataLayoutError(f"{where}: expected a JSON object with keys 'mean' and 'std', got {type(data).__name__}")
     for key in ("mean", "std"):
-        if key not in data:
-            raise DataLayoutError(f"{where}: key '{key}' is missing (found {sorted(data)})")
+        if not isinstance(data.get(key), dict):
+            raise DataLayoutError(f"{where}: key '{key}' is missing or not an object (found keys {sorted(data)})")
     out = {}
     for v in variables:
         if v not in data["mean"] or v not in data["std"]:
             raise DataLayoutError(f"{where}: variable '{v}' is missing from 'mean' or 'std'")
         m, s = data["mean"][v], data["std"][v]
-        if isinstance(m, dict):  # per-statistic values
-            offset = np.array([float(m["mean"]), float(m["std"])], np.float32)
-            scale = np.array([float(s["mean"]), float(s["std"])], np.float32)
+        if isinstance(m, dict) or isinstance(s, dict):  # per-statistic values
+            offset = [_number(m, "mean", v, "mean", where), _number(m, "std", v, "mean", where)]
+            scale = [_number(s, "mean", v, "std", where), _number(s, "std", v, "std", where)]
         else:
-            offset = np.array([float(m), 0.0], np.float32)
-            scale = np.array([float(s), float(s)], np.float32)
-        out[v] = (offset, scale)
+            offset = [_number(m, None, v, "mean", where), 0.0]
+            scale = [_number(s, None, v, "std", where)] * 2
+        if min(scale) <= 0:
+            raise DataLayoutError(f"{where}: 'std' of variable '{v}' is {data['std'][v]}; a std must be positive")
+        out[v] = (np.array(offset, np.float32), np.array(scale, np.float32))
     return out
+
+
+def _number(value: Any, stat: str | None, var: str, key: str, where: str) -> float:
+    """``value`` (or ``value[stat]``) as a finite float; errors name the key, variable and file."""
+    name = f"'{key}' of variable '{var}'" + (f" (statistic '{stat}')" if stat else "")
+    if stat is not None:
+        if not isinstance(value, dict) or stat not in value:
+            raise DataLayoutError(f"{where}: {name} is missing (per-statistic values need 'mean' and 'std')")
+        value = value[stat]
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = float("nan")
+    if isinstance(value, bool) or not np.isfinite(x):
+        raise DataLayoutError(f"{where}: {name} is {value!r}, not a finite number")
+    return x
 
 
 def draw_flips(generator: torch.Generator | None = None) -> tuple[bool, bool]:

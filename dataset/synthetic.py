@@ -46,6 +46,17 @@ def _check_dims(da: xr.DataArray, want: tuple[str, ...], path: Path) -> xr.DataA
     return da.transpose(*want)
 
 
+def _week_ranges(weeks: Sequence[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``: a short list of weeks for a message."""
+    parts: list[str] = []
+    for w in sorted(weeks):
+        if parts and parts[-1][1] == w - 1:
+            parts[-1][1] = w
+        else:
+            parts.append([w, w])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in parts)
+
+
 def _missing_root(root: Path, what: str) -> str:
     """One line for a benchmark folder that is not there: what is wrong and how to make one."""
     if root.exists():
@@ -69,7 +80,9 @@ class SyntheticDataset(Dataset):
     deviation of exactly 0 is replaced by 1 (the value is only centred) so that a
     constant pixel gives finite, meaningful numbers instead of inf/NaN. Normalised
     values are clipped to ``[-clip_value, clip_value]``; NaN (missing data, or a NaN
-    statistic) becomes ``nan_fill`` in every case. Without ``is_norm`` raw values are
+    statistic) becomes ``nan_fill`` in every case. A climatology week of year without any
+    statistic (a training period shorter than a year) is an error, a NaN statistic where the
+    data have values a warning above 1 % of the split. Without ``is_norm`` raw values are
     kept (no clipping), NaN still filled.
 
     Augmentation (``is_aug``, training): with p = 0.5 a 180-degree rotation, then with
@@ -93,8 +106,10 @@ class SyntheticDataset(Dataset):
         is_aug: bool = False,
         nan_fill: float = 0.0,
         clip_value: float = 10.0,
+        times_option: str = "times",
     ) -> None:
         self.root = Path(root)
+        self.times_option = times_option  # how messages name ``times`` (from_config: 'times_<split>')
         if not self.root.is_dir():
             raise FileNotFoundError(_missing_root(self.root, "synthetic benchmark folder"))
         # abspath (not resolve): a symlinked folder keeps the name it is used under
@@ -148,6 +163,7 @@ class SyntheticDataset(Dataset):
             is_aug=bool(cfg.is_aug) and split == "train",
             nan_fill=cfg.nan_fill,
             clip_value=cfg.clip_value,
+            times_option=f"times_{split}",
         )
 
     def _load_cube(
@@ -162,7 +178,7 @@ class SyntheticDataset(Dataset):
         """Select split and crop lazily, then read only that part (float32 inputs, uint8 masks)."""
         path = self.files["datacube"]
         if not path.is_file():
-            raise FileNotFoundError(f"datacube file {path} does not exist (expected in folder {self.root})")
+            raise FileNotFoundError(self._missing_cube(path))
         with _open(path) as ds:
             for name in ("time", "y", "x"):
                 if name not in ds.sizes:
@@ -179,7 +195,9 @@ class SyntheticDataset(Dataset):
             missing = [v for v in variables if v not in ds.data_vars or v not in file_vars]
             if missing:
                 raise ValueError(
-                    f"{path}: variable(s) {', '.join(missing)} not in the file; it has {', '.join(data_vars)}"
+                    f"{path}: variable(s) {', '.join(missing)} not in the file; it has {', '.join(data_vars)}: "
+                    "leave them out of --variables (and set --in_channels_dynamic to the number left), or use "
+                    "a benchmark that has them"
                 )
             self.variables = variables
             self._var_index = [file_vars.index(v) for v in variables]  # rows of anomaly_extreme / coupling
@@ -209,9 +227,7 @@ class SyntheticDataset(Dataset):
             if t0 > t1:
                 raise ValueError(f"{path}: times ({t0}, {t1}) are reversed; need start <= end")
             if t0 < labels.min() or t1 > labels.max():
-                raise ValueError(
-                    f"{path}: times ({t0}, {t1}) outside the file's time range {labels.min()}..{labels.max()}"
-                )
+                raise ValueError(self._times_outside(path, (t0, t1), labels, ds.attrs))
             pos = np.nonzero((labels >= t0) & (labels <= t1))[0]
             sel = labels[pos]
             if pos.size != t1 - t0 + 1 or np.any(np.diff(pos) != 1) or np.any(np.diff(sel) != 1):
@@ -234,8 +250,9 @@ class SyntheticDataset(Dataset):
             for lo_, hi_, n, what in ((x_min, x_max, W, "x"), (y_min, y_max, H, "y")):
                 if not 0 <= lo_ < hi_ <= n:
                     raise ValueError(
-                        f"{path}: crop {what}_min:{what}_max = {lo_}:{hi_} outside the grid "
-                        f"(y, x) = ({H}, {W}); need 0 <= {what}_min < {what}_max <= {n}"
+                        f"options '{what}_min' = {lo_}, '{what}_max' = {hi_} cut outside the grid of {path} "
+                        f"((y, x) = ({H}, {W})): need 0 <= {what}_min < {what}_max <= {n}, e.g. --{what}_max {n}; "
+                        "a benchmark of another preset than the configuration's has another grid"
                     )
             self.grid_shape = (H, W)
             self.y = np.arange(y_min, y_max)
@@ -297,6 +314,24 @@ class SyntheticDataset(Dataset):
         idx = {d: s for d, s in (("y", ysl), ("x", xsl)) if d in da.dims}
         return np.asarray(da.isel(idx).values, dtype=np.float32)
 
+    def _missing_cube(self, path: Path) -> str:
+        """No ``datacube_<folder name>.nc``: a renamed folder still holds the cube under its old name."""
+        others = sorted(f.name for f in self.root.glob("datacube_*.nc"))
+        if others:
+            old = others[0][len("datacube_") : -len(".nc")]
+            return (f"datacube file {path} does not exist, but {self.root} holds {', '.join(others)}: the files are "
+                    f"named after their folder, so rename the folder back to '{old}' (or pass the folder it came from)")
+        return (f"datacube file {path} does not exist (expected in folder {self.root}); generate a benchmark there "
+                f"with `python -m dataset.generate_synthetic --out {self.root}` or pass a benchmark folder")
+
+    def _times_outside(self, path: Path, times: tuple[int, int], labels: np.ndarray, attrs: dict) -> str:
+        """Weeks beyond the cube: name the option, the cube's weeks and, when recorded, its own splits."""
+        own = [f"{k} {attrs[k]}" for k in ("times_train", "times_val", "times_test") if k in attrs]
+        hint = f" (it was generated with {', '.join(own)})" if own else ""
+        return (f"option '{self.times_option}' = {times[0]} {times[1]} is outside the weeks of {path}, "
+                f"{int(labels.min())}..{int(labels.max())}{hint}: give weeks inside the cube; a benchmark of "
+                "another preset than the configuration's has other weeks")
+
     def _check_missing(self) -> None:
         """A variable that is NaN everywhere is an error; more than 1 % NaN is a warning with the share."""
         path = self.files["datacube"]
@@ -322,7 +357,11 @@ class SyntheticDataset(Dataset):
         """In place per variable: (x - median[week]) / std[week], week grouped to keep temporaries small."""
         path = self.files["climatology"]
         if not path.is_file():
-            raise FileNotFoundError(f"climatology file {path} does not exist (needed by is_norm with is_clima_scale)")
+            raise FileNotFoundError(
+                f"climatology file {path} does not exist (needed by is_norm with is_clima_scale): copy it from "
+                "the benchmark's source, regenerate the benchmark, or pass --is_clima_scale false (global "
+                "statistics of the statistic file)"
+            )
         weeks = (self.time_labels - 1) % WEEKS_PER_YEAR + 1  # climatology week labels 1..52
         ysl, xsl = self._crop
         with _open(path) as ds:
@@ -349,17 +388,51 @@ class SyntheticDataset(Dataset):
             for i, name in enumerate(self.variables):
                 if name not in ds.data_vars:
                     raise ValueError(
-                        f"{path}: variable '{name}' not in the file; it has {', '.join(map(str, ds.data_vars))}"
+                        f"{path}: variable '{name}' not in the file; it has {', '.join(map(str, ds.data_vars))}: "
+                        "use the climatology made with this datacube, or pass --is_clima_scale false"
                     )
                 da = _check_dims(ds[name], ("climatology", "time", "y", "x"), path).isel(y=ysl, x=xsl)
                 med = np.asarray(da.isel(climatology=stats.index("median")).values, dtype=np.float32)
                 std = np.asarray(da.isel(climatology=stats.index("std")).values, dtype=np.float32)
                 std = np.where(std == 0, np.float32(1), std)
                 xv = self._x[i]
+                self._check_climatology(name, xv, weeks, med, std, clim_weeks)
                 for wk in np.unique(weeks):
                     k = clim_weeks.index(int(wk))
                     idx = np.nonzero(weeks == wk)[0]
                     xv[idx] = (xv[idx] - med[k]) / std[k]
+
+    def _check_climatology(self, name: str, xv: np.ndarray, weeks: np.ndarray, med: np.ndarray,
+                           std: np.ndarray, clim_weeks: list[int]) -> None:
+        """Values the climatology has no statistics for would silently become ``nan_fill``.
+
+        A week of year with no statistics at any pixel (a training period shorter than a year) is an
+        error; pixels without statistics where the data have values (e.g. a masked sea) are a warning
+        above 1 % of the split's values.
+        """
+        path, empty, lost = self.files["climatology"], [], 0
+        for wk in np.unique(weeks).tolist():
+            k = clim_weeks.index(int(wk))
+            nostat = np.isnan(med[k]) | np.isnan(std[k])
+            if not nostat.any():
+                continue
+            has_data = np.isfinite(xv[weeks == wk][:, nostat])
+            if nostat.all() and has_data.any():
+                empty.append(int(wk))
+            lost += int(has_data.sum())
+        if empty:
+            raise ValueError(
+                f"{path}: no statistics (NaN median or std) of '{name}' for week(s) of year {_week_ranges(empty)}, "
+                f"which option '{self.times_option}' = {self.t_first} {self.t_last} needs: every value there would "
+                "become nan_fill. The climatology covers only the weeks of year of the generator's times_train: "
+                "regenerate the benchmark with a times_train of at least 52 weeks, or pass --is_clima_scale false"
+            )
+        share = lost / max(xv.size, 1)
+        if share > 0.01:
+            self.warnings.append(
+                f"{path}: '{name}' has values but no climatology at {100 * share:.1f} % of the voxels of "
+                f"'{self.times_option}' = {self.t_first} {self.t_last}; they become nan_fill = {self.nan_fill:g}"
+            )
 
     def _normalise_global(self) -> None:
         """In place: (x - median_v) / std_v with the JSON's training statistics."""
@@ -381,6 +454,11 @@ class SyntheticDataset(Dataset):
                 except (TypeError, ValueError) as err:
                     raise ValueError(f"{path}: '{s}' of '{name}' is not a number: {table[name]!r}") from err
             med, std = vals
+            if not (np.isfinite(med) and np.isfinite(std)):
+                raise ValueError(
+                    f"{path}: median {med} / std {std} of '{name}' are not finite: every value would become "
+                    "nan_fill; fix the file or pass --is_clima_scale true"
+                )
             self._x[i] -= np.float32(med)
             self._x[i] /= np.float32(1.0 if std == 0 else std)
 

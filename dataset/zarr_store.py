@@ -85,6 +85,10 @@ def open_store(store: str) -> Any:
     import zarr
 
     path = _path(store)
+    if is_local(path) and not Path(path).exists():
+        raise DataLayoutError(
+            f"option 'store': {store} does not exist; write the store with python -m dataset.to_zarr or fix the path"
+        )
     if is_local(path) and not Path(path, "zarr.json").is_file():
         raise DataLayoutError(
             f"option 'store': {store} is not a zarr 3 store (no zarr.json); write one with python -m dataset.to_zarr"

@@ -8,7 +8,9 @@
     python scripts/check_tree.py synthetic --root data/Synthetic         # or a folder of them: each is checked
 
 Without ``--region`` every region folder present is checked (at least one must be).
-Opens one weekly file per year folder-set (not every file), so it runs in seconds.
+Opens every weekly and NOAA file once (h5py, well under a millisecond each): a file truncated by
+an interrupted download or extraction, a missing variable or a grid that differs from the
+folder's first file is reported by name.
 Exit code 0 when the layout is right, 1 with one line per problem otherwise.
 """
 
@@ -26,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 import netCDF4  # noqa: E402
 
 from config import CERRA_VARIABLES, ERA5_LAND_VARIABLES, REGIONS  # noqa: E402
+from dataset.noaa import NOAA_VARIABLES  # noqa: E402
+from dataset.real_common import DataLayoutError, check_file  # noqa: E402
 
 YEAR = re.compile(r"^\d{4}$")
 VH = re.compile(r"\d{3}\.VH\.nc$")
@@ -60,6 +64,16 @@ class Report:
             self.bad(f"{path}: not a readable netCDF file ({err})")
 
 
+def check_files(rep: Report, files: list[Path], variables: list[str]) -> None:
+    """Every file opens, holds ``variables`` and has the grid of the first readable file."""
+    grid = None
+    for path in files:
+        try:
+            grid = check_file(path, variables, grid, "weekly file")
+        except DataLayoutError as err:
+            rep.bad(str(err))
+
+
 def _years(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and YEAR.match(p.name)) if folder.is_dir() else []
 
@@ -76,6 +90,7 @@ def check_weekly(rep: Report, folder: Path, variables: list[str]) -> None:
             rep.notes.append(f"{y}: {len(files)} weekly files (52 expected for a complete year)")
         if files:
             rep.need_vars(files[0], variables, dim="statistic")
+        check_files(rep, files, variables)
     rep.notes.append(f"{folder}: years {years[0].name}..{years[-1].name} ({len(years)} folders)")
 
 
@@ -89,7 +104,7 @@ def check_noaa_years(rep: Report, folder: Path) -> None:
         if not files:
             rep.bad(f"{y}: no *<WWW>.VH.nc files")
             continue
-        rep.need_vars(files[0], ["VCI", "TCI", "mask_cold_surface"])
+        check_files(rep, files, list(NOAA_VARIABLES))
     rep.notes.append(f"{folder}: NOAA years {years[0].name}..{years[-1].name}")
 
 

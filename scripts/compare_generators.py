@@ -104,11 +104,26 @@ def normalise(x: np.ndarray, time_labels: np.ndarray, median: np.ndarray, std: n
     return ((x - median[w]) / s[w]).astype(np.float32)
 
 
+def check_selection(path: Path, sizes: dict, labels: np.ndarray, window: list[int] | None,
+                    times: list[list[int]]) -> None:
+    """An empty or out-of-range selection would divide by zero: one line naming the option instead."""
+    if window:
+        y0, y1, x0, x1 = window
+        if not (0 <= y0 < y1 <= sizes["y"] and 0 <= x0 < x1 <= sizes["x"]):
+            raise ValueError(f"--window {y0} {y1} {x0} {x1}: need 0 <= Y0 < Y1 <= {sizes['y']} and "
+                             f"0 <= X0 < X1 <= {sizes['x']} (the grid of {path})")
+    for a, b in times:
+        if not labels.min() <= a <= b <= labels.max():
+            raise ValueError(f"--times {a} {b}: need {int(labels.min())} <= A <= B <= {int(labels.max())} "
+                             f"(the weeks of {path})")
+
+
 def folder_stats(folder: Path, window: list[int] | None, times: list[list[int]]) -> dict[str, dict[str, float]]:
     """Statistics of one benchmark folder for each time range (columns keyed 'a-b')."""
     name = folder.name
     ys, xs = (slice(window[0], window[1]), slice(window[2], window[3])) if window else (slice(None), slice(None))
     with xr.open_dataset(folder / f"datacube_{name}.nc") as ds:
+        check_selection(folder / f"datacube_{name}.nc", dict(ds.sizes), np.asarray(ds["time"].values), window, times)
         ds = ds.isel(y=ys, x=xs)
         names = [n for n in ds.data_vars if ds[n].dims == ("time", "y", "x") and n != "extreme"]
         labels = np.asarray(ds["time"].values)
@@ -167,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         if not (f / f"datacube_{f.name}.nc").is_file():
             print(f"error: {f}/datacube_{f.name}.nc does not exist", file=sys.stderr)
             return 2
-        results[str(f)] = folder_stats(f, args.window, args.times or [])
+        try:
+            results[str(f)] = folder_stats(f, args.window, args.times or [])
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     win = "window y {}-{}, x {}-{}".format(*args.window) if args.window else "whole grid"
     if args.by == "folder":
         for f, cols in results.items():

@@ -458,7 +458,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if a.dry:
         a.device = a.device or "cpu"
         a.size, a.steps, a.rounds, a.warmup = min(a.size, 16), min(a.steps, 1), min(a.rounds, 2), 1
-        a.epoch_weeks, a.old_epoch_steps = min(a.epoch_weeks, 60), min(a.old_epoch_steps, 2)
+        # 72 weeks: training weeks 1-53 cover every week of the year, so the climatology has each week
+        a.epoch_weeks, a.old_epoch_steps = min(a.epoch_weeks, 72), min(a.old_epoch_steps, 2)
         a.f1_seeds = a.f1_seeds[:1]
         a.batches, a.batch_crop = [2, 4], min(a.batch_crop, 8)
     a.device = a.device or "cuda"

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     t = lambda key: [str(v) for v in s[key]]  # noqa: E731
     _run([sys.executable, "-m", "dataset.generate_synthetic", "--preset", "paper-exp1", "--seed", str(args.seed),
           "--height", str(s["grid"]), "--width", str(s["grid"]), "--n_weeks", str(s["weeks"]),
-          "--times_train", str(s["train"][0]), str(s["val"][1]), "--times_val", *t("val"),
+          "--times_train", str(s["train"][0]), str(s["val"][0] - 1), "--times_val", *t("val"),
           "--times_test", *t("test"), "--out", str(data)], log)
     common = ["--root_synthetic", str(data), "--times_train", *t("train"), "--times_val", *t("val"),
               "--times_test", *t("test"), "--x_max", str(s["grid"]), "--y_max", str(s["grid"]),

@@ -8,6 +8,7 @@ Chromium runs without network, GPU or a user profile (a temporary one is used).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def render(
             f"no Chromium found on PATH (tried {', '.join(BROWSERS)}); apt-get install chromium"
         )
     png.parent.mkdir(parents=True, exist_ok=True)
+    shot = png.with_name(f".{png.stem}.tmp{os.getpid()}.png")  # an old screenshot never passes for a new one
     with tempfile.TemporaryDirectory() as profile:
         cmd = [
             browser,
@@ -47,13 +49,18 @@ def render(
             "--disable-sync",
             "--hide-scrollbars",
             f"--user-data-dir={profile}",
-            f"--screenshot={png}",
+            f"--screenshot={shot}",
             f"--window-size={width},{height}",
             html_file.as_uri(),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0 or not png.is_file():
-        raise RuntimeError(f"{browser} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    if proc.returncode != 0 or not shot.is_file():
+        shot.unlink(missing_ok=True)
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"{browser} failed (exit {proc.returncode}) on {html_file}: {last}")
+    if png.exists():  # redrawn in place like the figures, never silently
+        print(f"replacing {png}", file=sys.stderr)
+    os.replace(shot, png)
     return png
 
 
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render(a.html, a.png, a.width, a.height))
     except (RuntimeError, FileNotFoundError, subprocess.TimeoutExpired) as err:
         print(f"render_report: {err}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

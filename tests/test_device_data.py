@@ -7,6 +7,7 @@ slices, flips and crops per sample. For the same seed both must give the same ba
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,6 +67,30 @@ def test_device_batches_equal_the_dataloader(tiny_root, crop, focus, aug):
     assert len(ds) % cfg.batch_size != 0 and loader_batches[-1]["x"].shape[0] < cfg.batch_size  # short last batch
     if crop == 6:
         assert device_batches[0]["x"].shape[-2:] == (6, 6)
+
+
+@pytest.mark.parametrize(
+    "crop_options",
+    [
+        # a crop away from the origin: rows 2..10, columns 3..13 of the 16 x 16 grid
+        dict(x_min=3, x_max=14, y_min=2, y_max=11, train_crop=9, train_crop_focus=0.6, is_aug=True),
+        # a narrow crop (the window keeps its whole width), the longest window
+        dict(x_max=7, y_max=16, train_crop=7, train_crop_focus=0.5, is_aug=True, delta_t=16),
+        # the shortest window, an odd batch
+        dict(x_min=0, x_max=13, y_min=5, y_max=16, train_crop=11, train_crop_focus=1.0, is_aug=True, delta_t=2,
+             batch_size=3),
+    ],
+)
+def test_device_batches_equal_the_dataloader_on_offset_and_odd_crops(tiny_root, crop_options):
+    cfg = _cfg(tiny_root, **crop_options)
+    ds = SyntheticDataset.from_config(cfg, "train")
+    loader_batches, loader_rng = _epochs(cfg, ds, device_data=False)
+    device_batches, device_rng = _epochs(cfg, ds, device_data=True)
+    _assert_same(loader_batches, device_batches)
+    assert torch.equal(loader_rng, device_rng)
+    # the batches are the dataset's own crop: sample 0's unflipped target week, row by row
+    first = device_cube(ds, torch.device("cpu")).batch([0], augment=False)
+    np.testing.assert_array_equal(first["mask_extreme"][0].numpy(), ds.extremes_truth()[cfg.delta_t - 1])
 
 
 def test_focused_crops_hold_an_extreme(tiny_root):

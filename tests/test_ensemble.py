@@ -84,3 +84,17 @@ def test_bad_members_name_the_option(tiny_root, tmp_path, members, message):
     cfg = parse_config(_args(tiny_root, tmp_path, "a", "--ensemble", *members), fixed={"dataset": "synthetic"})
     with pytest.raises(SetupError, match=message):
         evaluate(cfg, log=lambda _: None)
+
+
+def test_member_trained_on_other_variables_is_refused(tiny_root, tmp_path):
+    """A member whose variables come in another order would unite var_06's flags with var_01's."""
+    import train_synthetic
+    from config import parse_config
+    from utils.run import SetupError, evaluate
+
+    names = [f"var_0{i}" for i in range(6, 0, -1)]
+    assert train_synthetic.main(_args(tiny_root, tmp_path, "a")) == 0
+    assert train_synthetic.main(_args(tiny_root, tmp_path, "b", "--variables", *names)) == 0
+    cfg = parse_config(_args(tiny_root, tmp_path, "a", "--ensemble", "b"), fixed={"dataset": "synthetic"})
+    with pytest.raises(SetupError, match=r"option 'ensemble': .*b was trained with other options \(variables "):
+        evaluate(cfg, log=lambda _: None)

@@ -144,8 +144,12 @@ def write_error_message(path: str | Path, err: OSError, then: str) -> str:
 
 
 def _write_bytes(path: Path, data: bytes | memoryview) -> None:
+    """Write and flush to the disk: renamed over the previous file before its bytes were on the disk,
+    a power cut or kernel crash could leave an empty or partial file under the final name."""
     with open(path, "wb") as fh:
         fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_atomic(path: str | Path, data: bytes | memoryview, then: str) -> None:

@@ -75,6 +75,7 @@ __all__ = [
     "make_train_loader",
     "evaluate",
     "fit",
+    "NonFiniteError",
 ]
 
 CollectorsFactory = Callable[[Dataset], Sequence[Collector]]
@@ -191,6 +192,34 @@ def loss_function(model: nn.Module) -> Callable[[Any, dict], tuple[torch.Tensor,
     return model.compute_loss
 
 
+class NonFiniteError(UserError, FloatingPointError):
+    """Training diverged (a NaN or infinite loss or weight): one line for the user, not a traceback.
+
+    Still a ``FloatingPointError`` (what the per-step check raised before, docs/guides/gpu-training.md);
+    a :class:`UserError` because the cure is in the options or the data (learning rate, warm-up, inputs).
+    """
+
+
+def _non_finite_weights(model: nn.Module) -> list[str]:
+    """Names of the parameters holding a NaN or infinity (one host read for the whole model)."""
+    named = [(k, p) for k, p in model.named_parameters() if p.is_floating_point()]
+    if not named:
+        return []
+    finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in named]).tolist()
+    return [k for (k, _), ok in zip(named, finite, strict=True) if not ok]
+
+
+def _diverged(err: FloatingPointError, run: Path, epoch: int) -> NonFiniteError:
+    """``err`` (in epoch index ``epoch``) with what is kept and what to do: a resume would replay the
+    same steps bit for bit."""
+    if epoch > 0:  # the epochs before this one were checkpointed
+        kept = f"{run / 'last.pth'} (epoch {epoch}) is kept, but a resume would repeat this step"
+    else:
+        kept = "no checkpoint was written"
+    return NonFiniteError(f"{err}; {kept}: train again (--overwrite true or another --name) with a lower --lr "
+                          "or a longer --lr_warmup_epochs, or check the inputs for extreme values")
+
+
 class _DeviceSums:
     """Loss sums of a training epoch kept where the loss is (float64), read on the host every
     ``sync_every`` steps and at the end of the epoch, so a step needs no host synchronisation.
@@ -218,11 +247,11 @@ class _DeviceSums:
             self.sums[k] = self.sums[k] + term if k in self.sums else term
 
     def read(self, epoch: int) -> dict[str, float]:
-        """The sums as floats (one host synchronisation); raises FloatingPointError after a non-finite loss."""
+        """The sums as floats (one host synchronisation); raises :class:`NonFiniteError` after a non-finite loss."""
         if self.bad_step is not None:
             step = int(self.bad_step)
             if step:
-                raise FloatingPointError(
+                raise NonFiniteError(
                     f"non-finite training loss {float(self.bad_loss)} at epoch {epoch + 1}, step {step}"
                 )
         return {k: float(v) for k, v in self.sums.items()}
@@ -441,6 +470,19 @@ def evaluate(
 # --------------------------------------------------------------------------------------
 
 
+#: options whose values a resume takes from the optimiser and scheduler state in last.pth, not from the command
+_OPTIMIZER_STATE_OPTIONS = ("lr", "lr_min", "lr_warmup", "weight_decay", "beta1", "beta2", "lr_scaling",
+                            "lr_reference_batch")
+
+
+def _kept_by_optimizer_state(cfg: Any, state: dict[str, Any]) -> list[str]:
+    """``option (saved -> given)`` for each changed option that ``optimizer.load_state_dict`` and the
+    scheduler's saved state override, so the user is not left believing the new value trains."""
+    saved, now = state.get("config") or {}, cfg.to_dict()
+    return [f"{k} ({saved[k]!r} -> {now[k]!r})" for k in _OPTIMIZER_STATE_OPTIONS
+            if k in saved and k in now and saved[k] != now[k]]
+
+
 def _is_better(value: float | None, best: float | None, lower: bool) -> bool:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
@@ -510,6 +552,11 @@ def _fit(
     stop_epoch: int,
 ) -> dict[str, Any]:
     run = Path(cfg.run_dir)
+    if start_epoch > cfg.n_epochs:
+        raise ConfigError(
+            f"--resume true: {run / 'last.pth'} has trained {start_epoch} epochs, more than n_epochs "
+            f"{cfg.n_epochs}; pass --n_epochs {start_epoch} (the run as it is) or more (to train on)"
+        )
     if state is None:
         seed_everything(cfg.seed + rt.dist.rank)  # augmentation stream of this rank (data order: sampler)
     model.to(rt.device)
@@ -539,7 +586,16 @@ def _fit(
             log.warning(f"checkpoint has RNG states of {len(rngs)} ranks, this run has {rt.dist.world_size}")
             seed_everything(cfg.seed + start_epoch + rt.dist.rank)
         log_config_changes(cfg, state.get("config") or {}, log)
-        log.info(f"resuming {run} at epoch {start_epoch + 1}/{cfg.n_epochs}")
+        kept = _kept_by_optimizer_state(cfg, state)
+        if kept:
+            log.warning(f"resume: {', '.join(kept)} not applied: the optimiser and its schedule continue as saved "
+                        "in last.pth; to train with the new values start a new run (--overwrite true or another "
+                        "--name)")
+        if start_epoch < cfg.n_epochs:
+            log.info(f"resuming {run} at epoch {start_epoch + 1}/{cfg.n_epochs}")
+        else:
+            log.info(f"{run} has finished its {cfg.n_epochs} epochs; nothing to train (a larger --n_epochs "
+                     "trains on)")
 
     trainable = any(p.requires_grad for p in model.parameters())
     net: nn.Module = model
@@ -596,9 +652,16 @@ def _fit(
         sampler.set_epoch(epoch)
         if hasattr(model, "fit_epoch_start"):
             model.fit_epoch_start(epoch)
-        train = train_one_epoch(cfg, rt, net, loader, optimizer, epoch, scaler, scheduler)
-        if hasattr(model, "fit_epoch_end"):
-            model.fit_epoch_end(epoch)
+        try:
+            train = train_one_epoch(cfg, rt, net, loader, optimizer, epoch, scaler, scheduler)
+            if hasattr(model, "fit_epoch_end"):
+                model.fit_epoch_end(epoch)
+            bad = _non_finite_weights(model)  # the epoch's last update is checked by no loss
+            if bad:
+                raise FloatingPointError(f"non-finite weights after epoch {epoch + 1} ({len(bad)} tensor(s), "
+                                         f"e.g. {bad[0]})")
+        except FloatingPointError as err:  # never checkpointed: last.pth keeps the last finite epoch
+            raise _diverged(err, run, epoch) from None
 
         val_metrics, images = {}, SampleImages(n_images if rt.is_main else 0)
         collectors: list[Collector] = []

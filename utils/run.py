@@ -217,6 +217,34 @@ def _build_for_training(spec: MethodSpec, cfg: Any) -> Any:
     return model
 
 
+#: options an ensemble member must share with the tested run: its flags are united voxel by voxel, so
+#: another variable order, window or crop would unite flags of different (variable, week, pixel)
+MEMBER_OPTIONS = ("method", "dataset", "variables", "delta_t", "x_min", "x_max", "y_min", "y_max")
+
+
+def _check_member(cfg: Any, folder: Path, option: str) -> None:
+    """Refuse a member run trained on other variables, window or crop (its ``config.yaml``; a folder
+    without one, e.g. copied checkpoints, is taken as it is)."""
+    import yaml
+
+    path = folder / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"{option}: cannot read {path} ({' '.join(str(err).split())}); "
+                         "name a run folder that training wrote") from None
+    ours = cfg.to_dict()
+    differ = [k for k in MEMBER_OPTIONS if k in saved and k in ours
+              and (list(saved[k]) if isinstance(saved[k], (list, tuple)) else saved[k])
+              != (list(ours[k]) if isinstance(ours[k], (list, tuple)) else ours[k])]
+    if differ:
+        what = "; ".join(f"{k} {saved[k]} there, {ours[k]} here" for k in differ)
+        raise ValueError(f"{option}: {folder} was trained with other options ({what}); its flags would be "
+                         "united with this run's voxel by voxel: name runs trained with the same options")
+
+
 def _ensemble(
     cfg: Any, spec: MethodSpec, model: Any, checkpoint: Path, log: Callable[[str], None]
 ) -> tuple[Any, list[str]]:
@@ -248,6 +276,7 @@ def _ensemble(
         found = best_checkpoint(folder)
         if found is None:
             raise FileNotFoundError(f"{option}: no checkpoint in {folder}; {fix}")
+        _check_member(cfg, folder, option)
         member = spec.build(cfg)
         load_checkpoint(member, found)
         members.append(member)

@@ -303,20 +303,38 @@ def week_label(label) -> str:
     return f"t={s}"
 
 
-def parse_period(start: str, end: str) -> tuple[int, int]:
-    """Inclusive label range as ints; a 4-digit year widens to the whole year (YYYY000..YYYY999)."""
-    lo = int(start) * 1000 if len(str(start)) == 4 else int(start)
-    hi = int(end) * 1000 + 999 if len(str(end)) == 4 else int(end)
+def parse_period(start: str, end: str, years: bool = True) -> tuple[int, int]:
+    """Inclusive label range as ints.
+
+    With ``years`` (real-data weeks YYYYWWW) a 4-digit year widens to the whole year
+    (YYYY000..YYYY999); synthetic time labels are plain integers, so there 2081 stays week 2081.
+    """
+    bad = [str(v) for v in (start, end) if not str(v).isdigit()]
+    if bad:
+        form = "YYYYWWW or YYYY" if years else "integer time labels"
+        raise ValueError(f"option --period {start} {end}: not a label: {' '.join(bad)}; give {form}")
+    lo = int(start) * 1000 if years and len(str(start)) == 4 else int(start)
+    hi = int(end) * 1000 + 999 if years and len(str(end)) == 4 else int(end)
     if lo > hi:
         raise ValueError(f"option --period: start {start} is after end {end}")
     return lo, hi
 
 
 def run_main(main) -> None:
-    """Command-line wrapper: file and format errors end with their message, not a traceback."""
+    """Command-line wrapper: bad input ends with one ``error:`` line and exit code 2, not a traceback.
+
+    A ``SystemExit`` with a message (the option checks of ``vis/``) is such an error too;
+    argparse's own exits (``--help``, usage errors) keep their code and text."""
+    from utils.errors import UserError
+
     try:
         main()
-    except (FileNotFoundError, ValueError, OSError) as err:
+    except SystemExit as err:
+        if isinstance(err.code, str):
+            print(f"error: {err.code}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    except (UserError, FileNotFoundError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 

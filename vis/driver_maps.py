@@ -116,7 +116,7 @@ def plot_sample(
         top[3].text(
             0.5,
             0.05,
-            "black line: predicted extreme\nblue dashed: true extreme",
+            f"black line: predicted {what}\nblue dashed: true {what}",
             fontsize=6,
             ha="center",
             transform=top[3].transAxes,
@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     p.add_argument("--lags", type=int, help="weeks before the target to show (default: the model's window)")
     p.add_argument("--out", help="output folder (default: <run>/figures)")
     a = p.parse_args(argv)
+    if a.n < 1:
+        p.error(f"--n {a.n}: give at least 1 target week (or name them with --times / --weeks)")
     paths = driver_maps(a.run, a.split, a.times or a.weeks, a.n, a.out, a.variables, a.lags)
     for path in paths:
         print(path)

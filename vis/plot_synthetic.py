@@ -55,16 +55,23 @@ def data_vars(ds: xr.Dataset) -> list[str]:
 
 
 def _time_index(ds: xr.Dataset, times: list[int] | None) -> np.ndarray:
+    """Indices of the chosen time labels: two values = inclusive range, otherwise each listed label."""
     labels = ds["time"].values.astype(int)
     if not times:
         return np.arange(len(labels))
-    lo, hi = (times[0], times[-1]) if len(times) == 2 else (min(times), max(times))
-    sel = np.where((labels >= lo) & (labels <= hi))[0]
-    if len(times) != 2:
-        sel = np.where(np.isin(labels, times))[0]
-    if len(sel) == 0:
-        raise SystemExit(f"--times {times}: outside the cube's time labels {labels[0]}..{labels[-1]}")
-    return sel
+    span = f"the cube's time labels are {labels[0]}..{labels[-1]}"
+    if len(times) == 2:
+        lo, hi = times
+        if lo > hi:
+            raise SystemExit(f"--times {lo} {hi}: the range starts after it ends; give START END")
+        sel = np.flatnonzero((labels >= lo) & (labels <= hi))
+        if len(sel) == 0:
+            raise SystemExit(f"--times {lo} {hi}: no time step in that range; {span}")
+        return sel
+    missing = [t for t in times if t not in set(labels.tolist())]
+    if missing:  # a typo must not silently drop a figure
+        raise SystemExit(f"--times: {' '.join(map(str, missing))} not in the cube; {span}")
+    return np.flatnonzero(np.isin(labels, times))
 
 
 def plot_time(ds: xr.Dataset, t: int, names: list[str], out: Path, exp: str) -> Path:
@@ -213,6 +220,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     )
     p.add_argument("--out", default="figures/synthetic", help="output folder")
     a = p.parse_args(argv)
+    if a.n < 0:
+        p.error(f"--n {a.n}: the number of map figures cannot be negative")
     cube = find_cube(a.path)
     exp = cube.stem.removeprefix("datacube_")
     out = Path(a.out)

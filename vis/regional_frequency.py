@@ -28,7 +28,7 @@ import numpy as np
 from matplotlib.path import Path as MplPath
 
 from vis.common import FREQ_CMAP, grid_figure, outline, parse_period, run_main, save, show_field, week_label
-from vis.runs import RunData, load_run
+from vis.runs import RunData, load_run, target_range
 
 
 @dataclass
@@ -79,19 +79,36 @@ def latlon_region(
     return Region(mask, f"lat{lat_min:g}-{lat_max:g}_lon{lon_min:g}-{lon_max:g}")
 
 
-def _rings_from_geojson(obj: dict, path: Path) -> list[list[np.ndarray]]:
+def _ring(coords, path: Path) -> np.ndarray:
+    """(n, 2) lon/lat vertices of one GeoJSON ring; anything else is a named error."""
+    try:
+        ring = np.asarray(coords, float)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"--polygon {path}: a ring is not a list of [lon, lat] positions ({err})") from err
+    if ring.ndim != 2 or ring.shape[1] < 2 or len(ring) < 3:
+        raise SystemExit(
+            f"--polygon {path}: a ring needs at least 3 [lon, lat] positions, got an array of shape {ring.shape}"
+        )
+    return ring[:, :2]
+
+
+def _rings_from_geojson(obj, path: Path) -> list[list[np.ndarray]]:
     """Polygons as lists of rings (exterior first, then holes) from any GeoJSON object."""
+    if not isinstance(obj, dict):
+        raise SystemExit(f"--polygon {path}: expected a GeoJSON object, got {type(obj).__name__}")
     kind = obj.get("type")
     if kind == "FeatureCollection":
-        return [p for f in obj.get("features", []) for p in _rings_from_geojson(f, path)]
+        return [p for f in obj.get("features") or [] for p in _rings_from_geojson(f, path)]
     if kind == "Feature":
         return _rings_from_geojson(obj.get("geometry") or {}, path)
-    if kind == "Polygon":
-        return [[np.asarray(r, float)[:, :2] for r in obj["coordinates"]]]
-    if kind == "MultiPolygon":
-        return [[np.asarray(r, float)[:, :2] for r in poly] for poly in obj["coordinates"]]
+    if kind in ("Polygon", "MultiPolygon"):
+        coords = obj.get("coordinates")
+        polys = [coords] if kind == "Polygon" else coords
+        if not isinstance(polys, list) or not all(isinstance(rings, list) and rings for rings in polys):
+            raise SystemExit(f"--polygon {path}: {kind} 'coordinates' is not a list of rings")
+        return [[_ring(r, path) for r in rings] for rings in polys]
     if kind == "GeometryCollection":
-        return [p for g in obj.get("geometries", []) for p in _rings_from_geojson(g, path)]
+        return [p for g in obj.get("geometries") or [] for p in _rings_from_geojson(g, path)]
     raise SystemExit(f"--polygon {path}: GeoJSON type {kind!r} holds no Polygon/MultiPolygon")
 
 
@@ -105,26 +122,32 @@ def read_polygon(path: str | Path) -> tuple[list[list[np.ndarray]], str]:
     if not path.is_file():
         raise SystemExit(f"--polygon {path} does not exist")
     if path.suffix.lower() in (".geojson", ".json"):
-        with open(path) as fh:
-            polys = _rings_from_geojson(json.load(fh), path)
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise SystemExit(f"--polygon {path}: not valid GeoJSON ({err})") from err
+        polys = _rings_from_geojson(obj, path)
         if not polys:
             raise SystemExit(f"--polygon {path}: no polygon found")
         return polys, "geo"
     if path.suffix.lower() != ".csv":
         raise SystemExit(f"--polygon {path}: expected a .geojson or .csv file")
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
-    system, header = "geo", [c.strip().lower() for c in rows[0]] if rows else []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise SystemExit(f"--polygon {path}: not a text CSV file ({err})") from err
+    system, header, order = "geo", [c.strip().lower() for c in rows[0]] if rows else [], (0, 1)
     if header and not _is_number(header[0]):
         rows = rows[1:]
         if header[:2] == ["x", "y"]:
             system = "grid"
         elif header[:2] in (["lat", "lon"], ["latitude", "longitude"]):
-            rows = [[r[1], r[0]] for r in rows]
+            order = (1, 0)
         elif header[:2] not in (["lon", "lat"], ["longitude", "latitude"]):
             raise SystemExit(f"--polygon {path}: header {header[:2]} is not lon,lat / lat,lon / x,y")
     try:
-        ring = np.asarray([[float(r[0]), float(r[1])] for r in rows])
+        ring = np.asarray([[float(r[order[0]]), float(r[order[1]])] for r in rows])
     except (ValueError, IndexError) as err:
         raise SystemExit(f"--polygon {path}: every row needs two numbers ({err})") from err
     if len(ring) < 3:
@@ -182,7 +205,15 @@ def regional_frequency(
     if region.mask.shape != run.shape:
         raise ValueError(f"region mask {region.mask.shape} does not match the run grid {run.shape}")
     if not region.mask.any():
-        raise SystemExit(f"region {region.name} holds no pixel of the grid")
+        raise SystemExit(
+            f"region {region.name} holds no pixel of the {run.shape[0]} x {run.shape[1]} grid{_extent(run)}; "
+            "choose --lat_min/--lat_max/--lon_min/--lon_max, --polygon or --box inside it"
+        )
+    if period is not None and not any(period[0] <= int(run.labels[i]) <= period[1] for i in run.targets):
+        raise SystemExit(
+            f"--period: no target week of drivers_{run.split}.nc in {period[0]}..{period[1]} "
+            f"(targets {target_range(run)})"
+        )
     if use_truth and run.extreme_true is None:
         raise SystemExit(f"--use_truth: drivers_{run.split}.nc has no true extreme/drought map")
     if not use_truth and not run.has_prediction:
@@ -223,6 +254,16 @@ def regional_frequency(
         maps = np.where(pix_count > 0, pix_flag / np.maximum(pix_count, 1), np.nan)
     maps[:, :, ~rmask] = np.nan
     return Frequency(run.names, L, weeks, shares, table, per_var, maps, box, region)
+
+
+def _extent(run: RunData) -> str:
+    """' (lat a..b, lon c..d)' of the grid, for messages about a region that misses it."""
+    if run.lat is None or run.lon is None:
+        return ""
+    return (
+        f" (lat {np.nanmin(run.lat):.2f}..{np.nanmax(run.lat):.2f}, "
+        f"lon {np.nanmin(run.lon):.2f}..{np.nanmax(run.lon):.2f})"
+    )
 
 
 def frequency_table(
@@ -354,6 +395,17 @@ def make_region(run: RunData, a: argparse.Namespace) -> Region:
     return Region(np.ones(run.shape, bool), "all")
 
 
+def share_type(text: str) -> float:
+    """argparse type of ``--share``: a fraction in [0, 1] (0.25, not 25 %)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: a fraction in [0, 1] (0.25 = a quarter of the pixels)")
+    return value
+
+
 def add_region_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lat_min", type=float)
     p.add_argument("--lat_max", type=float)
@@ -369,7 +421,7 @@ def add_region_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--share",
-        type=float,
+        type=share_type,
         default=0.25,
         help="minimum extreme share of the region's valid pixels (default 0.25)",
     )
@@ -390,11 +442,9 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
     add_region_args(p)
     p.add_argument("--out", help="output folder (default: <run>/figures)")
     a = p.parse_args(argv)
-    if not 0 <= a.share <= 1:
-        p.error(f"--share {a.share}: must be in [0, 1]")
     run = load_run(a.run, a.split, n_lags=a.lags)
     region = make_region(run, a)
-    period = parse_period(*a.period) if a.period else None
+    period = parse_period(*a.period, years=run.kind == "real") if a.period else None
     freq = regional_frequency(run, region, a.share, period, a.use_truth)
     files = write_outputs(freq, run, Path(a.out) if a.out else Path(a.run) / "figures")
     if run.kind == "synthetic" and run.has_driver_truth and freq.weeks:

@@ -105,12 +105,19 @@ def _flat_groups(m: dict, prefix: str = "") -> list[tuple[str, dict]]:
     return out
 
 
-RAW_KEYS = {"n_samples", "threshold", "tp", "fp", "fn", "tn", "driver_threshold", "epoch"}
+RAW_KEYS = {"n_samples", "threshold", "tp", "fp", "fn", "tn", "driver_threshold", "epoch", "weeks", "weeks_before"}
+RATE_KEYS = {"precision", "recall", "f1", "iou", "oa", "fpr"}
+RAW_GROUPS = ("lift",)  # ratios over chance (drivers.gate.variables.lift): 0.8 is not 80 %
 
 
-def _value(key: str, v) -> str:
-    """Rates (fractions in [0, 1]) in %, counts and settings as they are."""
-    if key in RAW_KEYS or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+def _value(key: str, v, group: str = "") -> str:
+    """Rates in %; counts (integers), settings and ratios as stored.
+
+    A rate is a known rate key, or a float in [0, 1] that is not a setting: the integers 0 and 1
+    of a count or a window length (``weeks``) must not read as 0 % and 100 %."""
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    rate = number and (key in RATE_KEYS or isinstance(v, float)) and 0 <= v <= 1
+    if key in RAW_KEYS or group.endswith(RAW_GROUPS) or not rate:
         return html.escape(f"{v:g}" if isinstance(v, float) else str(v))
     return _pct(v)
 
@@ -122,7 +129,7 @@ def metric_groups(run: RunData) -> str:
     cols: list[str] = []
     for _, g in groups:
         cols += [k for k in g if k not in cols]
-    rows = [[html.escape(name)] + [_value(c, g[c]) if c in g else "" for c in cols] for name, g in groups]
+    rows = [[html.escape(name)] + [_value(c, g[c], name) if c in g else "" for c in cols] for name, g in groups]
     note = '<p class="note">rates in %; counts and settings as stored</p>'
     return _table(["group"] + cols, rows) + note
 
@@ -308,9 +315,8 @@ def regional_section(run: RunData, a: argparse.Namespace | None, tmp: Path) -> s
     region = make_region(run, a)
     if not run.has_prediction:
         a.use_truth = True  # drivers-only method: select weeks by the labels
-    freq = regional_frequency(
-        run, region, a.share, parse_period(*a.period) if a.period else None, a.use_truth
-    )
+    period = parse_period(*a.period, years=run.kind == "real") if a.period else None
+    freq = regional_frequency(run, region, a.share, period, a.use_truth)
     basis = "true" if a.use_truth else "predicted"
     head = (
         f'<p class="note">region {html.escape(region.name)} ({int(region.mask.sum())} px); weeks where ≥ '
@@ -343,6 +349,8 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--lags", type=int, help="synthetic: weeks before the target (default: config delta_t)")
     add_region_args(p)
     a = p.parse_args(argv)
+    if a.n < 0:
+        p.error(f"--n {a.n}: the number of driver-map figures cannot be negative (0: none)")
     path = build_report(a.run, a.split, a.out, a.n, a, a.lags, overwrite=a.overwrite)
     print(path)
     return path

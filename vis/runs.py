@@ -150,12 +150,19 @@ def _first(ds: xr.Dataset, names: tuple[str, ...]) -> xr.DataArray | None:
 
 def load_run(run_dir: str | Path, split: str = "test", n_lags: int | None = None) -> RunData:
     """Open ``<run_dir>/drivers_<split>.nc`` (+ metrics and config); errors name the missing piece."""
+    if n_lags is not None and n_lags < 1:
+        raise ValueError(f"option --lags {n_lags}: give at least 1 week (lag 0 = the target week)")
     run_dir = Path(run_dir)
     path = run_dir / f"drivers_{split}.nc"
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"option --run {run_dir}: no such folder; give the run folder <dir_log>/<name>")
     if not path.is_file():
-        found = sorted(p.name for p in run_dir.glob("drivers_*.nc")) if run_dir.is_dir() else []
-        hint = f" (found: {', '.join(found)})" if found else ""
-        raise FileNotFoundError(f"{path} does not exist{hint}; run the test script with the matching --split")
+        found = sorted(p.name.removeprefix("drivers_").removesuffix(".nc") for p in run_dir.glob("drivers_*.nc"))
+        hint = f"choose --split {' or '.join(found)}, or " if found else ""
+        raise FileNotFoundError(
+            f"option --split {split}: {path} does not exist; {hint}write it with the test script's "
+            f"--split {split} --save_predictions true"
+        )
     ds = xr.open_dataset(path)
     if "driver" not in ds:
         raise ValueError(f"{path}: no 'driver' variable (has: {', '.join(map(str, ds.data_vars))})")
@@ -276,13 +283,15 @@ def read_metrics(run_dir: str | Path, split: str) -> dict:
 
 def pick_targets(run: RunData, n: int, wanted: list[str] | None = None) -> list[int]:
     """Indices of the requested labels, else the n targets with most predicted + true extreme pixels."""
+    if n < 0:
+        raise ValueError(f"option --n {n}: the number of target weeks cannot be negative")
     if wanted:
         index = {lab: i for i, lab in enumerate(run.labels)}
         missing = [w for w in wanted if str(w) not in index or not run.is_target[index[str(w)]]]
         if missing:
             raise SystemExit(
                 f"--times/--weeks: {', '.join(map(str, missing))} not a target week of drivers_{run.split}.nc "
-                f"(targets {_span(run)})"
+                f"(targets {target_range(run)})"
             )
         return [index[str(w)] for w in wanted]
     valid = run.valid if run.valid is not None else np.ones(run.shape, bool)
@@ -294,7 +303,8 @@ def pick_targets(run: RunData, n: int, wanted: list[str] | None = None) -> list[
     return sorted(int(i) for i in order[:n])
 
 
-def _span(run: RunData) -> str:
+def target_range(run: RunData) -> str:
+    """'<first> .. <last>' target label of the run ('none' without targets)."""
     t = run.targets
     return f"{run.labels[t[0]]} .. {run.labels[t[-1]]}" if t else "none"
 
@@ -302,7 +312,7 @@ def _span(run: RunData) -> str:
 def target_span(run: RunData) -> str:
     """'<n> target weeks <first>..<last>' (and the split's first weeks that are not targets)."""
     t = run.targets
-    text = f"{len(t)} target weeks {_span(run)}"
+    text = f"{len(t)} target weeks {target_range(run)}"
     before = t[0] if t else len(run.labels)
     if run.kind == "synthetic" and before:
         text += (
