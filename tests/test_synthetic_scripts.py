@@ -124,7 +124,7 @@ def test_user_errors_exit_2(tiny_root, tmp_path, capsys):
     assert "var_99" in capsys.readouterr().err
     with pytest.raises(SystemExit) as err:
         train_synthetic.main(_args(tiny_root, tmp_path, "bad", "--x_max", "64"))
-    assert err.value.code == 2 and "crop" in capsys.readouterr().err
+    assert err.value.code == 2 and "'x_max' = 64 cut outside the grid" in capsys.readouterr().err
 
 
 def test_driver_ceiling_oracle_and_supervised_run(tiny_root, tmp_path, capsys):
