@@ -15,7 +15,7 @@ import datetime
 import sys
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path, PureWindowsPath
 from typing import Any, NamedTuple, TypeVar, Union
@@ -185,6 +185,9 @@ class Config(  # bases in reverse: a dataclass takes the fields of its last base
                 f"option 'name' = {self.name!r} {problem}; the run folder is <dir_log>/<name>, so give one folder "
                 "name (e.g. run1) and put any parent folder in --dir_log"
             )
+        _check_ranges(self)
+        _check_splits(self)
+        _check_pairs(self)
         return self
 
     def split_overlaps(self) -> list[str]:
@@ -248,6 +251,262 @@ def _name_problem(name: str) -> str | None:
     if "\0" in name:
         return "holds a NUL character"
     return None
+
+
+class _Range(NamedTuple):
+    """Allowed values of a number option: ``lo``/``hi`` (None: unbounded), open or closed ends."""
+
+    lo: float | None
+    hi: float | None
+    lo_open: bool
+    hi_open: bool
+    says: str  # the end of "it must be ..."
+
+    def holds(self, v: float) -> bool:
+        """Whether ``v`` is allowed (NaN never is: every comparison with it is false)."""
+        above = self.lo is None or (v > self.lo if self.lo_open else v >= self.lo)
+        below = self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)
+        return above and below
+
+
+_COUNT = _Range(1, None, False, False, "1 or more")
+_NON_NEGATIVE = _Range(0, None, False, False, "0 or more")
+_POSITIVE = _Range(0, None, True, False, "above 0")
+_RATE = _Range(0, 1, False, True, "a share in [0, 1)")
+_SHARE = _Range(0, 1, False, False, "a share in [0, 1]")
+_FRACTION = _Range(0, 1, True, False, "a fraction in (0, 1]")
+_PROBABILITY = _Range(0, 1, True, True, "a probability in (0, 1)")
+_PERCENT = _Range(0, 100, False, False, "in [0, 100]")
+
+#: Ranges of the number options that nothing else checks before training starts (a value outside them
+#: would train hours and then fail, or give silently wrong numbers). Options their component checks when it
+#: is built (flag_prior*, cls_var_dropout, codebook_size, restarts*, sync_every, the gate) are not repeated.
+OPTION_RANGES: dict[str, _Range] = {
+    **dict.fromkeys((
+        "lr_decay_step", "codebook_dim", "cls_dim", "mil_topk", "ig_n_steps", "iforest_n_estimators",
+        "oneclass_n_fit", "oneclass_window", "simplenet_proj_dim", "simplenet_dsc_hidden", "uniad_hidden",
+        "uniad_layers", "uniad_heads", "uniad_pool", "en_embed_dim", "en_depths", "en_n_heads", "en_window_size",
+        "d_state", "d_conv", "expand", "mil_hidden", "mgfn_dims", "mgfn_heads"), _COUNT),
+    **dict.fromkeys((
+        "lr_min", "lr_warmup", "lr_warmup_epochs", "weight_decay", "lambda_anomaly", "lambda_anomaly_warmup_epochs",
+        "lambda_commitment", "diversity_gamma", "arnet_lambda_center", "rtfm_alpha", "rtfm_margin", "mgfn_mag_ratio",
+        "mgfn_lambda_mc", "n_workers", "max_train_batches", "max_eval_batches", "classifier_refit_epochs",
+        "device_data_max_gb", "uniad_neighbor"), _NON_NEGATIVE),
+    **dict.fromkeys((
+        "lr", "classifier_refit_lr", "lambda_anomaly_start", "clip_value", "en_mlp_ratio", "dt_min", "dt_max",
+        "lr_decay_rate", "stealnet_out_scale", "simplenet_noise_std", "simplenet_feature_scale"), _POSITIVE),
+    **dict.fromkeys((
+        "en_drop_rate", "en_attn_drop_rate", "en_drop_path_rate", "cls_drop_rate", "mil_dropout",
+        "mil_instance_dropout", "beta1", "beta2"), _RATE),
+    "alpha": _SHARE,
+    "mil_topk_fraction": _FRACTION,
+    "ocsvm_nu": _FRACTION,
+    "extreme_threshold": _PROBABILITY,
+    "driver_threshold_percentile": _PERCENT,
+    "threshold": _PERCENT,  # VHI is 0..100
+    "threshold_anomaly": _PERCENT,
+}
+
+
+def _numbers(value: Any) -> list[float]:
+    """The numbers of an option value: itself, or every entry of a list (of tuples); None gives none."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _numbers(v)]
+    return [value]
+
+
+def _check_ranges(cfg: Config) -> None:
+    """Every option of :data:`OPTION_RANGES` within its range; ValueError naming the first that is not."""
+    for name, allowed in OPTION_RANGES.items():
+        for v in _numbers(getattr(cfg, name)):
+            if not allowed.holds(v):
+                whole = getattr(cfg, name)
+                shown = f"{v:g}" if whole is v or not isinstance(whole, (list, tuple)) else f"{whole} (entry {v:g})"
+                raise ValueError(f"option '{name}' is {shown}; it must be {allowed.says}")
+
+
+def _check_splits(cfg: Config) -> None:
+    """Each split holds at least one window, so a test split that cannot does not wait for the end of training."""
+    if cfg.dataset == "synthetic":
+        for opt in ("times_train", "times_val", "times_test"):
+            t0, t1 = getattr(cfg, opt)
+            if t1 - t0 + 1 < cfg.delta_t:
+                raise ValueError(
+                    f"option '{opt}' = ({t0}, {t1}) holds {t1 - t0 + 1} weeks, fewer than delta_t = {cfg.delta_t}: "
+                    "no window fits in it; widen the split or lower delta_t"
+                )
+    elif cfg.dataset in ("ERA5_Land", "CERRA"):
+        for opt in ("years_train", "years_val", "years_test"):
+            bad = [y for y in getattr(cfg, opt) if not (len(str(y)) == 4 and str(y).isdigit())]
+            if bad:
+                raise ValueError(f"option '{opt}': {bad[0]!r} is not a year; give four-digit years (e.g. 2015 2016)")
+
+
+def _check_pairs(cfg: Config) -> None:
+    """Values that are fine alone but contradict each other."""
+    if cfg.dt_min > cfg.dt_max:
+        raise ValueError(f"options 'dt_min'/'dt_max' = {cfg.dt_min:g}/{cfg.dt_max:g}: need dt_min <= dt_max")
+    if cfg.lat_min is not None and cfg.lat_max is not None and cfg.lat_min >= cfg.lat_max:
+        raise ValueError(f"options 'lat_min'/'lat_max' = {cfg.lat_min:g}/{cfg.lat_max:g}: need lat_min < lat_max "
+                         "(southern edge first)")
+    if cfg.driver_threshold is not None and not 0 < cfg.driver_threshold < 1 and _method_family(cfg) == "MIL":
+        raise ValueError(
+            f"option 'driver_threshold' is {cfg.driver_threshold:g}; method {cfg.method} flags where its probability "
+            "exceeds it, so it must be a probability in (0, 1) (none = 0.5)"
+        )
+
+
+def _method_family(cfg: Config) -> str | None:
+    """The group of ``cfg.method`` (IDE, MIL, ...); None for a name no module registered."""
+    from models.methods import METHODS, method_spec  # (imports torch: only when an option needs it)
+
+    return method_spec(cfg.method).family if cfg.method in METHODS else None
+
+
+class OnlyWhen(NamedTuple):
+    """Options a run reads only where ``holds(cfg)``; ``needs`` says where, ``decided_by`` the options that decide."""
+
+    options: tuple[str, ...]
+    holds: Callable[[Config], bool]
+    needs: str
+    decided_by: tuple[str, ...]
+
+
+#: the built-in methods and families the table below knows; a plugin's name is never warned about
+BUILTIN_METHODS = ("ide", "deepmil", "arnet", "rtfm", "mgfn", "ocsvm", "iforest", "simplenet", "stealnet", "uniad",
+                   "ig1", "ig2")
+BUILTIN_DATASETS = ("synthetic", "ERA5_Land", "CERRA", "datacube")
+_MIL = ("deepmil", "arnet", "rtfm", "mgfn")
+_SCORING = ("ocsvm", "iforest", "simplenet", "stealnet", "uniad", "ig1", "ig2")
+_WITH_ENCODER = ("ide", *_MIL, "simplenet", "ig1", "ig2")
+
+
+def _methods(*names: str) -> OnlyWhen:
+    """A row's condition: ``method`` is one of ``names`` (or a method the table does not know)."""
+    return OnlyWhen((), lambda cfg: cfg.method in names or cfg.method not in BUILTIN_METHODS,
+                    f"method {_or(names)}", ("method",))
+
+
+def _datasets(*names: str) -> OnlyWhen:
+    """A row's condition: ``dataset`` is one of ``names`` (or a family the table does not know)."""
+    return OnlyWhen((), lambda cfg: cfg.dataset in names or cfg.dataset not in BUILTIN_DATASETS,
+                    f"dataset {_or(names)}", ("dataset",))
+
+
+def _or(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _row(options: str, when: OnlyWhen) -> OnlyWhen:
+    return when._replace(options=tuple(options.split()))
+
+
+#: "option X only matters when Y": an option the command line gives where its row does not hold is
+#: ignored by the run (a one-line warning). Test-only options are not listed: a training run saves them in
+#: config.yaml for its test.
+ONLY_WHEN: tuple[OnlyWhen, ...] = (
+    _row("root_synthetic times_train times_val times_test", _datasets("synthetic")),
+    _row("region root_ERA5_Land root_NOAA", _datasets("ERA5_Land")),
+    _row("root_CERRA root_NOAA_CERRA", _datasets("CERRA")),
+    _row("store years_train years_val years_test threshold threshold_anomaly alpha window_size",
+         _datasets("ERA5_Land", "CERRA")),
+    _row("data target target_below target_above mask truth_drivers period_train period_val period_test step "
+         "statistics climatology lat_min lat_max lon_min lon_max", _datasets("datacube")),
+    _row("x_min x_max y_min y_max", _datasets("synthetic", "ERA5_Land", "CERRA")),
+    _row("encoder en_embed_dim en_depths en_window_size en_qkv_bias en_qk_scale en_drop_rate en_attn_drop_rate "
+         "en_drop_path_rate en_use_checkpoint d_state d_conv expand dt_min dt_max mamba_impl codebook_dim",
+         _methods(*_WITH_ENCODER)),
+    _row("codebook codebook_size lambda_commitment lambda_entropy diversity_gamma cls_var_dropout monotone_heads "
+         "lambda_anomaly lambda_anomaly_start lambda_anomaly_warmup_epochs flag_prior flag_prior_epochs "
+         "flag_prior_floor flag_prior_threshold loss_weighting classifier_refit_epochs classifier_refit_lr",
+         _methods("ide")),
+    _row("cls_dim cls_drop_rate", _methods("ide", "ig1", "ig2")),
+    _row("mil_topk mil_topk_fraction mil_topk_per", _methods(*_MIL)),
+    _row("mil_hidden mil_dropout", _methods("deepmil", "arnet", "rtfm")),
+    _row("mil_instance_dropout mil_match_bags", _methods("deepmil")),
+    _row("arnet_lambda_center", _methods("arnet")),
+    _row("rtfm_alpha", _methods("rtfm")),
+    _row("rtfm_margin", _methods("rtfm", "mgfn")),
+    _row("mgfn_mag_ratio mgfn_lambda_mc mgfn_dims mgfn_heads", _methods("mgfn")),
+    _row("simplenet_backbone simplenet_noise_std simplenet_feature_scale simplenet_proj_dim simplenet_dsc_hidden",
+         _methods("simplenet")),
+    _row("oneclass_n_fit oneclass_window", _methods("ocsvm", "iforest")),
+    _row("ocsvm_nu", _methods("ocsvm")),
+    _row("iforest_n_estimators", _methods("iforest")),
+    _row("stealnet_out_scale", _methods("stealnet")),
+    _row("uniad_hidden uniad_layers uniad_heads uniad_neighbor uniad_pool", _methods("uniad")),
+    _row("ig_n_steps", _methods("ig1", "ig2")),
+    _row("driver_threshold_rule", _methods(*_SCORING)),
+    OnlyWhen(("driver_threshold",),
+             lambda cfg: (_methods(*_SCORING).holds(cfg) and cfg.driver_threshold_rule == "fixed")
+             or cfg.method in _MIL,
+             f"driver_threshold_rule fixed and a scoring method ({_or(_SCORING)}), or method {_or(_MIL)}",
+             ("method", "driver_threshold_rule")),
+    OnlyWhen(("driver_threshold_percentile",),
+             lambda cfg: _methods(*_SCORING).holds(cfg) and cfg.driver_threshold_rule == "normal_percentile",
+             f"driver_threshold_rule normal_percentile and a scoring method ({_or(_SCORING)})",
+             ("method", "driver_threshold_rule")),
+    OnlyWhen(("d_state", "d_conv", "expand", "dt_min", "dt_max", "mamba_impl"), lambda cfg: cfg.encoder == "Mamba",
+             "encoder Mamba", ("encoder",)),
+    OnlyWhen(("en_depths", "en_window_size", "en_qkv_bias", "en_qk_scale", "en_drop_rate", "en_attn_drop_rate",
+              "en_drop_path_rate", "en_use_checkpoint"), lambda cfg: cfg.encoder != "CNN_3D",
+             "encoder Swin_3D or Mamba", ("encoder",)),
+    OnlyWhen(("mil_topk",), lambda cfg: cfg.mil_topk_fraction is None, "mil_topk_fraction none",
+             ("mil_topk_fraction",)),
+    OnlyWhen(("restart_epochs", "ensemble_starts"), lambda cfg: cfg.restarts > 1, "restarts > 1",
+             ("restarts",)),
+    OnlyWhen(("lr_reference_batch",), lambda cfg: cfg.lr_scaling != "none", "lr_scaling linear or sqrt",
+             ("lr_scaling",)),
+    OnlyWhen(("lr_decay_rate", "lr_decay_step"), lambda cfg: cfg.lr_scheduler == "step", "lr_scheduler step",
+             ("lr_scheduler",)),
+    OnlyWhen(("classifier_refit_lr",), lambda cfg: cfg.classifier_refit_epochs > 0, "classifier_refit_epochs > 0",
+             ("classifier_refit_epochs",)),
+    OnlyWhen(("train_crop_focus",), lambda cfg: cfg.train_crop > 0, "train_crop > 0", ("train_crop",)),
+    OnlyWhen(("flag_prior_epochs", "flag_prior_floor", "flag_prior_threshold"), lambda cfg: cfg.flag_prior > 0,
+             "flag_prior > 0", ("flag_prior",)),
+    OnlyWhen(("lambda_anomaly_start",), lambda cfg: cfg.lambda_anomaly_warmup_epochs > 0,
+             "lambda_anomaly_warmup_epochs > 0", ("lambda_anomaly_warmup_epochs",)),
+    OnlyWhen(("beta2",), lambda cfg: cfg.optimizer != "SGD", "optimizer Adam or AdamW", ("optimizer",)),
+    OnlyWhen(("device_data_max_gb",), lambda cfg: cfg.device_data == "auto", "device_data auto", ("device_data",)),
+    OnlyWhen(("driver_gate_weeks", "driver_gate_weeks_before", "driver_gate_window", "driver_gate_threshold",
+              "driver_gate_model", "driver_gate_variables"), lambda cfg: cfg.driver_gate != "none",
+             "driver_gate extreme or auto", ("driver_gate",)),
+    OnlyWhen(("gate_trees_box",), lambda cfg: cfg.driver_gate_model == "flag_trees", "driver_gate_model flag_trees",
+             ("driver_gate_model",)),
+    OnlyWhen(("driver_gate_variable_lift",), lambda cfg: cfg.driver_gate_variables == "trees",
+             "driver_gate_variables trees", ("driver_gate_variables",)),
+)
+
+
+def ignored_options(cfg: Config, given: Iterable[str]) -> list[str]:
+    """One warning per option in ``given`` (the names a command line sets) that this run does not read.
+
+    Only named options are judged: presets and a run's config.yaml hold options of several methods and
+    datasets on purpose.
+    """
+    out = []
+    for name in dict.fromkeys(given):
+        for row in ONLY_WHEN:
+            if name in row.options and not row.holds(cfg):
+                here = ", ".join(f"{k} {_shown(getattr(cfg, k))}" for k in row.decided_by)
+                out.append(f"option '{name}' is ignored: it matters only with {row.needs} (this run: {here})")
+                break
+    return out
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+def file_dataset(path: str | Path) -> str | None:
+    """The ``dataset`` a YAML file (or its ``base:`` files) names; None when it names none or is a published
+    ``config.pkl`` (whose dataset is only guessed from its variables)."""
+    if Path(path).suffix == ".pkl":
+        return None
+    value = _read_file(path).get("dataset")
+    return None if value is None else str(value)
 
 
 # --------------------------------------------------------------------------------------

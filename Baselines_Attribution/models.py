@@ -45,6 +45,7 @@ class IGModel(ThresholdedScores, nn.Module):
             )
         n_vars = len(cfg.variables)
         self.method, self.n_steps, self.pred_threshold = cfg.method, cfg.ig_n_steps, cfg.pred_threshold
+        self.loss_weighting = getattr(cfg, "loss_weighting", "published")  # IDE's class weights
         self.encoder = build_encoder(cfg.section(EncoderOptions), n_vars, cfg.in_channels, cfg.codebook_dim)
         self.cls = ExtremeClassifier(n_vars, cfg.codebook_dim, cfg.cls_dim, cfg.delta_t, cfg.cls_drop_rate)
         init_weights(self, cfg.init)
@@ -90,8 +91,8 @@ class IGModel(ThresholdedScores, nn.Module):
     def compute_loss(self, out: ScoreOutput, batch: dict) -> tuple[Tensor, dict]:
         """Class-weighted BCE of the joint and per-variable extreme logits (IDE's loss without the codes)."""
         valid = batch.get("mask_valid")
-        joint = weighted_bce(out.logits, batch["mask_extreme"], valid)
-        heads = weighted_bce(out.extra["heads"], batch["mask_extreme"], valid)
+        joint = weighted_bce(out.logits, batch["mask_extreme"], valid, self.loss_weighting)
+        heads = weighted_bce(out.extra["heads"], batch["mask_extreme"], valid, self.loss_weighting)
         return joint + heads, {"bce_joint": float(joint.detach()), "bce_heads": float(heads.detach())}
 
 

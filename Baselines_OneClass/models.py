@@ -30,6 +30,7 @@ from models.build import extract_state_dict
 from models.encoder import build_encoder
 from models.methods import MethodSpec, ScoreOutput, ThresholdedScores, register_method
 from utils.checkpoints import read_checkpoint
+from utils.errors import ConfigError
 from utils.option_sections import EncoderOptions
 
 METHODS = ("simplenet", "ocsvm", "iforest")
@@ -142,6 +143,12 @@ class SimpleNet(ThresholdedScores, nn.Module):
             loss = F.relu(0.5 + out.score).mean()
             return loss, {"true": float(loss)}
         proj = self._features(self.climatology_inputs(batch))
+        if "mask_valid" in batch:  # invalid pixels (real data) are not normal data to learn
+            n, v, _, t, h, w = batch["x"].shape
+            valid = (batch["mask_valid"] > 0.5)[:, None, None].expand(n, v, t, h, w)
+            proj = proj[valid.reshape(-1)]
+            if len(proj) == 0:  # nothing to learn from in this batch: no step
+                return proj.new_zeros(()), {"true": 0.0, "fake": 0.0}
         fake = proj + torch.randn_like(proj) * self.cfg.simplenet_noise_std
         # One discriminator batch for both, as SimpleNet trains it: its BatchNorm then normalises
         # true and noisy features together, with the running statistics that scoring uses. (Two
@@ -202,6 +209,7 @@ class SklearnOutlier(ThresholdedScores, nn.Module):
 
     def __init__(self, cfg) -> None:
         super().__init__()
+        check_sklearn_options(cfg)
         self.cfg, self.method = cfg, cfg.method
         self.n_vars, self.window = len(cfg.variables), cfg.oneclass_window
         v, f = self.n_vars, cfg.in_channels * cfg.oneclass_window
@@ -246,8 +254,11 @@ class SklearnOutlier(ThresholdedScores, nn.Module):
     def fit_epoch_end(self, epoch: int) -> None:
         if self.fitted:
             return
-        if not self._pool:
-            raise RuntimeError(f"{self.method}: no extreme-free training voxels were seen; nothing to fit")
+        if sum(p.shape[1] for p in self._pool) == 0:
+            raise ConfigError(
+                f"method {self.method}: the training split has no valid pixel without an extreme in its window "
+                "to fit the normal data on; train on a period or region with extreme-free pixels"
+            )
         data = self._subsample(torch.cat(self._pool, 1), self.cfg.oneclass_n_fit).double().numpy()
         self._pool = []
         fits = [self._fit_one(d) for d in data]
@@ -336,6 +347,16 @@ class SklearnOutlier(ThresholdedScores, nn.Module):
         return torch.zeros((), device=out.score.device), {}
 
 
+def check_sklearn_options(cfg) -> None:
+    """An even window has no centre week: refused before training (the fit would crash after the epoch)."""
+    w = cfg.oneclass_window
+    if w < 1 or w % 2 == 0:
+        raise ValueError(
+            f"option 'oneclass_window' is {w}; the weeks are centred on the voxel, so give an odd number "
+            "of 1 or more (e.g. 3)"
+        )
+
+
 def _needs_backbone(cfg) -> None:
     if not cfg.simplenet_backbone:
         raise ValueError(
@@ -347,9 +368,11 @@ def _needs_backbone(cfg) -> None:
 
 
 register_method(MethodSpec("ocsvm", "OCSVM", build=SklearnOutlier, scores=True, family="one-class",
-                           table_options={"n_epochs": 1}, summary="one-class SVM on per-voxel features"))
+                           table_options={"n_epochs": 1}, check_training=check_sklearn_options,
+                           summary="one-class SVM on per-voxel features"))
 register_method(MethodSpec("iforest", "Isolation Forest", build=SklearnOutlier, scores=True, family="one-class",
-                           table_options={"n_epochs": 1}, summary="isolation forest on per-voxel features"))
+                           table_options={"n_epochs": 1}, check_training=check_sklearn_options,
+                           summary="isolation forest on per-voxel features"))
 register_method(MethodSpec("simplenet", "SimpleNet", build=SimpleNet, scores=True, family="one-class",
                            check_training=_needs_backbone,
                            summary="SimpleNet: discriminator on a frozen IDE encoder's features"))

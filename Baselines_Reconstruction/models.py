@@ -203,11 +203,22 @@ def neighbour_mask(h: int, w: int, size: int, device: torch.device) -> Tensor:
     return mask
 
 
+def check_uniad_options(cfg) -> None:
+    """Refuse a UniAD width the layers cannot take (ValueError naming the options)."""
+    d, heads = cfg.uniad_hidden, cfg.uniad_heads
+    if heads < 1 or d < 2 or d % 2 or d % heads:
+        raise ValueError(
+            f"options 'uniad_hidden' {d} and 'uniad_heads' {heads}: the width must be even (row and column "
+            "position halves) and divisible by the heads, e.g. 96 and 3"
+        )
+
+
 class UniAD(ThresholdedScores, nn.Module):
     """Reconstruct each week's field of all variables at 1/pool resolution; error upsampled per variable."""
 
     def __init__(self, cfg) -> None:
         super().__init__()
+        check_uniad_options(cfg)
         self.n_vars, self.c, self.pool = len(cfg.variables), cfg.in_channels, cfg.uniad_pool
         d, vc = cfg.uniad_hidden, len(cfg.variables) * cfg.in_channels
         self.neighbor = cfg.uniad_neighbor
@@ -264,4 +275,5 @@ class UniAD(ThresholdedScores, nn.Module):
 register_method(MethodSpec("stealnet", "STEALNet", build=STEALNet, scores=True, family="reconstruction",
                            summary="STEALNet: reconstruction error of a convolutional autoencoder"))
 register_method(MethodSpec("uniad", "UniAD", build=UniAD, scores=True, family="reconstruction",
+                           check_training=check_uniad_options,
                            summary="UniAD: reconstruction error of a transformer"))

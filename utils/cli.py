@@ -8,12 +8,14 @@ the group of methods they accept: ``MethodSpec.family``); bad input ends as
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any
 
-from config import Config, parse_config
+from config import Config, file_dataset, ignored_options, parse_config, parse_overrides
 from dataset.families import dataset_family
 from models.methods import METHODS, method_spec
 from utils import run
-from utils.errors import UserError
+from utils.errors import ConfigError, UserError
 from utils.logging import exit_with_error
 from utils.tables import method_label
 
@@ -27,12 +29,35 @@ def _config(argv: list[str] | None, dataset: str, doc: str, group: str | None, p
         exit_with_error(prog, err)
     cfg = parse_config(argv, description=doc.strip().split("\n")[0], defaults_file=family.preset,
                        fixed={"dataset": dataset})
+    given = parse_overrides(sys.argv[1:] if argv is None else argv)
+    try:
+        _check_file_dataset(given, dataset, prog)
+    except UserError as err:
+        exit_with_error(prog, err)
+    if int(os.environ.get("RANK", "0")) == 0:
+        for message in ignored_options(cfg, [k for k in given if k != "config"]):
+            print(f"{prog}: warning: {message}", file=sys.stderr)
     if group is not None and method_spec(cfg.method).family != group:
         names = [n for n in METHODS.names() if method_spec(n).family == group]
         exit_with_error(prog, ValueError(
             f"option 'method': {prog} runs {', '.join(names)}; got {cfg.method!r} (pass --method NAME)"
         ))
     return cfg
+
+
+def _check_file_dataset(given: dict[str, Any], dataset: str, prog: str) -> None:
+    """A ``--config`` file of another dataset family (a run's config.yaml given to another family's script)
+    is refused: the script would replace its ``dataset`` and read its variables and paths as this family's."""
+    path = given.get("config")
+    if path is None or "dataset" in given:
+        return
+    named = file_dataset(path)
+    if named is not None and named != dataset:
+        kind = "test" if "test" in prog else "train"
+        raise ConfigError(
+            f"config file {path} is for dataset {named!r} (its 'dataset' option) but {prog} runs {dataset!r}: "
+            f"use {kind}_{named}.py, or pass --dataset {dataset} to read that file's options for {dataset}"
+        )
 
 
 def train_main(argv: list[str] | None, *, dataset: str, prog: str, doc: str,

@@ -82,8 +82,8 @@ class RunOptions:
 class DataOptions:
     """What every dataset family reads: variables, window length, crop, normalisation.
 
-    Read by every dataset family and method (``x_min``..``y_max`` and ``window_size`` by the synthetic
-    and reanalysis loaders).
+    Read by every dataset family and method (``x_min``..``y_max`` by the synthetic and reanalysis loaders,
+    ``window_size`` by the reanalysis loaders only; config.ONLY_WHEN lists what each option needs).
     """
 
     dataset: str = field(default="synthetic", metadata={

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.encoder.common import per_var_linear, stacked
-from models.encoder.selective_scan import selective_scan
+from models.encoder.selective_scan import kernel_importable, selective_scan
 from models.encoder.swin3d import Mlp, Window, WindowEncoder
 from utils.option_sections import EncoderOptions
 
@@ -78,6 +78,11 @@ class MambaEncoder(WindowEncoder):
                 dt_max=cfg.dt_max,
             )
 
+        if cfg.mamba_impl == "kernel" and not kernel_importable():
+            raise ValueError(
+                "option 'mamba_impl' is 'kernel' but mamba_ssm is not importable; install requirements-gpu.txt "
+                "on a CUDA machine or use mamba_impl auto (the PyTorch scan where the kernel is missing)"
+            )
         super().__init__(cfg, n_vars, in_channels, out_dim, make_block)
         self.impl = cfg.mamba_impl
 

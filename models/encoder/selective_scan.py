@@ -21,10 +21,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from utils.errors import ConfigError
+
 try:  # optional CUDA kernel
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _kernel_scan  # type: ignore
 except Exception:  # noqa: BLE001 - any import failure means "no kernel"
     _kernel_scan = None
+
+
+class KernelUnavailable(ConfigError, RuntimeError):
+    """``mamba_impl kernel`` where the kernel cannot run: a user error (one line), still a RuntimeError."""
+
+
+def kernel_importable() -> bool:
+    """Whether mamba_ssm's scan imported (it still needs CUDA inputs to run)."""
+    return _kernel_scan is not None
 
 
 def kernel_available() -> bool:
@@ -98,12 +109,15 @@ def selective_scan(
     """Dispatch: ``impl`` = 'auto' (kernel on CUDA if importable, else PyTorch), 'torch' or 'kernel'."""
     if impl == "kernel" or (impl == "auto" and u.is_cuda and _kernel_scan is not None):
         if _kernel_scan is None:
-            raise RuntimeError(
+            raise KernelUnavailable(
                 "option 'mamba_impl' is 'kernel' but mamba_ssm is not importable; install "
                 "requirements-gpu.txt on a CUDA machine or use mamba_impl 'auto'/'torch'"
             )
         if not u.is_cuda:
-            raise RuntimeError("option 'mamba_impl' is 'kernel' but the input is not on a CUDA device")
+            raise KernelUnavailable(
+                "option 'mamba_impl' is 'kernel' but the input is not on a CUDA device; use mamba_impl auto "
+                "or a CUDA device"
+            )
         return _kernel_scan(
             u.contiguous(),
             delta.contiguous(),

@@ -2,9 +2,9 @@
 
 Activations live as tokens ``[V, N, T, H, W, C]`` so that every per-variable
 linear layer is one batched matmul and every window attention over all
-variables is one ``scaled_dot_product_attention`` call with an additive mask
-(relative-position bias + shifted-window mask). Masks and index tables are
-cached per input shape.
+variables is one batched ``softmax(q k^T * scale + mask) v`` with an additive mask
+(relative-position bias + shifted-window mask), as video Swin computes it. Masks
+and index tables are cached per input shape.
 
 The window skeleton (:class:`WindowEncoder`) is shared with the Mamba encoder,
 which replaces attention by a selective-state-space mixer.
