@@ -108,12 +108,15 @@ class SimpleNet(ThresholdedScores, nn.Module):
             raise ValueError(f"option 'simplenet_backbone': {path} holds no 'encoder.*' weights")
         self.backbone.load_state_dict(enc, strict=True)
 
+    def complete_state_dict(self, state_dict: dict) -> dict:
+        """A published SimpleNet file has no backbone: keep the one from ``simplenet_backbone``
+        (``models.build.load_checkpoint`` asks before it compares the file with the model)."""
+        if any(k.startswith("backbone.") for k in state_dict):
+            return state_dict
+        return {**{f"backbone.{k}": v for k, v in self.backbone.state_dict().items()}, **state_dict}
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
-        """A published SimpleNet file has no backbone: keep the one from ``simplenet_backbone``."""
-        if not any(k.startswith("backbone.") for k in state_dict):
-            own = {f"backbone.{k}": v for k, v in self.backbone.state_dict().items()}
-            state_dict = {**own, **state_dict}
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        return super().load_state_dict(self.complete_state_dict(state_dict), strict=strict, assign=assign)
 
     def train(self, mode: bool = True) -> SimpleNet:
         super().train(mode)

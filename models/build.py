@@ -56,6 +56,9 @@ def load_checkpoint(model: nn.Module, path: str | Path, strict: bool = True) -> 
     path = Path(path)
     ckpt = read_checkpoint(path)
     state = extract_state_dict(ckpt, path)
+    complete = getattr(model, "complete_state_dict", None)  # a model that supplies entries files lack
+    if complete is not None:
+        state = complete(state)
     own = model.state_dict()
     mismatch = describe_mismatch(own, state)
     if mismatch and strict:

@@ -8,10 +8,12 @@ Files land in ``DIR/<name>/config.pkl``, ``checkpoint.pth`` (and SimpleNet's
 ``backbone.pth``). The links are Google Drive links; Drive sometimes answers with an
 HTML page (virus-scan notice, quota exceeded, sign-in) instead of the file, so every
 answer is sniffed before it is written, and every finished file is checked to be what
-it claims (a ``torch.save`` file, a pickle). Interrupted downloads continue from
-``<file>.part`` with an HTTP Range request. ``--mirror URL`` (or the environment
-variable ``IDEE_PRETRAINED_MIRROR``) fetches ``URL/<name>/<file>`` instead, e.g. from a
-lab copy. Only the standard library (urllib) is used.
+it claims (a ``torch.save`` file whose zip members all pass their CRC check, a pickle).
+Interrupted downloads continue from ``<file>.part`` with an HTTP Range request.
+``--mirror URL`` (or the environment variable ``IDEE_PRETRAINED_MIRROR``) fetches
+``URL/<name>/<file>`` instead, e.g. from a lab copy; URL may be a local folder. The
+printed command evaluates each model into its own run folder (``--name <model>``).
+Only the standard library (urllib) is used.
 """
 
 from __future__ import annotations
@@ -99,11 +101,18 @@ def find_model(name: str, models: dict[str, Model] | None = None) -> Model:
     return models[name]
 
 
+def mirror_base(mirror: str) -> str:
+    """``--mirror`` as a URL: a local folder (a lab copy on a shared disk) becomes a file:// URL."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", mirror):
+        return mirror.rstrip("/")
+    return Path(mirror).expanduser().resolve().as_uri()
+
+
 def model_urls(model: Model, mirror: str | None = None) -> dict[str, str]:
     """Role -> URL: the published link, or ``<mirror>/<name>/<file>``."""
     if not mirror:
         return dict(model.files)
-    base = mirror.rstrip("/")
+    base = mirror_base(mirror)
     return {role: f"{base}/{model.name}/{FILE_NAMES[role]}" for role in model.files}
 
 
@@ -187,10 +196,13 @@ def check_torch_file(path: Path) -> str:
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except zipfile.BadZipFile as err:
+                bad = zf.testzip()  # CRC of every member: a spliced or damaged middle loads as wrong weights
+        except (zipfile.BadZipFile, EOFError, OSError) as err:
             raise DownloadError(f"{path} is a truncated or damaged zip ({err}); download it again") from None
         if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
             raise DownloadError(f"{path} is a zip file but not a torch.save checkpoint (no data.pkl inside)")
+        if bad is not None:
+            raise DownloadError(f"{path} is damaged ({bad} fails its CRC check); download it again")
         return "torch zip"
     if head.startswith(_LEGACY_MAGIC):
         return "torch legacy"
@@ -230,6 +242,17 @@ def _total_from_range(value: str | None) -> int | None:
 def _start_from_range(value: str | None) -> int | None:
     m = re.match(r"bytes\s+(\d+)-", value or "")
     return int(m.group(1)) if m else None
+
+
+def _bad_url(url: str, dest: Path, why: object) -> DownloadError:
+    return DownloadError(f"{dest.name}: cannot fetch {url} ({why}); pass --mirror as a folder or "
+                         "an http(s):// or file:// URL")
+
+
+def _missing_local_file(err: BaseException) -> bool:
+    """A file:// URL naming no file (urllib wraps the OSError in a URLError)."""
+    reason = getattr(err, "reason", err)
+    return isinstance(reason, (FileNotFoundError, NotADirectoryError, IsADirectoryError))
 
 
 def _report(msg: str, end: str = "\n") -> None:
@@ -274,6 +297,8 @@ def fetch(
             headers["Range"] = f"bytes={offset}-"
         try:
             resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        except (ValueError, http.client.InvalidURL) as err:  # no scheme, a bad port
+            raise _bad_url(url, dest, err) from None
         except urllib.error.HTTPError as err:
             if err.code == 416 and offset:  # nothing left to send: the part may be complete
                 total = _total_from_range(err.headers.get("Content-Range"))
@@ -290,6 +315,11 @@ def fetch(
                 continue
             raise DownloadError(f"{dest.name}: HTTP {err.code} {err.reason} from {url}") from None
         except (OSError, http.client.HTTPException) as err:
+            if _missing_local_file(err):  # a mirror folder without the file: retrying cannot help
+                raise DownloadError(f"{dest.name}: {url} does not exist; a mirror must hold "
+                                    f"<name>/{dest.name} (check --mirror)") from None
+            if "unknown url type" in str(getattr(err, "reason", "")):  # a scheme urllib has no handler for
+                raise _bad_url(url, dest, err.reason) from None
             if attempt < retries:
                 attempt += 1
                 time.sleep(min(2**attempt, 30))
@@ -375,7 +405,10 @@ def evaluate_command(model: Model, root: Path | str = DEFAULT_DIR) -> str:
     """The command line that evaluates a downloaded model (data paths left as <placeholders>)."""
     folder = Path(root) / model.name
     q = shlex.quote
-    args = f"--config {q(str(folder / 'config.pkl'))} --checkpoint {q(str(folder / 'checkpoint.pth'))}"
+    # --name: the published configs carry the authors' run name, the same for every model, so the
+    # 15 evaluations would write metrics_test.json into one folder, each over the previous one
+    args = (f"--config {q(str(folder / 'config.pkl'))} --checkpoint {q(str(folder / 'checkpoint.pth'))} "
+            f"--name {q(model.name)}")
     synthetic = "--root_synthetic <path to Synthetic/synthetic_CERRA>"
     if model.method == "ide":
         if model.dataset == "synthetic":
@@ -410,20 +443,35 @@ def format_table(models: dict[str, Model]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def _describe_config(path: Path) -> None:
-    """After a download, say whether the config maps onto this project (warnings go to stderr)."""
+def _describe_config(path: Path, model: Model | None = None) -> None:
+    """After a download, say whether the config maps onto this project and fits the table's entry."""
     from config import FIELDS
-    from utils.published import RENAMED, load_namespace, read_published_config
+    from utils.published import MACHINE_SPECIFIC, RENAMED, load_namespace, read_published_config
 
     try:
         values = read_published_config(path, quiet=True, known=FIELDS)
-        dropped = sorted(k for k in load_namespace(path) if RENAMED.get(k, k) not in values)
+        dropped = sorted(k for k in load_namespace(path)
+                         if RENAMED.get(k, k) not in values and RENAMED.get(k, k) not in MACHINE_SPECIFIC)
     except ValueError as err:
         _report(f"note: this project cannot read the config: {err}")
         return
     _report(f"  config: encoder {values.get('encoder')}, dataset {values.get('dataset', '?')}, "
             f"{len(values.get('variables', []))} variables, in_channels {values.get('in_channels')}"
             + (f"; published options unknown here (ignored): {', '.join(dropped)}" if dropped else ""))
+    for problem in _table_mismatch(values, model) if model is not None else []:
+        _report(f"warning: {path}: {problem}; is it the file of {model.name}? "
+                "(check --mirror; delete it to fetch it again)")
+
+
+def _table_mismatch(values: dict, model: Model) -> list[str]:
+    """Where a downloaded config contradicts the table (a mirror with files in the wrong folders)."""
+    out = []
+    if values.get("encoder") not in (None, model.encoder):
+        out.append(f"its encoder is {values['encoder']}, the released {model.name} uses {model.encoder}")
+    if values.get("dataset") not in (None, model.dataset):
+        out.append(f"its variables are {values['dataset']} ones, the released {model.name} was trained on "
+                   f"{model.dataset}")
+    return out
 
 
 def dir_problem(root: Path) -> str | None:
@@ -492,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{todo}, or pass another --dir")
             failed.append(m.name)
             continue
-        _describe_config(Path(args.dir) / m.name / "config.pkl")
+        _describe_config(Path(args.dir) / m.name / "config.pkl", m)
         print(f"# evaluate {m.name}:")
         print(evaluate_command(m, args.dir))
     if failed:

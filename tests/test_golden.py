@@ -86,3 +86,30 @@ def test_golden_outputs(reference_dir, encoder, tmp_path):
     load_checkpoint(other, tmp_path / "prefixed.pth")
     for k, v in model.state_dict().items():
         assert torch.equal(v, other.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("encoder", ["CNN_3D", "Swin_3D"])
+def test_golden_outputs_from_the_published_config(reference_dir, encoder):
+    """The path a released model takes (its config.pkl, not configs/paper.yaml) gives the golden
+    outputs too, and would run them in float32 on a GPU as well: bf16 autocast moves these logits
+    by up to ~1.3 and flips ~0.2 % of the anomaly flags."""
+    from utils.runtime import resolve_amp
+
+    golden = torch.load(reference_dir / f"golden_{encoder}.pt", weights_only=False)
+    cfg = load_config(reference_dir / "published_config_example.pkl", overrides={"encoder": encoder})
+    assert resolve_amp(cfg.amp, torch.device("cuda")) is None
+    model = build_model(cfg)
+    load_checkpoint(model, reference_dir / f"authors_format_checkpoint_{encoder}.pth")
+    model.eval()
+    with torch.no_grad():
+        out = model(golden["input"])
+    torch.testing.assert_close(out.logits, golden["eval"]["z"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.heads, torch.cat(golden["eval"]["y"], dim=1), atol=1e-4, rtol=0)
+    assert (out.anomaly.long() == golden["eval"]["anomaly"]).float().mean() > 0.999
+    model.train()
+    out = model(golden["input"])
+    tr = golden["train"]
+    batch = {"mask_extreme": tr["mask_extreme"], "mask_extreme_loss": tr["mask_extreme_loss"]}
+    _, parts = model.compute_loss(out, batch)
+    assert parts["bce_joint"] == pytest.approx(tr["loss_bce_joint"].item(), rel=1e-5)
+    assert parts["anomaly_l1"] == pytest.approx(tr["loss_anomaly_l1"].item(), rel=1e-5)

@@ -113,7 +113,8 @@ def test_evaluate_commands():
     m = pt.load_models()
     assert pt.evaluate_command(m["ide_swin_exp3"], "DIR") == (
         "python test_synthetic.py --config DIR/ide_swin_exp3/config.pkl "
-        "--checkpoint DIR/ide_swin_exp3/checkpoint.pth --root_synthetic <path to Synthetic/synthetic_CERRA>"
+        "--checkpoint DIR/ide_swin_exp3/checkpoint.pth --name ide_swin_exp3 "
+        "--root_synthetic <path to Synthetic/synthetic_CERRA>"
     )
     era = pt.evaluate_command(m["ide_AFR"], "DIR")
     assert era.startswith("python test_ERA5_Land.py") and "--root_NOAA" in era and "--region AFR-11" in era
@@ -255,3 +256,123 @@ def test_model_folder_blocked_by_a_file(http, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"error: ide_EUR: cannot write {tmp_path / 'ide_EUR'}" in err and "move that file" in err
     assert "Traceback" not in err
+
+
+# ---- every evaluate command runs its entry script with the table's model ------------------------
+
+
+class _Parsed(Exception):
+    """Raised by the stubbed run.evaluate: the entry script got this far with this config."""
+
+
+def _published_config(reference_dir: Path, model: pt.Model) -> bytes:
+    """The example published config with the table's encoder and the dataset's variables."""
+    from dataset.variables import VARIABLES_BY_DATASET
+    from utils.published import load_namespace
+
+    opts = load_namespace(reference_dir / "published_config_example.pkl")
+    variables = VARIABLES_BY_DATASET[model.dataset][:6]
+    opts.update(encoder=model.encoder, variables=variables, in_channels_dynamic=len(variables),
+                in_channels=1 if model.dataset == "synthetic" else 2)
+    return pickle.dumps(argparse.Namespace(**opts))
+
+
+@pytest.mark.parametrize("name", list(pt.load_models()))
+def test_evaluate_command_parses_to_the_released_model(name, reference_dir, tmp_path, monkeypatch, capsys):
+    """The printed command names options its script knows, and yields the table's model in its own folder."""
+    import importlib
+    import shlex
+
+    from utils import run
+
+    model = pt.load_models()[name]
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "config.pkl").write_bytes(_published_config(reference_dir, model))
+    argv = shlex.split(re.sub(r"<path to [^>]+>", str(tmp_path), pt.evaluate_command(model, tmp_path)))
+    module = argv[2] if argv[1] == "-m" else argv[1].removesuffix(".py")
+    seen = []
+
+    def stub(cfg, split):
+        seen.append(cfg)
+        raise _Parsed
+
+    monkeypatch.setattr(run, "evaluate", stub)
+    with pytest.raises(_Parsed):
+        importlib.import_module(module).main(argv[3:] if argv[1] == "-m" else argv[2:])
+    cfg = seen[0]
+    assert (cfg.method, cfg.encoder, cfg.dataset) == (model.method, model.encoder, model.dataset)
+    assert cfg.name == name and cfg.checkpoint == str(tmp_path / name / "checkpoint.pth")
+    assert cfg.amp == "none"  # the released weights are evaluated in float32
+    if model.region_code:
+        assert cfg.region == model.region_code
+    if "backbone" in model.files:
+        assert cfg.simplenet_backbone == str(tmp_path / name / "backbone.pth")
+
+
+# ---- mirrors, damaged files, the config check after a download ----------------------------------
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    """A retry would sleep: fail instead, so a test shows that none happened."""
+    def sleep(_s):
+        raise AssertionError("retried (slept) where retrying cannot help")
+    monkeypatch.setattr(pt.time, "sleep", sleep)
+
+
+def test_mirror_folder_and_missing_file(tmp_path, ckpt_bytes, capsys, no_sleep, monkeypatch):
+    """--mirror may be a plain folder; a file it lacks is named at once, without retries."""
+    mirror = tmp_path / "mirror"
+    (mirror / "ide_EUR").mkdir(parents=True)
+    (mirror / "ide_EUR" / "config.pkl").write_bytes(CONFIG)
+    (mirror / "ide_EUR" / "checkpoint.pth").write_bytes(ckpt_bytes)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert pt.main(["download", "ide_EUR", "ide_CAS", "--dir", str(out), "--mirror", "mirror", "--quiet"]) == 1
+    assert (out / "ide_EUR" / "checkpoint.pth").read_bytes() == ckpt_bytes
+    err = capsys.readouterr().err
+    assert f"error: ide_CAS: config.pkl: {(mirror / 'ide_CAS' / 'config.pkl').as_uri()} does not exist" in err
+    assert "Traceback" not in err and "network error" not in err
+
+
+def test_mirror_with_an_unknown_scheme(tmp_path, capsys, no_sleep):
+    assert pt.main(["download", "ide_EUR", "--dir", str(tmp_path), "--mirror", "ftp2://lab/models", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "error: ide_EUR: config.pkl: cannot fetch ftp2://lab/models/ide_EUR/config.pkl" in err
+    assert "pass --mirror as a folder or an http(s):// or file:// URL" in err and "Traceback" not in err
+
+
+def test_damaged_middle_of_a_checkpoint_is_caught(http, tmp_path, ckpt_bytes):
+    """A zip whose directory is intact but whose tensor bytes differ (a resume spliced onto another copy of
+    the file) would load as wrong weights: every member's CRC is checked before the file is kept."""
+    bad = bytearray(ckpt_bytes)
+    middle = len(bad) // 2
+    bad[middle : middle + 16] = b"\xff" * 16
+    p = tmp_path / "x.pth"
+    p.write_bytes(bytes(bad))
+    with pytest.raises(pt.DownloadError, match=r"data/0 fails its CRC check"):
+        pt.check_torch_file(p)
+    _Handler.routes = {"/f.pth": ckpt_bytes}
+    dest = tmp_path / "checkpoint.pth"
+    Path(str(dest) + ".part").write_bytes(bytes(bad[: middle + 100]))  # a part from another copy
+    with pytest.raises(pt.DownloadError, match="CRC"):
+        pt.fetch(f"{http}/f.pth", dest, "torch", quiet=True, retries=0)
+    assert not dest.exists() and (tmp_path / "checkpoint.pth.bad").exists()
+    dest.write_bytes(bytes(bad))  # a damaged file already in place is not "present": fetched again
+    assert pt.fetch(f"{http}/f.pth", dest, "torch", quiet=True, retries=0) == "downloaded"
+    assert dest.read_bytes() == ckpt_bytes
+
+
+def test_describe_config_names_a_config_of_another_model(tmp_path, capsys):
+    """n_workers is not 'unknown' (it is the authors' machine's); a config that contradicts the table is named."""
+    path = tmp_path / "config.pkl"
+    path.write_bytes(pickle.dumps(argparse.Namespace(encoder="Swin_3D", in_channels=1, variables=["var_01"],
+                                                     in_channels_dynamic=1, n_workers=8)))
+    pt._describe_config(path, pt.load_models()["ide_mamba_exp3"])
+    err = capsys.readouterr().err
+    assert "unknown here" not in err
+    assert f"warning: {path}: its encoder is Swin_3D, the released ide_mamba_exp3 uses Mamba" in err
+    pt._describe_config(path, pt.load_models()["ide_swin_exp3"])
+    assert "warning" not in capsys.readouterr().err
+    pt._describe_config(path, pt.load_models()["ide_EUR"])
+    assert "its variables are synthetic ones, the released ide_EUR was trained on ERA5_Land" in capsys.readouterr().err

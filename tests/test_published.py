@@ -9,6 +9,7 @@ import pickle
 import pytest
 
 import config
+from tests.conftest import ROOT
 from utils.published import PublishedConfigError, infer_dataset, load_namespace, read_published_config
 
 
@@ -102,3 +103,38 @@ def test_shared_references_are_walked_once(tmp_path):
     path = tmp_path / "c.pkl"
     path.write_bytes(pickle.dumps(argparse.Namespace(variables_static=nested)))
     assert "variables_static" in load_namespace(path)
+
+
+def test_only_the_globals_a_namespace_needs(tmp_path):
+    """``bytearray(2**40)`` from 30 bytes of pickle would allocate a terabyte: refused before the call."""
+    path = tmp_path / "c.pkl"
+    path.write_bytes(b"cbuiltins\nbytearray\n(J\x00\x00\x00\x7ftR.")  # bytearray(0x7f000000)
+    with pytest.raises(PublishedConfigError, match=r"refused global 'builtins\.bytearray'"):
+        load_namespace(path)
+    path.write_bytes(b"c__builtin__\nlist\n(S'ab'\ntR.")  # protocol 0 never names list: refused too
+    with pytest.raises(PublishedConfigError, match=r"refused global '__builtin__\.list'"):
+        load_namespace(path)
+    ns = argparse.Namespace(s={1, 2}, f=frozenset({"a"}), d={"k": [1, (2, 3)]})
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):  # sets, lists, tuples, dicts in every protocol
+        path.write_bytes(pickle.dumps(ns, protocol=protocol))
+        assert load_namespace(path) == vars(ns)
+
+
+def test_published_config_means_the_published_recipe(reference_dir, tmp_path):
+    """Options the published code hard-wired: no anomaly-loss warm-up, float32 (not bf16 autocast on a GPU)."""
+    pkl = reference_dir / "published_config_example.pkl"
+    cfg = config.load_config(pkl)
+    assert cfg.lambda_anomaly_warmup_epochs == 0 and cfg.amp == "none"
+    assert (cfg.loss_weighting, cfg.init, cfg.train_crop) == ("published", "published", 0)
+    paper = config.load_config(ROOT / "configs" / "paper.yaml")
+    assert cfg.lambda_anomaly_warmup_epochs == paper.lambda_anomaly_warmup_epochs
+    assert config.load_config(pkl, overrides={"amp": "bf16"}).amp == "bf16"  # the command line still rules
+
+
+def test_malformed_variables_are_a_config_error(tmp_path):
+    """Nested lists in 'variables' are one ConfigError line, not a TypeError from guessing the dataset."""
+    path = tmp_path / "c.pkl"
+    path.write_bytes(pickle.dumps(argparse.Namespace(variables=[["var_01"]])))
+    assert infer_dataset(load_namespace(path)) is None
+    with pytest.raises(config.ConfigError, match=f"config file {path}: option 'variables'"):
+        config.load_config(path)

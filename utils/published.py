@@ -2,10 +2,11 @@
 
 Each released model ships its configuration as a pickled ``argparse.Namespace``.
 ``pickle.load`` would run whatever callable the file names, so a downloaded file
-is read with a restricted unpickler: the only global it may name is
-``argparse.Namespace`` (and, for old pickle protocols, the ``copyreg`` helper that
-rebuilds it); every other global is refused, by name, before anything is called.
-Values must be plain builtins (None, bool, int, float, str, list, tuple, dict, set).
+is read with a restricted unpickler: the only globals it may name are
+``argparse.Namespace`` and what pickle protocols 0-3 need to rebuild one of plain values
+(the ``copyreg`` helper, ``set``, ``frozenset``); every other global is refused, by name,
+before anything is called. Values must be plain builtins (None, bool, int, float, str,
+list, tuple, dict, set).
 
 The published option names are this project's ``config.py`` names, so the mapping
 is mostly one to one; types are converted (tuples, lists of tuples, years as
@@ -42,9 +43,9 @@ MACHINE_SPECIFIC = {
 RENAMED: dict[str, str] = {}
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes)
-_BUILTINS = {
-    "set": set, "frozenset": frozenset, "list": list, "dict": dict, "tuple": tuple, "bytearray": bytearray,
-}
+# Protocols 0-3 rebuild sets by calling these; lists, tuples and dicts have opcodes of their own.
+# Nothing else is callable: ``bytearray(10**12)`` would let 20 bytes of pickle allocate a terabyte.
+_BUILTINS = {"set": set, "frozenset": frozenset}
 
 
 class PublishedConfigError(ConfigError):
@@ -135,7 +136,10 @@ def infer_dataset(options: dict[str, Any]) -> str | None:
     """
     if isinstance(options.get("dataset"), str):
         return options["dataset"]
-    names = set(options.get("variables") or [])
+    variables = options.get("variables")
+    if not isinstance(variables, (list, tuple)) or not all(isinstance(v, str) for v in variables):
+        return None  # malformed: config.coerce names the problem in one line
+    names = set(variables)
     if not names:
         return None
     hits = [ds for ds, known in VARIABLES_BY_DATASET.items() if names <= set(known)]
@@ -154,8 +158,14 @@ def _convert(name: str, value: Any) -> Any:
 
 
 # Options this project added whose published behaviour was hard-wired: a published config
-# means the published recipe (class weighting, initialisation, full-size training samples).
-PUBLISHED_ONLY: dict[str, Any] = {"loss_weighting": "published", "init": "published", "train_crop": 0}
+# means the published recipe (class weighting, initialisation, full-size training samples, the
+# full anomaly loss from the first epoch) and its float32 numerics: the released weights were
+# trained and evaluated without autocast, and bf16 moves their logits by ~1 and flips quantizer
+# flags near zero (``--amp auto`` would use bf16 on a GPU).
+PUBLISHED_ONLY: dict[str, Any] = {
+    "loss_weighting": "published", "init": "published", "train_crop": 0,
+    "lambda_anomaly_warmup_epochs": 0, "amp": "none",
+}
 
 
 def read_published_config(path: str | Path, quiet: bool = False,
