@@ -416,7 +416,7 @@ ONLY_WHEN: tuple[OnlyWhen, ...] = (
          "statistics climatology lat_min lat_max lon_min lon_max", _datasets("datacube")),
     _row("x_min x_max y_min y_max", _datasets("synthetic", "ERA5_Land", "CERRA")),
     _row("encoder en_embed_dim en_depths en_window_size en_qkv_bias en_qk_scale en_drop_rate en_attn_drop_rate "
-         "en_drop_path_rate en_use_checkpoint d_state d_conv expand dt_min dt_max mamba_impl codebook_dim",
+         "en_attention en_drop_path_rate en_use_checkpoint d_state d_conv expand dt_min dt_max mamba_impl codebook_dim",
          _methods(*_WITH_ENCODER)),
     _row("codebook codebook_size lambda_commitment lambda_entropy diversity_gamma cls_var_dropout monotone_heads "
          "lambda_anomaly lambda_anomaly_start lambda_anomaly_warmup_epochs flag_prior flag_prior_epochs "
@@ -453,6 +453,7 @@ ONLY_WHEN: tuple[OnlyWhen, ...] = (
     OnlyWhen(("en_depths", "en_window_size", "en_qkv_bias", "en_qk_scale", "en_drop_rate", "en_attn_drop_rate",
               "en_drop_path_rate", "en_use_checkpoint"), lambda cfg: cfg.encoder != "CNN_3D",
              "encoder Swin_3D or Mamba", ("encoder",)),
+    OnlyWhen(("en_attention",), lambda cfg: cfg.encoder == "Swin_3D", "encoder Swin_3D", ("encoder",)),
     OnlyWhen(("mil_topk",), lambda cfg: cfg.mil_topk_fraction is None, "mil_topk_fraction none",
              ("mil_topk_fraction",)),
     OnlyWhen(("restart_epochs", "ensemble_starts"), lambda cfg: cfg.restarts > 1, "restarts > 1",

@@ -40,6 +40,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--mamba_impl", default="auto", choices=["auto", "torch", "kernel"])
+    p.add_argument("--attention", default="auto", choices=["auto", "fused", "matmul"],
+                   help="Swin_3D window attention (--en_attention of training)")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave default)")
     p.add_argument("--amp", default="none", choices=["none", "auto", "bf16", "fp16"],
                    help="autocast dtype as --amp of training (auto: bf16 on CUDA, float32 on CPU; bf16 also on CPU)")
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
         in_channels=a.channels,
         delta_t=a.delta_t,
         mamba_impl=a.mamba_impl,
+        en_attention=a.attention,
     ).validate()
     torch.manual_seed(0)
     model = build_model(cfg).to(dev).train()

@@ -96,15 +96,18 @@ def _plain_swin_block(x, blk, window, shift, heads):
     return x + blk.mlp.fc2(F.gelu(blk.mlp.fc1(F.layer_norm(x, (c,), eps=1e-5))))
 
 
+@pytest.mark.parametrize("attention", ["matmul", "fused"])
 @pytest.mark.parametrize("dims", [(8, 16, 16), (8, 5, 7), (6, 9, 6), (8, 3, 6), (3, 2, 9)])
-def test_swin_blocks_equal_a_plain_video_swin_block(dims):
+def test_swin_blocks_equal_a_plain_video_swin_block(dims, attention):
     """Padding to window multiples, the shifted-window mask at the borders and windows clamped to a
-    small input: every block, both variables, equal to the plain per-window computation."""
+    small input: every block, both variables, equal to the plain per-window computation, with the
+    batched matmul and with ``scaled_dot_product_attention``."""
     from models.encoder.swin3d import Swin3DEncoder
     from utils.option_sections import EncoderOptions
 
     torch.manual_seed(0)
-    enc = Swin3DEncoder(Config(encoder="Swin_3D").section(EncoderOptions), 2, 1, 16).eval()
+    options = Config(encoder="Swin_3D", en_attention=attention).section(EncoderOptions)
+    enc = Swin3DEncoder(options, 2, 1, 16).eval()
     for p in enc.parameters():  # large random weights: a wrong mask or bias entry shows
         torch.nn.init.normal_(p, std=0.3)
     tok = torch.randn(2, 2, *dims, 16)  # [V, N, T, H, W, C]
@@ -116,6 +119,28 @@ def test_swin_blocks_equal_a_plain_video_swin_block(dims):
                 ours = enc.block(tok, blocks, window, shift, 0.0)
                 ref = torch.stack([_plain_swin_block(tok[v], blocks[v], window, shift, 2) for v in range(2)])
                 torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_and_matmul_attention_give_the_same_gradients():
+    """The whole Swin_3D encoder, forward and backward: ``en_attention fused`` and ``matmul`` agree on
+    the output and on every weight's gradient (float32, one set of weights)."""
+    from models.encoder.swin3d import Swin3DEncoder
+    from utils.option_sections import EncoderOptions
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, 1, 8, 9, 7)  # [N, V, C, T, H, W]: padding and shifted windows at the borders
+    grads, outs = [], []
+    for attention in ("matmul", "fused"):
+        torch.manual_seed(1)
+        enc = Swin3DEncoder(Config(encoder="Swin_3D", en_attention=attention).section(EncoderOptions), 2, 1, 16)
+        out = enc(x)
+        out.square().mean().backward()
+        outs.append(out.detach())
+        grads.append({k: p.grad.clone() for k, p in enc.named_parameters() if p.grad is not None})
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-4)
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for k in grads[0]:
+        torch.testing.assert_close(grads[1][k], grads[0][k], atol=1e-5, rtol=1e-3, msg=k)
 
 
 def test_mamba_kernel_without_mamba_ssm_is_refused_at_build():

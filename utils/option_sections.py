@@ -238,6 +238,10 @@ class EncoderOptions:
         "help": "attention logit scale; none = head width ** -0.5"})
     en_drop_rate: float = field(default=0.0, metadata={"help": "dropout in the encoder blocks"})
     en_attn_drop_rate: float = field(default=0.0, metadata={"help": "dropout on the attention weights"})
+    en_attention: str = field(default="auto", metadata={
+        **_choices("auto", "fused", "matmul"),
+        "help": "Swin_3D window attention: fused = F.scaled_dot_product_attention, matmul = batched matmul + "
+                "softmax; auto = fused on CUDA, matmul elsewhere (faster on CPU, docs/design/performance.md)"})
     en_drop_path_rate: float = field(default=0.0, metadata={
         "help": "stochastic depth: largest drop-path rate, reached at the last block (linear from 0)"})
     en_use_checkpoint: bool = field(default=False, metadata={

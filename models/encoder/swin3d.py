@@ -3,7 +3,8 @@
 Activations live as tokens ``[V, N, T, H, W, C]`` so that every per-variable
 linear layer is one batched matmul and every window attention over all
 variables is one batched ``softmax(q k^T * scale + mask) v`` with an additive mask
-(relative-position bias + shifted-window mask), as video Swin computes it. Masks
+(relative-position bias + shifted-window mask), as video Swin computes it, or on CUDA
+one ``scaled_dot_product_attention`` call with the same mask (``en_attention``). Masks
 and index tables are cached per input shape.
 
 The window skeleton (:class:`WindowEncoder`) is shared with the Mamba encoder,
@@ -314,6 +315,7 @@ class Swin3DEncoder(WindowEncoder):
 
         super().__init__(cfg, n_vars, in_channels, out_dim, make_block)
         self.qk_scale, self.attn_drop = cfg.en_qk_scale, cfg.en_attn_drop_rate
+        self.attention = getattr(cfg, "en_attention", "auto")
 
     def mix(self, win: Tensor, blocks, window: Window, ws: Window, ss: Window, pdims: Window) -> Tensor:
         """Shifted-window multi-head self-attention within each window, all variables batched."""
@@ -336,9 +338,25 @@ class Swin3DEncoder(WindowEncoder):
         if any(ss):
             sm = self.cached(("mask", pdims, ws, ss), lambda: shift_mask(pdims, ws, ss), win.device)
             mask = mask + sm[None, None, :, None].to(mask.dtype)  # [V, 1, nWin, heads, Nt, Nt]
-        attn = torch.matmul(q * scale, k.transpose(-2, -1))
-        attn = torch.softmax(attn.add_(mask), dim=-1)
-        if self.training and self.attn_drop > 0:
-            attn = F.dropout(attn, self.attn_drop)
-        o = torch.matmul(attn, val).transpose(-3, -2).reshape(v, n, nw, nt, c)
+        if self.attention == "fused" or (self.attention == "auto" and win.is_cuda):
+            o = self._fused(q, k, val, mask, scale)
+        else:
+            attn = torch.matmul(q * scale, k.transpose(-2, -1))
+            attn = torch.softmax(attn.add_(mask), dim=-1)
+            if self.training and self.attn_drop > 0:
+                attn = F.dropout(attn, self.attn_drop)
+            o = torch.matmul(attn, val)
+        o = o.transpose(-3, -2).reshape(v, n, nw, nt, c)
         return per_var_linear(o, stacked(blocks, "attn.proj.weight"), stacked(blocks, "attn.proj.bias"))
+
+    def _fused(self, q: Tensor, k: Tensor, val: Tensor, mask: Tensor, scale: float) -> Tensor:
+        """The same attention through ``F.scaled_dot_product_attention``, as 4-D [windows, heads, Nt, hd]
+        batches (the layout its flash and memory-efficient CUDA kernels take; more dimensions fall back
+        to the plain kernel). The additive mask is expanded to every window, in the query's dtype."""
+        v, n, nw, heads, nt, hd = q.shape
+        b = v * n * nw
+        full = mask.expand(v, n, nw, heads, nt, nt).reshape(b, heads, nt, nt).to(q.dtype)
+        o = F.scaled_dot_product_attention(
+            q.reshape(b, heads, nt, hd), k.reshape(b, heads, nt, hd), val.reshape(b, heads, nt, hd),
+            attn_mask=full, dropout_p=self.attn_drop if self.training else 0.0, scale=scale)
+        return o.view(v, n, nw, heads, nt, hd)
