@@ -51,6 +51,17 @@ def tiny_root(tmp_path_factory) -> Path:
     return generate("tiny", tmp_path_factory.mktemp("data") / "tiny")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU (much faster)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def one_line_error(capsys: Any) -> str:
     """The error line an entry script printed (an option error keeps argparse's usage line above it)."""
     err = capsys.readouterr().err.strip()
