@@ -694,6 +694,12 @@ def _yaml_mapping(path: Path, text: str) -> dict[str, Any]:
     return data
 
 
+def read_options(path: str | Path) -> dict[str, Any]:
+    """The options a YAML preset or a run's ``config.yaml`` holds (``base:`` files merged), not yet
+    typed or validated; a missing, binary or malformed file is one :class:`ConfigError` naming it."""
+    return _read_file(path)
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults <- YAML/pkl file <- overrides; every value type-checked; returns a validated Config."""
     values: dict[str, Any] = {}

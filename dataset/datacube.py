@@ -31,9 +31,10 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
+from dataset.zarr_store import is_zarr_store
 from utils.errors import ConfigError
 
-__all__ = ["DatacubeDataset", "open_source", "find_dims", "parse_step", "read_errors", "cause_of"]
+__all__ = ["DatacubeDataset", "open_source", "source_paths", "find_dims", "parse_step", "read_errors", "cause_of"]
 
 _TIME = ("time", "valid_time", "date", "t")
 _LAT = ("lat", "latitude", "rlat", "y", "nav_lat")
@@ -67,8 +68,7 @@ def _open_one(path: Path, data: str) -> xr.Dataset:
     """One netCDF file or zarr store, opened lazily."""
     if not path.exists():
         raise ConfigError(f"option 'data': {data} does not exist")
-    is_zarr = path.is_dir() and (path.suffix == ".zarr" or (path / "zarr.json").is_file()
-                                 or (path / ".zmetadata").is_file() or (path / ".zgroup").is_file())
+    is_zarr = path.is_dir() and (path.suffix == ".zarr" or is_zarr_store(path))
     if path.is_dir() and not is_zarr:
         raise ConfigError(f"option 'data': {path} is a folder but not a zarr store; pass a file, a glob or a store")
     with read_errors("data", path):
@@ -84,6 +84,16 @@ def _check_variables(ds: xr.Dataset, variables: Sequence[str], path: str | Path)
                           f"it has {', '.join(map(str, ds.data_vars))}")
 
 
+def is_glob(data: str) -> bool:
+    """Whether ``--data`` is a pattern of files rather than one file or store."""
+    return any(ch in data for ch in "*?[")
+
+
+def source_paths(data: str) -> list[str]:
+    """The files (or store) behind ``--data``: a glob's matches in order, else ``data`` itself."""
+    return sorted(glob.glob(data)) if is_glob(data) else [data]
+
+
 def open_source(data: str, variables: Sequence[str] | None = None) -> xr.Dataset:
     """``data``: a netCDF file, a glob of files (combined by coordinates) or a zarr store.
 
@@ -91,12 +101,12 @@ def open_source(data: str, variables: Sequence[str] | None = None) -> xr.Dataset
     are read into memory with only these (xarray combines files lazily only with dask, which
     this project does not need), so ``variables=()`` reads just the coordinates.
     """
-    if not any(ch in data for ch in "*?["):
+    if not is_glob(data):
         ds = _open_one(Path(data), data)
         if variables is not None:
             _check_variables(ds, variables, data)
         return ds
-    files = sorted(glob.glob(data))
+    files = source_paths(data)
     if not files:
         raise ConfigError(f"option 'data': no file matches {data}; check the folder and the pattern")
     parts = []

@@ -413,7 +413,7 @@ class RealDataset(Dataset):
     def _check_files(self) -> None:
         """Open every weekly and NOAA file the split's windows read, once, before training: a
         truncated file, a missing variable or another grid is an error naming the file now, not
-        in the middle of an epoch (about 0.2 ms per file)."""
+        in the middle of an epoch (one h5py open per file, ``real_common.check_file``)."""
         lay = self.layout
         climate: dict[Path, None] = {}
         noaa_files: dict[Path, None] = {}

@@ -52,7 +52,7 @@ from dataset.real_common import (
     read_var,
     week_label,
 )
-from dataset.zarr_store import STORE_FORMAT
+from dataset.zarr_store import STORE_FORMAT, ZARR_MARKERS, is_zarr_store
 
 DATASETS = ("era5_land", "cerra", "synthetic", "datacube")
 CODECS = ("lz4hc", "lz4", "zstd", "none")
@@ -70,15 +70,6 @@ def compressors(codec: str, level: int) -> Any:
     if codec == "none":
         return None
     return [BloscCodec(cname=codec, clevel=level, shuffle="shuffle")]
-
-
-#: a folder holding one of these files is a zarr store (format 3, consolidated 2, or plain 2)
-ZARR_MARKERS = ("zarr.json", ".zmetadata", ".zgroup")
-
-
-def is_zarr_store(path: Path) -> bool:
-    """Whether ``path`` is a folder that zarr wrote: the only kind of folder ``--overwrite`` may delete."""
-    return path.is_dir() and any((path / m).is_file() for m in ZARR_MARKERS)
 
 
 def check_out(path: Path, overwrite: bool, *, store: bool, option: str = "out") -> None:

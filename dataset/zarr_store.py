@@ -80,6 +80,20 @@ def _path(store: str) -> str:
     return str(store).removeprefix("file://")
 
 
+#: a folder holding one of these files is a zarr store (format 3, consolidated 2, or plain 2)
+ZARR_MARKERS = ("zarr.json", ".zmetadata", ".zgroup")
+
+
+def store_marker(path: Path) -> Path | None:
+    """The metadata file that makes the folder ``path`` a zarr store; None when it is not one."""
+    return next((path / m for m in ZARR_MARKERS if (path / m).is_file()), None) if path.is_dir() else None
+
+
+def is_zarr_store(path: Path) -> bool:
+    """Whether ``path`` is a folder that zarr wrote (the only kind of folder ``--overwrite`` may delete)."""
+    return store_marker(path) is not None
+
+
 def open_store(store: str) -> Any:
     """The root group (read-only); a path that is not an IDEE store is a one-line error."""
     import zarr

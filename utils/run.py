@@ -41,7 +41,7 @@ from utils import engine
 from utils.checkpoints import write_atomic
 from utils.distributed import cleanup
 from utils.driver_gate import GateSetting, gate_spec
-from utils.errors import UserError
+from utils.errors import ConfigError, UserError
 from utils.logging import RERUN_TEST
 from utils.refit import check_refit, refit_classifier
 from utils.restarts import check_restarts, fit_best_start
@@ -225,16 +225,15 @@ MEMBER_OPTIONS = ("method", "dataset", "variables", "delta_t", "x_min", "x_max",
 def _check_member(cfg: Any, folder: Path, option: str) -> None:
     """Refuse a member run trained on other variables, window or crop (its ``config.yaml``; a folder
     without one, e.g. copied checkpoints, is taken as it is)."""
-    import yaml
+    from config import read_options
 
     path = folder / "config.yaml"
     if not path.is_file():
         return
     try:
-        saved = yaml.safe_load(path.read_text()) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ValueError(f"{option}: cannot read {path} ({' '.join(str(err).split())}); "
-                         "name a run folder that training wrote") from None
+        saved = read_options(path)
+    except ConfigError as err:
+        raise ValueError(f"{option}: {err}; name a run folder that training wrote") from None
     ours = cfg.to_dict()
     differ = [k for k in MEMBER_OPTIONS if k in saved and k in ours
               and (list(saved[k]) if isinstance(saved[k], (list, tuple)) else saved[k])

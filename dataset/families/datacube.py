@@ -34,15 +34,14 @@ class _Votes(DriverCollector):
 def source_stamp(data: Any) -> list[list[Any]]:
     """[path, size, modification time] of each file behind ``--data`` (a zarr store: of its metadata
     file), so a cached climatology of data rewritten at the same path is not reused."""
-    import glob
+    from dataset.datacube import source_paths
+    from dataset.zarr_store import store_marker
 
     if not data:
         return []
-    paths = sorted(glob.glob(str(data))) if any(ch in str(data) for ch in "*?[") else [str(data)]
     stamp: list[list[Any]] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            p = next((p / m for m in ("zarr.json", ".zmetadata", ".zgroup") if (p / m).is_file()), p)
+    for p in map(Path, source_paths(str(data))):
+        p = store_marker(p) or p
         if p.exists():
             st = p.stat()
             stamp.append([str(p), st.st_size, st.st_mtime_ns])
