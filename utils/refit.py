@@ -42,21 +42,13 @@ __all__ = ["check_refit", "refit_classifier"]
 
 
 def check_refit(cfg: Any, model: nn.Module) -> None:
-    """Bad refit options fail in one line before anything trains."""
-    if cfg.classifier_refit_epochs < 0:
+    """A refit of a method without a classifier fails in one line before anything trains (the option
+    ranges are checked with the options, ``config.OPTION_RANGES``)."""
+    if cfg.classifier_refit_epochs > 0 and not hasattr(model, "freeze_flags"):
         raise ConfigError(
-            f"option 'classifier_refit_epochs' is {cfg.classifier_refit_epochs}; use 0 (off) or more epochs"
+            f"option 'classifier_refit_epochs' needs a method that predicts extremes from flags (ide); "
+            f"method {cfg.method!r} has no classifier to refit: set classifier_refit_epochs 0"
         )
-    if cfg.classifier_refit_epochs > 0:
-        if not hasattr(model, "freeze_flags"):
-            raise ConfigError(
-                f"option 'classifier_refit_epochs' needs a method that predicts extremes from flags (ide); "
-                f"method {cfg.method!r} has no classifier to refit: set classifier_refit_epochs 0"
-            )
-        if not cfg.classifier_refit_lr > 0:
-            raise ConfigError(
-                f"option 'classifier_refit_lr' is {cfg.classifier_refit_lr:g}; give a learning rate above 0, e.g. 5e-4"
-            )
 
 
 def refit_classifier(
