@@ -351,6 +351,9 @@ def _check_pairs(cfg: Config) -> None:
     if cfg.lat_min is not None and cfg.lat_max is not None and cfg.lat_min >= cfg.lat_max:
         raise ValueError(f"options 'lat_min'/'lat_max' = {cfg.lat_min:g}/{cfg.lat_max:g}: need lat_min < lat_max "
                          "(southern edge first)")
+    if cfg.lon_min is not None and cfg.lon_max is not None and cfg.lon_min > cfg.lon_max:
+        raise ValueError(f"options 'lon_min'/'lon_max' = {cfg.lon_min:g}/{cfg.lon_max:g}: lon_min is above lon_max; "
+                         "swap them")
     if cfg.driver_threshold is not None and not 0 < cfg.driver_threshold < 1 and _method_family(cfg) == "MIL":
         raise ValueError(
             f"option 'driver_threshold' is {cfg.driver_threshold:g}; method {cfg.method} flags where its probability "

@@ -282,9 +282,6 @@ class DatacubeDataset(Dataset):
             lo, hi = getattr(cfg, f"{name}_min"), getattr(cfg, f"{name}_max")
             if lo is None and hi is None:
                 continue
-            if lo is not None and hi is not None and lo > hi:
-                raise ConfigError(f"options '{name}_min'/'{name}_max' = {lo}/{hi}: {name}_min is above {name}_max; "
-                                  "swap them")
             axis = ds[dim].values
             keep = np.nonzero((axis >= (-np.inf if lo is None else lo)) & (axis <= (np.inf if hi is None else hi)))[0]
             if keep.size == 0:

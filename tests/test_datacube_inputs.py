@@ -167,6 +167,8 @@ def test_messages_name_the_option_and_give_the_right_advice(cube, tmp_path):
     assert "the box holds no pixel" in message and "longitude runs -5.0 .. 10.0" in message
     with pytest.raises(ConfigError, match=r"options 'lat_min'/'lat_max' = 50/45: need lat_min < lat_max"):
         _cfg(opts, lat_min=50.0, lat_max=45.0)  # refused with the options, before the data are opened
+    with pytest.raises(ConfigError, match=r"options 'lon_min'/'lon_max' = 10/5: lon_min is above lon_max; swap"):
+        _cfg(opts, lon_min=10.0, lon_max=5.0)
 
     message = _one_line_error(_cfg(opts, variables=["t2m_daily", "veg_index"]))
     assert "options 'target' and 'variables'" in message and "veg_index" in message
