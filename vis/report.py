@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import base64
 import html
-import os
 import tempfile
 from pathlib import Path
 
@@ -286,16 +285,14 @@ def build_report(
             parts.append(_img(plot_sample(run, i, tmp), f"drivers {run.label_text(i)}"))
         parts.append("<h2>Regional driver frequency</h2>")
         parts.append(regional_section(run, region_args, tmp))
+    from utils.checkpoints import write_atomic  # (imports torch: only once the report is built)
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_name(f".{out.name}.tmp")  # a failed write keeps the old report (--overwrite)
-    tmp_out.write_text(
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>IDEE report "
-        f"{html.escape(run.run_dir.name)}</title><style>{CSS}</style></head><body>"
-        + "\n".join(parts)
-        + "</body></html>",
-        encoding="utf-8",
-    )
-    os.replace(tmp_out, out)
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>IDEE report "
+            f"{html.escape(run.run_dir.name)}</title><style>{CSS}</style></head><body>"
+            + "\n".join(parts) + "</body></html>")
+    # a failed write (a full disk) keeps the old report (--overwrite) and is one line
+    write_atomic(out, page.encode("utf-8"), then="free space, or pass another --out")
     return out
 
 
